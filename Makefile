@@ -1,0 +1,47 @@
+# Haven's one entry point. CI runs `make test`, the same command README gives.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+CARGO ?= cargo
+
+.PHONY: help demo test test-unit test-e2e lint fmt crds control-plane cluster-up cluster-down clean
+
+help:
+	@echo "make demo          local control plane + operator + examples, then kubectl get"
+	@echo "make test          lint, unit tests, then end-to-end tests against a local control plane"
+	@echo "make crds          regenerate crds/ from the Rust types"
+	@echo "make lint | fmt    clippy -D warnings and rustfmt --check | format the code"
+	@echo "make cluster-up    start the local control plane (.cluster/kubeconfig); cluster-down stops it"
+
+demo:
+	e2e/demo.sh
+
+test: lint test-unit test-e2e
+
+test-unit:
+	$(CARGO) test --workspace --exclude haven-e2e
+
+# Brings up its own control plane (or uses $$KUBECONFIG when set) and always tears it down.
+test-e2e:
+	e2e/run-e2e.sh
+
+lint:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+crds:
+	$(CARGO) run --quiet --locked -p haven -- crd --out-dir crds
+
+control-plane:
+	e2e/build-control-plane.sh
+
+cluster-up:
+	e2e/cluster.sh up
+
+cluster-down:
+	e2e/cluster.sh down
+
+clean: cluster-down
+	$(CARGO) clean

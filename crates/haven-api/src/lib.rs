@@ -1,0 +1,18 @@
+//! Haven's API: the DataPermit, Workspace and AirlockRequest custom resources
+//! (`haven.io/v1alpha1`), the names shared across the project, and pure validation helpers.
+//! No client I/O lives here.
+#![forbid(unsafe_code)]
+
+pub mod airlock;
+pub mod constants;
+pub mod crd;
+mod dataset;
+pub mod permit;
+mod policy;
+pub mod schema;
+pub mod validation;
+pub mod workspace;
+
+pub use airlock::{AirlockRequest, AirlockRequestSpec, AirlockRequestStatus};
+pub use permit::{DataPermit, DataPermitSpec, DataPermitStatus};
+pub use workspace::{Workspace, WorkspaceSpec, WorkspaceStatus};

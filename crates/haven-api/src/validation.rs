@@ -1,0 +1,139 @@
+//! Pure checks the operator, the plugin and the tests share: time windows, expiry, paths,
+//! images. No client, no clock: time is always a parameter.
+
+use chrono::{DateTime, Utc};
+use thiserror::Error;
+
+use crate::constants::WORKSPACE_NAMESPACE_PREFIX;
+
+/// Where `now` falls in a permit's validity window `[valid_from, valid_until)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PermitWindow {
+    /// Before `valid_from`; opens at the given time.
+    NotYetOpen { opens_at: DateTime<Utc> },
+    /// Inside the window; closes at the given time.
+    Open { closes_at: DateTime<Utc> },
+    /// At or after `valid_until`.
+    Closed { closed_at: DateTime<Utc> },
+}
+
+impl PermitWindow {
+    /// The window for `now`. The start is inclusive and the end exclusive, so at the instant
+    /// `valid_until` the permit is already closed.
+    pub fn at(now: DateTime<Utc>, valid_from: DateTime<Utc>, valid_until: DateTime<Utc>) -> Self {
+        if now < valid_from {
+            Self::NotYetOpen { opens_at: valid_from }
+        } else if now < valid_until {
+            Self::Open { closes_at: valid_until }
+        } else {
+            Self::Closed { closed_at: valid_until }
+        }
+    }
+
+    /// When the window next changes, if it still will: the operator requeues for then.
+    pub fn next_change(self) -> Option<DateTime<Utc>> {
+        match self {
+            Self::NotYetOpen { opens_at } => Some(opens_at),
+            Self::Open { closes_at } => Some(closes_at),
+            Self::Closed { .. } => None,
+        }
+    }
+
+    pub fn is_open(self) -> bool {
+        matches!(self, Self::Open { .. })
+    }
+}
+
+/// When a workspace is torn down: its own `expiresAt` if set, but never after the permit's
+/// `validUntil`.
+pub fn effective_expiry(
+    workspace_expires_at: Option<DateTime<Utc>>,
+    permit_valid_until: DateTime<Utc>,
+) -> DateTime<Utc> {
+    workspace_expires_at.map_or(permit_valid_until, |at| at.min(permit_valid_until))
+}
+
+/// The namespace a workspace owns.
+pub fn workspace_namespace(workspace: &str) -> String {
+    format!("{WORKSPACE_NAMESPACE_PREFIX}{workspace}")
+}
+
+/// Whether `image` is allowed by a permit's `allowedImages`: an exact match, or a prefix match
+/// for an entry ending in `*`.
+pub fn image_allowed(image: &str, allowed: &[String]) -> bool {
+    allowed.iter().any(|entry| match entry.strip_suffix('*') {
+        Some(prefix) => image.starts_with(prefix),
+        None => image == entry,
+    })
+}
+
+/// Longest relative path accepted in an airlock request.
+pub const MAX_PATH_LEN: usize = 1024;
+
+/// Why a user-supplied path was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum PathError {
+    #[error("path is empty")]
+    Empty,
+    #[error("path is longer than {MAX_PATH_LEN} bytes")]
+    TooLong,
+    #[error("absolute paths are not allowed; give a path relative to the outbox")]
+    Absolute,
+    #[error("'..' is not allowed: the path must stay inside the outbox")]
+    ParentDir,
+    #[error("empty path segment ('//' or a trailing '/')")]
+    EmptySegment,
+    #[error("backslashes and control characters are not allowed")]
+    ForbiddenCharacter,
+    #[error("path names the outbox itself, not a file in it")]
+    NoFile,
+}
+
+/// A path that is safe to join onto a directory: relative, no `..`, no empty segments, no
+/// control characters; `.` segments removed. Symlinks are checked where the file is opened.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SafeRelativePath(String);
+
+impl SafeRelativePath {
+    pub fn parse(raw: &str) -> Result<Self, PathError> {
+        if raw.is_empty() {
+            return Err(PathError::Empty);
+        }
+        if raw.len() > MAX_PATH_LEN {
+            return Err(PathError::TooLong);
+        }
+        if raw.chars().any(|c| c == '\\' || c.is_control()) {
+            return Err(PathError::ForbiddenCharacter);
+        }
+        if raw.starts_with('/') {
+            return Err(PathError::Absolute);
+        }
+        let mut kept = Vec::new();
+        for segment in raw.split('/') {
+            match segment {
+                "" => return Err(PathError::EmptySegment),
+                "." => {}
+                ".." => return Err(PathError::ParentDir),
+                name => kept.push(name),
+            }
+        }
+        if kept.is_empty() {
+            return Err(PathError::NoFile);
+        }
+        Ok(Self(kept.join("/")))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for SafeRelativePath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+#[path = "validation_tests.rs"]
+mod tests;
