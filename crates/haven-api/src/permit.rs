@@ -32,7 +32,6 @@ use crate::schema;
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
     validation = Rule::new("size(self.metadata.name) <= 63 && self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')")
         .message("metadata.name must be a DNS label (lower-case letters, digits and '-', at most 63 characters): it names data-store paths and labels")
-        .field_path(".metadata.name"),
 )]
 #[x_kube(
     validation = Rule::new("self.validUntil > self.validFrom")

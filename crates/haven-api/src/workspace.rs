@@ -30,7 +30,6 @@ use crate::schema::{self, quantity_of};
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
     validation = Rule::new("size(self.metadata.name) <= 60 && self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')")
         .message("metadata.name must be a DNS label of at most 60 characters, so that its namespace ws-<name> is valid")
-        .field_path(".metadata.name"),
 )]
 #[serde(rename_all = "camelCase")]
 pub struct WorkspaceSpec {

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs the end-to-end tests. With KUBECONFIG set, against that cluster; otherwise against a
+# fresh local control plane (its own state dir, so it never touches `make cluster-up`'s) that
+# is torn down afterwards, pass or fail.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=$(e2e/build-control-plane.sh)
+export PATH="$bin:$PATH"
+
+if [ -z "${KUBECONFIG:-}" ]; then
+  export HAVEN_CLUSTER_DIR="$PWD/.e2e-cluster"
+  trap 'e2e/cluster.sh down' EXIT
+  KUBECONFIG=$(e2e/cluster.sh up)
+  export KUBECONFIG
+fi
+echo "[e2e] against $(kubectl config view --minify -o jsonpath='{.clusters[0].cluster.server}')"
+cargo test --locked --no-fail-fast -p haven-e2e

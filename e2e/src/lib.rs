@@ -1,0 +1,164 @@
+//! Helpers for Haven's end-to-end tests: a client for the cluster in `KUBECONFIG` (the local
+//! control plane that `e2e/run-e2e.sh` starts), the CRDs installed once per test binary,
+//! clients that act as another user, unique names, deadlines, and `kubectl`.
+#![forbid(unsafe_code)]
+
+use std::{
+    future::Future,
+    process::Output,
+    sync::atomic::{AtomicU32, Ordering},
+    time::Duration,
+};
+
+use anyhow::{Context, Result, bail};
+use haven_api::constants::FIELD_MANAGER;
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::{
+    Api, Client, Config,
+    api::{DeleteParams, Patch, PatchParams, PostParams},
+    runtime::wait::{await_condition, conditions},
+};
+use tokio::sync::OnceCell;
+
+/// How long any single wait in a test may take before it fails.
+pub const DEADLINE: Duration = Duration::from_secs(60);
+
+/// Field manager for objects the tests apply (not the operator's).
+pub const TEST_MANAGER: &str = "haven-e2e";
+
+/// An admin client for the cluster in `KUBECONFIG`, with Haven's CRDs installed and established.
+pub async fn admin() -> Result<Client> {
+    let client = Client::try_from(config().await?)?;
+    static CRDS: OnceCell<()> = OnceCell::const_new();
+    CRDS.get_or_try_init(|| install_crds(client.clone())).await?;
+    Ok(client)
+}
+
+/// A client that impersonates `user` in `groups` (like `kubectl --as user --as-group g`), for
+/// proving what a user can and cannot do. RBAC applies to the impersonated identity.
+pub async fn as_user(user: &str, groups: &[&str]) -> Result<Client> {
+    admin().await?; // CRDs first, so permission tests never race their installation
+    let mut config = config().await?;
+    config.auth_info.impersonate = Some(user.to_owned());
+    config.auth_info.impersonate_groups =
+        Some(groups.iter().map(|g| (*g).to_owned()).chain(["system:authenticated".to_owned()]).collect());
+    Ok(Client::try_from(config)?)
+}
+
+async fn config() -> Result<Config> {
+    if std::env::var_os("KUBECONFIG").is_none() {
+        bail!("KUBECONFIG is not set: run the e2e tests with `make test-e2e` (or `e2e/run-e2e.sh`)");
+    }
+    Ok(Config::infer().await?)
+}
+
+/// Server-side applies the generated CRDs and waits until the API server serves them.
+async fn install_crds(client: Client) -> Result<()> {
+    let crds: Api<CustomResourceDefinition> = Api::all(client);
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    for crd in haven_api::crd::all() {
+        let name = crd.metadata.name.clone().context("CRD without a name")?;
+        crds.patch(&name, &params, &Patch::Apply(&crd))
+            .await
+            .with_context(|| format!("applying CRD {name}"))?;
+        within(DEADLINE, await_condition(crds.clone(), &name, conditions::is_crd_established()))
+            .await
+            .with_context(|| format!("CRD {name} never became Established"))??;
+    }
+    Ok(())
+}
+
+/// A name no other test (or earlier run) uses: `<prefix>-<pid>-<n>`.
+pub fn unique_name(prefix: &str) -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    format!("{prefix}-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Runs `future`, failing with a clear error if it takes longer than `limit`.
+pub async fn within<T>(limit: Duration, future: impl Future<Output = T>) -> Result<T> {
+    tokio::time::timeout(limit, future).await.with_context(|| format!("timed out after {limit:?}"))
+}
+
+/// Polls `check` every 200 ms until it returns `Some`, or fails after `limit`.
+pub async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<T>>>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if let Some(value) = check().await? {
+            return Ok(value);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            bail!("{what}: not true after {limit:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A namespace for one test. Drop cannot be async, so call [`TestNamespace::delete`] at the
+/// end of the test; the local control plane is thrown away after a run in any case.
+#[allow(missing_debug_implementations)] // kube::Client has no Debug
+pub struct TestNamespace {
+    pub name: String,
+    client: Client,
+}
+
+impl TestNamespace {
+    pub async fn create(client: &Client, prefix: &str, labels: &[(&str, &str)]) -> Result<Self> {
+        let name = unique_name(prefix);
+        let namespace: Namespace = serde_json::from_value(serde_json::json!({
+            "metadata": {
+                "name": name,
+                "labels": labels.iter().copied().collect::<std::collections::BTreeMap<_, _>>(),
+            }
+        }))?;
+        Api::<Namespace>::all(client.clone()).create(&PostParams::default(), &namespace).await?;
+        Ok(Self { name, client: client.clone() })
+    }
+
+    pub async fn delete(self) -> Result<()> {
+        Api::<Namespace>::all(self.client).delete(&self.name, &DeleteParams::default()).await?;
+        Ok(())
+    }
+}
+
+/// Runs `kubectl` (from the control-plane cache, on PATH in `make test`) against `KUBECONFIG`.
+pub fn kubectl(args: &[&str]) -> Result<Output> {
+    std::process::Command::new("kubectl").args(args).output().context("running kubectl (is it on PATH?)")
+}
+
+/// `kubectl` that must succeed; returns its stdout.
+pub fn kubectl_ok(args: &[&str]) -> Result<String> {
+    let output = kubectl(args)?;
+    if !output.status.success() {
+        bail!("kubectl {} failed: {}", args.join(" "), String::from_utf8_lossy(&output.stderr));
+    }
+    Ok(String::from_utf8(output.stdout)?)
+}
+
+/// The repository root, for reading examples/ and e2e/ fixtures.
+pub fn repo_path(relative: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(relative)
+}
+
+/// `kubectl` with `input` on its standard input (for `apply -f -`).
+pub fn kubectl_with_input(args: &[&str], input: &str) -> Result<Output> {
+    use std::io::Write;
+    let mut child = std::process::Command::new("kubectl")
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .context("running kubectl (is it on PATH?)")?;
+    child.stdin.take().context("kubectl stdin")?.write_all(input.as_bytes())?;
+    Ok(child.wait_with_output()?)
+}
+
+/// The documents of a YAML file (comments dropped), as JSON values.
+pub fn yaml_documents(text: &str) -> Result<Vec<serde_json::Value>> {
+    Ok(serde_saphyr::from_multiple::<serde_json::Value>(text)?.into_iter().filter(|d| !d.is_null()).collect())
+}
