@@ -13,5 +13,8 @@ if [ -z "${KUBECONFIG:-}" ]; then
   KUBECONFIG=$(e2e/cluster.sh up)
   export KUBECONFIG
 fi
+cargo build --locked -p haven
+HAVEN_BIN="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug/haven"
+export HAVEN_BIN
 echo "[e2e] against $(kubectl config view --minify -o jsonpath='{.clusters[0].cluster.server}')"
 cargo test --locked --no-fail-fast -p haven-e2e

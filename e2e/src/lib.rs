@@ -162,3 +162,56 @@ pub fn kubectl_with_input(args: &[&str], input: &str) -> Result<Output> {
 pub fn yaml_documents(text: &str) -> Result<Vec<serde_json::Value>> {
     Ok(serde_saphyr::from_multiple::<serde_json::Value>(text)?.into_iter().filter(|d| !d.is_null()).collect())
 }
+
+/// The operator (`haven run`) as a child process against `KUBECONFIG`, killed when dropped.
+#[allow(missing_debug_implementations)]
+pub struct Operator {
+    child: std::process::Child,
+    pub data_root: std::path::PathBuf,
+}
+
+impl Operator {
+    /// Starts `$HAVEN_BIN run` with a data store at `data_root` (run-e2e.sh builds the binary).
+    pub fn start(data_root: &std::path::Path) -> Result<Self> {
+        let binary = std::env::var("HAVEN_BIN").context("HAVEN_BIN is not set: run via e2e/run-e2e.sh")?;
+        let log = std::fs::File::create(data_root.with_extension("operator.log"))?;
+        let child = std::process::Command::new(binary)
+            .args(["run", "--data-root"])
+            .arg(data_root)
+            .env("RUST_LOG", "info,kube=warn")
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("starting haven run")?;
+        Ok(Self { child, data_root: data_root.to_owned() })
+    }
+
+    /// SIGKILL, as a crash would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A fresh, empty data-store directory for one test.
+pub fn data_root(prefix: &str) -> Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(unique_name(prefix));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// Makes sure a namespace exists (the operator's own, for instance).
+pub async fn ensure_namespace(client: &Client, name: &str) -> Result<()> {
+    let namespace: Namespace = serde_json::from_value(serde_json::json!({"metadata": {"name": name}}))?;
+    match Api::<Namespace>::all(client.clone()).create(&PostParams::default(), &namespace).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 409 => Ok(()),
+        Err(error) => Err(error.into()),
+    }
+}

@@ -9,6 +9,7 @@ pub mod crd;
 mod dataset;
 pub mod permit;
 mod policy;
+pub mod quantity;
 pub mod schema;
 pub mod validation;
 pub mod workspace;

@@ -1,10 +1,14 @@
 //! `haven`: the Haven operator and its tools.
 #![forbid(unsafe_code)]
 
-use std::{io::Write, path::PathBuf};
+use std::{io::Write, path::PathBuf, sync::Arc};
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
+use haven_operator::{
+    clock::SystemClock,
+    config::{OperatorConfig, VolumeBackend},
+};
 
 /// Haven: a Secure Processing Environment operator for Kubernetes.
 #[derive(Debug, Parser)]
@@ -16,19 +20,96 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the operator against the cluster in KUBECONFIG (or in-cluster).
+    Run(RunArgs),
     /// Print the CustomResourceDefinitions as YAML.
     Crd {
         /// Write one file per CRD (`<name>.yaml`) into this directory instead (what `make crds` does).
         #[arg(long)]
         out_dir: Option<PathBuf>,
     },
+    /// Tools for the audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain of a data store's audit log; report the first broken link.
+    Verify {
+        /// The data store root (its `audit/audit.log` is checked), or the log file itself.
+        path: PathBuf,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct RunArgs {
+    /// The data store directory, as the operator sees it.
+    #[arg(long, env = "HAVEN_DATA_ROOT")]
+    data_root: PathBuf,
+    /// How workspace pods mount the data store.
+    #[arg(long, value_enum, default_value_t = Backend::HostPath)]
+    volume_backend: Backend,
+    /// The data store's path on every node (hostPath backend); defaults to --data-root.
+    #[arg(long)]
+    host_path_root: Option<PathBuf>,
+    /// NFS server exporting the data store (nfs backend).
+    #[arg(long, required_if_eq("volume_backend", "nfs"))]
+    nfs_server: Option<String>,
+    /// The export path of the data store on the NFS server (nfs backend).
+    #[arg(long, required_if_eq("volume_backend", "nfs"))]
+    nfs_export: Option<PathBuf>,
+    /// Namespace of the cluster DNS: the only egress every workspace has.
+    #[arg(long, default_value = "kube-system")]
+    dns_namespace: String,
+    /// Namespace of the access gateway: the only ingress to a workspace's IDE.
+    #[arg(long, default_value = "haven-gateway")]
+    gateway_namespace: String,
+    /// Namespace the operator runs in; pseudonymisation keys are kept here.
+    #[arg(long, env = "HAVEN_NAMESPACE", default_value = "haven-system")]
+    operator_namespace: String,
+    /// The analysis environment's IDE port.
+    #[arg(long, default_value_t = 8888)]
+    ide_port: i32,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Backend {
+    HostPath,
+    Nfs,
+}
+
+impl RunArgs {
+    fn into_config(self) -> OperatorConfig {
+        let volume_backend = match self.volume_backend {
+            Backend::HostPath => VolumeBackend::HostPath {
+                root: self.host_path_root.unwrap_or_else(|| self.data_root.clone()),
+            },
+            Backend::Nfs => VolumeBackend::Nfs {
+                server: self.nfs_server.unwrap_or_default(),
+                export: self.nfs_export.unwrap_or_default(),
+            },
+        };
+        OperatorConfig {
+            data_root: self.data_root,
+            volume_backend,
+            dns_namespace: self.dns_namespace,
+            gateway_namespace: self.gateway_namespace,
+            operator_namespace: self.operator_namespace,
+            ide_port: self.ide_port,
+        }
+    }
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
+        Command::Run(args) => run(args),
         Command::Crd { out_dir: None } => {
             let yaml = haven_api::crd::to_yaml(&haven_api::crd::all())?;
             std::io::stdout().lock().write_all(yaml.as_bytes())?;
+            Ok(())
         }
         Command::Crd { out_dir: Some(dir) } => {
             std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -38,7 +119,27 @@ fn main() -> anyhow::Result<()> {
                 std::fs::write(&path, haven_api::crd::to_yaml(&[crd])?)
                     .with_context(|| format!("writing {}", path.display()))?;
             }
+            Ok(())
+        }
+        Command::Audit { command: AuditCommand::Verify { path } } => {
+            let log = if path.is_dir() { haven_data::DataStore::new(path).audit_log() } else { path };
+            let report = haven_data::audit::verify(&log)?;
+            println!("{}: {} records, chain intact (head {})", log.display(), report.records, report.head);
+            Ok(())
         }
     }
-    Ok(())
+}
+
+fn run(args: RunArgs) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,kube=warn".into()),
+        )
+        .init();
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let client = kube::Client::try_default().await.context("connecting to the cluster")?;
+        haven_operator::run::run(client, args.into_config(), Arc::new(SystemClock)).await?;
+        Ok(())
+    })
 }

@@ -1,0 +1,21 @@
+//! Haven's data store: the directory tree the operator owns on a shared filesystem, and the
+//! file work done on it — archiving a workspace before teardown, destroying a permit's data
+//! after retention, and the append-only, hash-chained audit log.
+//!
+//! Plain Rust with no kube dependency, so the heavy file work can be tested with a temporary
+//! directory and run on a blocking pool off the operator's async runtime.
+#![forbid(unsafe_code)]
+
+pub mod archive;
+pub mod audit;
+pub mod destroy;
+mod hashing;
+pub mod manifest;
+pub mod names;
+pub mod store;
+mod tree;
+
+pub use archive::{ArchiveError, ArchiveRecord, archive_workspace, remove_workspace_files, verify_archive};
+pub use audit::{AuditError, AuditLog, AuditRecord, VerifyReport};
+pub use destroy::{DestroyError, DestroyedArea, DestructionReport, destroy_permit_data};
+pub use store::{DataStore, StoreError};

@@ -1,0 +1,120 @@
+//! The archive manifest (`MANIFEST.json`) and the check that an archive directory still holds
+//! exactly the bytes it lists.
+
+use std::collections::BTreeSet;
+use std::fs::{self, File};
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::archive::ArchiveError;
+use crate::hashing::{hash_reader, sha256_hex};
+use crate::tree::{self, EntryKind};
+
+pub(crate) const MANIFEST: &str = "MANIFEST.json";
+pub(crate) const FILES: &str = "files";
+
+/// What an archive holds. Deterministic (no timestamps, sorted) so that archiving the same
+/// workspace twice gives the same manifest and the same `manifest_sha256`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub permit: String,
+    pub workspace: String,
+    /// Every archived regular file, sorted by path.
+    pub files: Vec<ManifestFile>,
+    /// Entries deliberately not copied (symlinks, fifos, sockets, devices), sorted by path.
+    pub skipped: Vec<SkippedEntry>,
+}
+
+/// One archived file; `path` is relative to the workspace directory and to `files/`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestFile {
+    pub path: String,
+    pub size: u64,
+    /// Lowercase hex SHA-256 of the file's bytes.
+    pub sha256: String,
+}
+
+/// An entry that was recorded but not copied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SkippedEntry {
+    pub path: String,
+    /// `symlink`, `fifo`, `socket` or `device`.
+    pub kind: String,
+    /// Where a symlink pointed, for the record (lossily decoded if not UTF-8).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+}
+
+/// A manifest path must stay inside `files/` even if the manifest was edited: relative,
+/// no `.`/`..`/empty segments, no NUL. (Looser than a request path: researchers' own file
+/// names may contain backslashes or spaces, and those are still archived.)
+fn stays_inside(rel: &str) -> bool {
+    !rel.is_empty()
+        && !rel.contains('\0')
+        && rel.split('/').all(|segment| !matches!(segment, "" | "." | ".."))
+}
+
+/// Re-reads every file `dir/MANIFEST.json` lists and checks its size and SHA-256, and that
+/// `dir/files/` holds nothing the manifest does not list. Returns the manifest and the
+/// SHA-256 of its bytes.
+pub(crate) fn verify_dir(dir: &Path) -> Result<(Manifest, String), ArchiveError> {
+    let manifest_path = dir.join(MANIFEST);
+    let bytes = match fs::read(&manifest_path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(ArchiveError::Missing { path: manifest_path });
+        }
+        other => other.map_err(|source| ArchiveError::Io { path: manifest_path.clone(), source })?,
+    };
+    let manifest: Manifest = serde_json::from_slice(&bytes)
+        .map_err(|e| ArchiveError::BadManifest { path: manifest_path.clone(), reason: e.to_string() })?;
+    let files = dir.join(FILES);
+    let mut listed = BTreeSet::new();
+    for file in &manifest.files {
+        if !stays_inside(&file.path) || !listed.insert(PathBuf::from(&file.path)) {
+            let reason = format!("path {:?} is unsafe or listed twice", file.path);
+            return Err(ArchiveError::BadManifest { path: manifest_path, reason });
+        }
+        check_file(&files.join(&file.path), file)?;
+    }
+    let present = tree::walk(&files).map_err(ArchiveError::from)?;
+    if let Some(extra) = present
+        .iter()
+        .find(|entry| !(matches!(entry.kind, EntryKind::File { .. }) && listed.contains(&entry.rel)))
+    {
+        return Err(ArchiveError::UnexpectedFile { path: files.join(&extra.rel) });
+    }
+    Ok((manifest, sha256_hex(&bytes)))
+}
+
+fn check_file(path: &Path, expected: &ManifestFile) -> Result<(), ArchiveError> {
+    let io_err = |source| ArchiveError::Io { path: path.to_path_buf(), source };
+    match fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_file() => {}
+        Ok(_) => return Err(ArchiveError::UnexpectedFile { path: path.to_path_buf() }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(ArchiveError::FileMissing { path: path.to_path_buf() });
+        }
+        Err(e) => return Err(io_err(e)),
+    }
+    let (size, sha256) = File::open(path).and_then(hash_reader).map_err(io_err)?;
+    if size != expected.size {
+        return Err(ArchiveError::SizeMismatch {
+            path: path.to_path_buf(),
+            expected: expected.size,
+            actual: size,
+        });
+    }
+    if sha256 != expected.sha256 {
+        return Err(ArchiveError::HashMismatch {
+            path: path.to_path_buf(),
+            expected: expected.sha256.clone(),
+            actual: sha256,
+        });
+    }
+    Ok(())
+}

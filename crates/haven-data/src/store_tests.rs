@@ -1,0 +1,86 @@
+use std::os::unix::fs::{PermissionsExt, symlink};
+
+use super::*;
+
+fn store() -> (tempfile::TempDir, DataStore) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = DataStore::new(dir.path());
+    (dir, store)
+}
+
+#[test]
+fn layout_follows_the_design() {
+    let (dir, store) = store();
+    let root = dir.path();
+    assert_eq!(store.raw("cohort/visits.csv").expect("raw"), root.join("raw/cohort/visits.csv"));
+    assert_eq!(store.extract("p1", "visits").expect("extract"), root.join("extracts/p1/visits"));
+    assert_eq!(store.workspace_home("ws1").expect("home"), root.join("workspaces/ws1/home"));
+    assert_eq!(store.outbox("ws1").expect("outbox"), root.join("workspaces/ws1/home/outputs"));
+    assert_eq!(store.quarantine("ws-ws1", "r1").expect("q"), root.join("quarantine/ws-ws1/r1"));
+    assert_eq!(store.egress("p1", "r1").expect("egress"), root.join("egress/p1/r1"));
+    assert_eq!(store.imports("ws1").expect("imports"), root.join("imports/ws1"));
+    assert_eq!(store.archive("p1", "ws1").expect("archive"), root.join("archive/p1/ws1"));
+    assert_eq!(store.audit_log(), root.join("audit/audit.log"));
+}
+
+#[test]
+fn a_bad_name_is_refused_naming_the_argument() {
+    let (_dir, store) = store();
+    let err = store.extract("p1", "../p2").expect_err("escape");
+    assert!(
+        matches!(&err, StoreError::InvalidName { argument: "dataset", value, reason: NameError::InvalidCharacter('.') } if value == "../p2"),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("dataset"), "{err}");
+    let err = store.quarantine("Team-A", "r1").expect_err("uppercase");
+    assert!(matches!(err, StoreError::InvalidName { argument: "namespace", .. }), "{err:?}");
+    let err = store.egress("p1", "").expect_err("empty");
+    assert!(matches!(err, StoreError::InvalidName { argument: "request", reason: NameError::Empty, .. }));
+}
+
+#[test]
+fn raw_paths_cannot_leave_raw() {
+    let (_dir, store) = store();
+    for bad in ["/etc/passwd", "../extracts/p1", "a/../../b", "a//b", "a\\b", "a\u{7}b", ""] {
+        let err = store.raw(bad).expect_err(bad);
+        assert!(matches!(err, StoreError::InvalidPath { .. }), "{bad:?}: {err:?}");
+    }
+}
+
+#[test]
+fn ensure_workspace_home_creates_home_and_outbox_idempotently() {
+    let (_dir, store) = store();
+    let home = store.ensure_workspace_home("ws1").expect("create");
+    assert!(home.is_dir());
+    let outbox = store.outbox("ws1").expect("outbox");
+    assert!(outbox.is_dir());
+    let mode = fs::metadata(&outbox).expect("meta").permissions().mode() & 0o777;
+    assert_eq!(mode & 0o007, 0, "others get nothing: {mode:o}");
+    assert_eq!(store.ensure_workspace_home("ws1").expect("again"), home);
+}
+
+#[test]
+fn extracts_are_present_only_when_every_dataset_has_a_file() {
+    let (_dir, store) = store();
+    assert!(!store.extracts_present("p1", &["visits"]));
+    let visits = store.extract("p1", "visits").expect("path");
+    fs::create_dir_all(visits.join("part")).expect("mkdir");
+    assert!(!store.extracts_present("p1", &["visits"]), "an empty directory is not an extract");
+    fs::write(visits.join("part/data.csv"), "id\n").expect("write");
+    assert!(store.extracts_present("p1", &["visits"]));
+    assert!(!store.extracts_present("p1", &["visits", "labs"]));
+    assert!(!store.extracts_present("p1", &["visits", "../p2"]));
+    assert!(store.extracts_present("p1", &[]));
+}
+
+#[test]
+fn a_symlinked_extract_is_not_present() {
+    let (dir, store) = store();
+    let elsewhere = dir.path().join("elsewhere");
+    fs::create_dir_all(&elsewhere).expect("mkdir");
+    fs::write(elsewhere.join("data.csv"), "id\n").expect("write");
+    let labs = store.extract("p1", "labs").expect("path");
+    fs::create_dir_all(labs.parent().expect("parent")).expect("mkdir");
+    symlink(&elsewhere, &labs).expect("link");
+    assert!(!store.extracts_present("p1", &["labs"]));
+}

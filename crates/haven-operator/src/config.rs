@@ -1,0 +1,44 @@
+//! How the operator is deployed: where the data store is, how pods reach it, and which
+//! namespaces hold the cluster DNS and the access gateway.
+
+use std::path::PathBuf;
+
+/// Operator settings, from `haven run` flags (the Helm chart sets them).
+#[derive(Clone, Debug)]
+pub struct OperatorConfig {
+    /// The data store as the operator sees it (it reads and writes files here).
+    pub data_root: PathBuf,
+    /// How workspace pods mount the data store.
+    pub volume_backend: VolumeBackend,
+    /// Namespace of the cluster DNS, the only egress every workspace has.
+    pub dns_namespace: String,
+    /// Namespace of the access gateway, the only source of ingress to the IDE.
+    pub gateway_namespace: String,
+    /// Namespace the operator runs in; pseudonymisation keys live here.
+    pub operator_namespace: String,
+    /// The IDE port of the analysis environment.
+    pub ide_port: i32,
+}
+
+/// Where a PersistentVolume for a data-store path points.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VolumeBackend {
+    /// A directory on every node (development and tests): `<root>/<path>`.
+    HostPath { root: PathBuf },
+    /// An NFS export holding the data store: `server:<export>/<path>`.
+    Nfs { server: String, export: PathBuf },
+}
+
+impl OperatorConfig {
+    /// Settings for a data store at `data_root`, mounted by hostPath at the same path.
+    pub fn for_local_data_root(data_root: PathBuf) -> Self {
+        Self {
+            volume_backend: VolumeBackend::HostPath { root: data_root.clone() },
+            data_root,
+            dns_namespace: "kube-system".into(),
+            gateway_namespace: "haven-gateway".into(),
+            operator_namespace: "haven-system".into(),
+            ide_port: 8888,
+        }
+    }
+}

@@ -1,0 +1,57 @@
+//! What every reconcile gets: the client, settings, clock, data store, audit log and Events.
+
+use std::sync::Arc;
+
+use haven_data::{AuditLog, AuditRecord, DataStore};
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::{
+    Client,
+    runtime::events::{Event, EventType, Recorder},
+};
+
+use crate::{clock::Clock, config::OperatorConfig};
+
+/// Shared by every reconcile of every controller.
+#[allow(missing_debug_implementations)] // Client and Recorder have no Debug
+pub struct Context {
+    pub client: Client,
+    pub config: OperatorConfig,
+    pub clock: Arc<dyn Clock>,
+    pub store: DataStore,
+    pub audit: Arc<AuditLog>,
+    pub recorder: Recorder,
+}
+
+impl Context {
+    /// Records a state change three ways: an Event on the object, a structured log line, and
+    /// a hash-chained audit record.
+    pub async fn record(&self, object: &ObjectReference, warning: bool, reason: &str, note: String) {
+        let kind = object.kind.clone().unwrap_or_default();
+        let name = object.name.clone().unwrap_or_default();
+        tracing::info!(%kind, %name, reason, note = %note, "state change");
+        let event = Event {
+            type_: if warning { EventType::Warning } else { EventType::Normal },
+            reason: reason.to_owned(),
+            note: Some(note.clone()),
+            action: reason.to_owned(),
+            secondary: None,
+        };
+        if let Err(error) = self.recorder.publish(&event, object).await {
+            tracing::warn!(%error, "could not publish event");
+        }
+        let mut detail = serde_json::Map::new();
+        detail.insert("note".into(), note.into());
+        let record = AuditRecord {
+            time: self.clock.now(),
+            actor: "haven-operator".into(),
+            action: reason.to_owned(),
+            object: format!("{}/{name}", kind.to_lowercase()),
+            detail,
+        };
+        let audit = self.audit.clone();
+        let appended = tokio::task::spawn_blocking(move || audit.append(record)).await;
+        if !matches!(appended, Ok(Ok(()))) {
+            tracing::error!(?appended, "could not append to the audit log");
+        }
+    }
+}

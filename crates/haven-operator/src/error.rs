@@ -1,0 +1,39 @@
+//! The operator's errors, each with a stable category for metrics and Events.
+
+/// What can go wrong while reconciling.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("data store: {0}")]
+    DataStore(String),
+    #[error("finalizer: {0}")]
+    Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
+    #[error("background task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+    #[error("object has no {0}")]
+    MissingField(&'static str),
+    /// A step is waiting for the cluster (e.g. a pod to stop); retried shortly, not a failure.
+    #[error("waiting for {0}")]
+    NotYet(&'static str),
+}
+
+impl Error {
+    /// A short, stable label: `kube`, `data-store`, `finalizer`, `task`, `object`.
+    pub fn category(&self) -> &'static str {
+        match self {
+            Self::Kube(_) => "kube",
+            Self::DataStore(_) => "data-store",
+            Self::Finalizer(_) => "finalizer",
+            Self::Task(_) => "task",
+            Self::MissingField(_) => "object",
+            Self::NotYet(_) => "waiting",
+        }
+    }
+
+    pub fn data_store(error: impl std::fmt::Display) -> Self {
+        Self::DataStore(error.to_string())
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,85 @@
+//! The permit's pseudonymisation key: a Secret in the operator's namespace, created once and
+//! deleted (shredded) when the permit's data is destroyed. Only its fingerprint is ever shown.
+
+use std::collections::BTreeMap;
+
+use haven_api::constants::labels;
+use k8s_openapi::{ByteString, api::core::v1::Secret, apimachinery::pkg::apis::meta::v1::ObjectMeta};
+use kube::{Api, api::PostParams};
+use sha2::{Digest, Sha256};
+
+use crate::{context::Context, error::Result};
+
+const KEY_FIELD: &str = "key";
+
+pub fn key_secret_name(permit: &str) -> String {
+    format!("haven-key-{permit}")
+}
+
+/// `sha256:<first 16 hex>` of the key: identifies it in reports without revealing it.
+pub fn fingerprint(key: &[u8]) -> String {
+    let digest = Sha256::digest(key);
+    format!("sha256:{}", &hex::encode(digest)[..16])
+}
+
+fn secrets(ctx: &Context) -> Api<Secret> {
+    Api::namespaced(ctx.client.clone(), &ctx.config.operator_namespace)
+}
+
+/// Creates the key if it does not exist; returns its fingerprint.
+pub async fn ensure_key(ctx: &Context, permit: &str) -> Result<String> {
+    let api = secrets(ctx);
+    let name = key_secret_name(permit);
+    if let Some(existing) = api.get_opt(&name).await? {
+        return Ok(fingerprint_of(&existing));
+    }
+    let mut key = [0u8; 32];
+    getrandom::fill(&mut key).map_err(crate::error::Error::data_store)?;
+    let secret = Secret {
+        metadata: ObjectMeta {
+            name: Some(name.clone()),
+            labels: Some(BTreeMap::from([
+                (labels::PERMIT.to_owned(), permit.to_owned()),
+                (labels::MANAGED_BY.to_owned(), labels::MANAGED_BY_VALUE.to_owned()),
+            ])),
+            ..ObjectMeta::default()
+        },
+        data: Some(BTreeMap::from([(KEY_FIELD.to_owned(), ByteString(key.to_vec()))])),
+        immutable: Some(true),
+        ..Secret::default()
+    };
+    match api.create(&PostParams::default(), &secret).await {
+        Ok(created) => Ok(fingerprint_of(&created)),
+        // Another reconcile (or a restarted operator) created it first: use that one.
+        Err(kube::Error::Api(status)) if status.code == 409 => Ok(fingerprint_of(&api.get(&name).await?)),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Deletes the key; returns its fingerprint if it existed.
+pub async fn shred_key(ctx: &Context, permit: &str) -> Result<Option<String>> {
+    let api = secrets(ctx);
+    let name = key_secret_name(permit);
+    let Some(existing) = api.get_opt(&name).await? else { return Ok(None) };
+    crate::kubeapi::delete_if_exists(&api, &name).await?;
+    Ok(Some(fingerprint_of(&existing)))
+}
+
+fn fingerprint_of(secret: &Secret) -> String {
+    let key = secret.data.as_ref().and_then(|d| d.get(KEY_FIELD)).map(|k| k.0.as_slice()).unwrap_or_default();
+    fingerprint(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fingerprint;
+
+    #[test]
+    fn fingerprint_is_stable_short_and_not_the_key() {
+        let key = [7u8; 32];
+        assert_eq!(fingerprint(&key), fingerprint(&key));
+        assert_eq!(fingerprint(&key).len(), "sha256:".len() + 16);
+        assert!(!fingerprint(&key).contains(&hex::encode(key)));
+        assert_ne!(fingerprint(&key), fingerprint(&[8u8; 32]));
+    }
+}

@@ -1,0 +1,176 @@
+//! The DataPermit controller: its lifecycle from the clock and what exists, its key, and the
+//! destruction of its data once retention ends.
+
+mod key;
+pub mod phase;
+
+use std::{sync::Arc, time::Duration};
+
+use haven_api::{
+    DataPermit, DataPermitStatus, Workspace,
+    constants::{FIELD_MANAGER, conditions, finalizers, reasons},
+    permit::{DestroyedArea, DestructionRecord, PermitPhase},
+    validation::workspace_namespace,
+    workspace::WorkspacePhase,
+};
+use kube::{
+    Api, Resource, ResourceExt,
+    api::{ListParams, Patch, PatchParams},
+    runtime::controller::Action,
+};
+
+pub use self::key::{fingerprint, key_secret_name};
+use self::phase::{Lifecycle, PermitFacts, lifecycle};
+use crate::{
+    conditions::{Desired, set_conditions},
+    context::Context,
+    error::{Error, Result},
+};
+
+pub async fn reconcile(permit: Arc<DataPermit>, ctx: Arc<Context>) -> Result<Action> {
+    let name = permit.name_any();
+    let deleting = permit.meta().deletion_timestamp.is_some();
+    if !deleting && !permit.finalizers().iter().any(|f| f == finalizers::PERMIT_DESTROY) {
+        set_finalizer(&ctx, &name, true).await?;
+        return Ok(Action::await_change());
+    }
+    let now = ctx.clock.now();
+    let workspaces = workspaces_of(&ctx, &name).await?;
+    let live = workspaces
+        .iter()
+        .filter(|w| w.status.as_ref().map(|s| s.phase) != Some(WorkspacePhase::Archived))
+        .count();
+    let datasets: Vec<&str> = permit.spec.datasets.iter().map(|d| d.name.as_str()).collect();
+    let facts = PermitFacts {
+        extracts_present: ctx.store.extracts_present(&name, &datasets),
+        live_workspaces: u32::try_from(live).unwrap_or(u32::MAX),
+        deleting,
+    };
+    let old = permit.status.clone().unwrap_or_default();
+    let plan = lifecycle(&permit.spec, &old, facts, now);
+
+    let mut new = DataPermitStatus {
+        phase: plan.phase,
+        observed_generation: permit.meta().generation,
+        conditions: old.conditions.clone(),
+        datasets: old.datasets.clone(),
+        workspaces: u32::try_from(workspaces.len()).unwrap_or(u32::MAX),
+        archived_at: plan.archived_at,
+        destroy_after: plan.destroy_after,
+        destruction: old.destruction.clone(),
+    };
+    if matches!(plan.phase, PermitPhase::Preparing | PermitPhase::Active) {
+        key::ensure_key(&ctx, &name).await?;
+    }
+    if plan.destroy_now {
+        new.destruction = Some(destroy(&ctx, &name, &workspaces).await?);
+        new.phase = PermitPhase::Destroyed;
+    }
+    let desired = permit_conditions(&new, &plan);
+    set_conditions(&mut new.conditions, desired, permit.meta().generation, now);
+    write_status(&permit, &ctx, &old, new.clone()).await?;
+
+    if deleting && new.phase == PermitPhase::Destroyed {
+        set_finalizer(&ctx, &name, false).await?;
+        return Ok(Action::await_change());
+    }
+    Ok(match plan.next_change {
+        Some(at) => Action::requeue(
+            (at - now).to_std().unwrap_or_default().min(Duration::from_secs(300)) + Duration::from_millis(50),
+        ),
+        // Waiting on preparation or on workspaces: their changes wake us; poll gently as well.
+        None => Action::requeue(Duration::from_secs(30)),
+    })
+}
+
+fn permit_conditions(status: &DataPermitStatus, plan: &Lifecycle) -> Vec<Desired<'static>> {
+    let active = status.phase == PermitPhase::Active;
+    let (reason, message) = match status.phase {
+        PermitPhase::Pending => (reasons::NOT_YET_VALID, "before validFrom".to_owned()),
+        PermitPhase::Preparing => (reasons::PROGRESSING, "waiting for every dataset's extract".to_owned()),
+        PermitPhase::Active => (reasons::VALID, "workspaces may run".to_owned()),
+        PermitPhase::Suspended => (reasons::SUSPENDED, "spec.suspended is true".to_owned()),
+        PermitPhase::Expired => {
+            (reasons::EXPIRED, "validUntil has passed; workspaces are being archived".to_owned())
+        }
+        PermitPhase::Revoked => (reasons::REVOKED, "revoked; workspaces are being archived".to_owned()),
+        PermitPhase::Archived => (
+            reasons::ARCHIVE_VERIFIED,
+            format!("every workspace archived; data kept until {:?}", plan.destroy_after),
+        ),
+        PermitPhase::Destroyed => (reasons::RETENTION_ENDED, "data and key destroyed".to_owned()),
+    };
+    let mut desired = vec![Desired { type_: conditions::PERMIT_ACTIVE, status: active, reason, message }];
+    if status.phase == PermitPhase::Destroyed {
+        desired.push(Desired {
+            type_: conditions::DESTROYED,
+            status: true,
+            reason: reasons::RETENTION_ENDED,
+            message: "see status.destruction".into(),
+        });
+    }
+    desired
+}
+
+async fn workspaces_of(ctx: &Context, permit: &str) -> Result<Vec<Workspace>> {
+    let all = Api::<Workspace>::all(ctx.client.clone()).list(&ListParams::default()).await?;
+    Ok(all.items.into_iter().filter(|w| w.spec.permit == permit).collect())
+}
+
+/// Deletes the permit's extracts, archives, egress staging and quarantine, then its key.
+async fn destroy(ctx: &Context, permit: &str, workspaces: &[Workspace]) -> Result<DestructionRecord> {
+    let namespaces: Vec<String> = workspaces.iter().map(|w| workspace_namespace(&w.name_any())).collect();
+    let (store, name) = (ctx.store.clone(), permit.to_owned());
+    let report =
+        tokio::task::spawn_blocking(move || haven_data::destroy_permit_data(&store, &name, &namespaces))
+            .await?
+            .map_err(Error::data_store)?;
+    let shredded = key::shred_key(ctx, permit).await?;
+    Ok(DestructionRecord {
+        destroyed_at: ctx.clock.now(),
+        deleted: report
+            .areas
+            .into_iter()
+            .map(|a| DestroyedArea { path: a.path, files: a.files, bytes: a.bytes })
+            .collect(),
+        key_shredded: true,
+        key_fingerprint: shredded.unwrap_or_else(|| "none (no key was ever created)".into()),
+    })
+}
+
+async fn write_status(
+    permit: &DataPermit,
+    ctx: &Context,
+    old: &DataPermitStatus,
+    new: DataPermitStatus,
+) -> Result<()> {
+    if *old == new {
+        return Ok(());
+    }
+    let patch = serde_json::json!({"apiVersion": "haven.io/v1alpha1", "kind": "DataPermit", "status": new});
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    Api::<DataPermit>::all(ctx.client.clone())
+        .patch_status(&permit.name_any(), &params, &Patch::Apply(&patch))
+        .await?;
+    if old.phase != new.phase || old.observed_generation.is_none() {
+        let warning = matches!(new.phase, PermitPhase::Revoked | PermitPhase::Suspended);
+        let note = format!("permit {} is {:?}", permit.name_any(), new.phase);
+        ctx.record(&permit.object_ref(&()), warning, &format!("{:?}", new.phase), note).await;
+    }
+    Ok(())
+}
+
+/// Adds or removes the destroy finalizer with a JSON merge patch of the whole list.
+async fn set_finalizer(ctx: &Context, permit: &str, present: bool) -> Result<()> {
+    let finalizers: Vec<&str> = if present { vec![finalizers::PERMIT_DESTROY] } else { vec![] };
+    let patch = serde_json::json!({"metadata": {"finalizers": finalizers}});
+    Api::<DataPermit>::all(ctx.client.clone())
+        .patch(permit, &PatchParams::default(), &Patch::Merge(&patch))
+        .await?;
+    Ok(())
+}
+
+pub fn error_policy(permit: Arc<DataPermit>, error: &Error, _ctx: Arc<Context>) -> Action {
+    tracing::warn!(permit = %permit.name_any(), category = error.category(), %error, "reconcile failed");
+    Action::requeue(Duration::from_secs(5))
+}

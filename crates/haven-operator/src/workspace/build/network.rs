@@ -1,0 +1,105 @@
+use std::collections::BTreeMap;
+
+use haven_api::permit::EgressProfile;
+use k8s_openapi::api::networking::v1::{
+    IPBlock, NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer,
+    NetworkPolicyPort, NetworkPolicySpec,
+};
+use k8s_openapi::apimachinery::pkg::{apis::meta::v1::LabelSelector, util::intstr::IntOrString};
+
+use super::{environment::environment_selector, namespaced_meta};
+use crate::{config::OperatorConfig, workspace::plan::WorkspacePlan};
+
+/// The cloud metadata endpoint; excluded from every ipBlock even if a CIDR would include it.
+const CLOUD_METADATA: &str = "169.254.169.254/32";
+
+/// Default deny in both directions, then the only holes: DNS to the cluster DNS namespace,
+/// the IDE port from the gateway namespace, and the permit's package mirror if it has one.
+/// Namespaces are selected by `kubernetes.io/metadata.name`, which only the API server sets.
+pub fn build_network_policies(plan: &WorkspacePlan, config: &OperatorConfig) -> Vec<NetworkPolicy> {
+    let mut policies = vec![
+        policy(plan, "default-deny", LabelSelector::default(), None, None),
+        policy(
+            plan,
+            "allow-dns",
+            LabelSelector::default(),
+            None,
+            Some(NetworkPolicyEgressRule {
+                to: Some(vec![namespace_peer(&config.dns_namespace)]),
+                ports: Some(vec![port("UDP", 53), port("TCP", 53)]),
+            }),
+        ),
+        policy(
+            plan,
+            "allow-ide-from-gateway",
+            environment_selector(plan),
+            Some(NetworkPolicyIngressRule {
+                from: Some(vec![namespace_peer(&config.gateway_namespace)]),
+                ports: Some(vec![port("TCP", config.ide_port)]),
+            }),
+            None,
+        ),
+    ];
+    if let (EgressProfile::PackageMirror, Some(mirror)) = (plan.egress, &plan.package_mirror) {
+        policies.push(policy(
+            plan,
+            "allow-package-mirror",
+            environment_selector(plan),
+            None,
+            Some(NetworkPolicyEgressRule {
+                to: Some(vec![NetworkPolicyPeer {
+                    ip_block: Some(IPBlock {
+                        cidr: mirror.cidr.clone(),
+                        except: mirror_exceptions(&mirror.cidr),
+                    }),
+                    ..NetworkPolicyPeer::default()
+                }]),
+                ports: Some(mirror.ports.iter().map(|p| port("TCP", i32::from(*p))).collect()),
+            }),
+        ));
+    }
+    policies
+}
+
+/// A policy of both types; `None` rules mean "allow nothing" in that direction.
+fn policy(
+    plan: &WorkspacePlan,
+    name: &str,
+    pod_selector: LabelSelector,
+    ingress: Option<NetworkPolicyIngressRule>,
+    egress: Option<NetworkPolicyEgressRule>,
+) -> NetworkPolicy {
+    NetworkPolicy {
+        metadata: namespaced_meta(plan, name, "network"),
+        spec: Some(NetworkPolicySpec {
+            pod_selector: Some(pod_selector),
+            policy_types: Some(vec!["Ingress".into(), "Egress".into()]),
+            ingress: Some(ingress.into_iter().collect()),
+            egress: Some(egress.into_iter().collect()),
+        }),
+    }
+}
+
+fn namespace_peer(namespace: &str) -> NetworkPolicyPeer {
+    NetworkPolicyPeer {
+        namespace_selector: Some(LabelSelector {
+            match_labels: Some(BTreeMap::from([("kubernetes.io/metadata.name".into(), namespace.into())])),
+            ..LabelSelector::default()
+        }),
+        ..NetworkPolicyPeer::default()
+    }
+}
+
+fn port(protocol: &str, number: i32) -> NetworkPolicyPort {
+    NetworkPolicyPort {
+        protocol: Some(protocol.into()),
+        port: Some(IntOrString::Int(number)),
+        end_port: None,
+    }
+}
+
+/// `except` must lie inside the CIDR, so only list the metadata address for ranges that could
+/// contain it (the CRD already refuses those; this is defence in depth for IPv4 link-local).
+fn mirror_exceptions(cidr: &str) -> Option<Vec<String>> {
+    cidr.starts_with("169.254.").then(|| vec![CLOUD_METADATA.to_owned()])
+}

@@ -1,0 +1,255 @@
+use haven_api::constants::labels;
+use k8s_openapi::api::core::v1::Volume;
+use serde_json::Value;
+
+use super::fixtures::test_config;
+use super::*;
+use crate::config::VolumeBackend;
+
+fn children() -> WorkspaceChildren {
+    build_children(&WorkspacePlan::test(), &test_config())
+}
+
+fn policy<'a>(policies: &'a [NetworkPolicy], name: &str) -> &'a NetworkPolicy {
+    policies.iter().find(|p| p.metadata.name.as_deref() == Some(name)).expect("policy exists")
+}
+
+fn json(value: &impl serde::Serialize) -> Value {
+    serde_json::to_value(value).expect("serializes")
+}
+
+#[test]
+fn every_child_is_owned_by_the_workspace_and_labelled_with_it() {
+    let WorkspaceChildren {
+        namespace,
+        volumes,
+        cluster_role,
+        cluster_role_binding,
+        network_policies,
+        resource_quota,
+        limit_range,
+        roles,
+        role_bindings,
+        claims,
+        service,
+        stateful_set,
+    } = children();
+    let mut metas = vec![
+        namespace.metadata,
+        cluster_role.metadata,
+        cluster_role_binding.metadata,
+        resource_quota.metadata,
+        limit_range.metadata,
+        service.metadata,
+        stateful_set.metadata,
+    ];
+    metas.extend(volumes.into_iter().map(|o| o.metadata));
+    metas.extend(network_policies.into_iter().map(|o| o.metadata));
+    metas.extend(roles.into_iter().map(|o| o.metadata));
+    metas.extend(role_bindings.into_iter().map(|o| o.metadata));
+    metas.extend(claims.into_iter().map(|o| o.metadata));
+    for meta in metas {
+        let name = meta.name.clone().unwrap_or_default();
+        assert_eq!(meta.owner_references.as_deref(), Some(&[WorkspacePlan::test().owner][..]), "{name}");
+        let labels = meta.labels.unwrap_or_default();
+        assert_eq!(labels.get(labels::WORKSPACE).map(String::as_str), Some("study"), "{name}");
+        assert_eq!(labels.get(labels::PERMIT).map(String::as_str), Some("permit-1"), "{name}");
+        assert_eq!(labels.get(labels::MANAGED_BY).map(String::as_str), Some("haven"), "{name}");
+    }
+}
+
+#[test]
+fn namespace_enforces_pod_security_restricted() {
+    let labels = children().namespace.metadata.labels.unwrap_or_default();
+    assert_eq!(labels["pod-security.kubernetes.io/enforce"], "restricted");
+    assert_eq!(children().namespace.metadata.name.as_deref(), Some("ws-study"));
+}
+
+#[test]
+fn default_deny_selects_every_pod_and_allows_nothing_either_way() {
+    let policies = children().network_policies;
+    let deny = json(&policy(&policies, "default-deny").spec);
+    assert_eq!(deny["podSelector"], serde_json::json!({}));
+    assert_eq!(deny["policyTypes"], serde_json::json!(["Ingress", "Egress"]));
+    assert_eq!(deny["ingress"], serde_json::json!([]));
+    assert_eq!(deny["egress"], serde_json::json!([]));
+}
+
+#[test]
+fn dns_is_the_only_default_egress_and_selects_its_namespace_by_the_unspoofable_label() {
+    let policies = children().network_policies;
+    let egress: Vec<Value> = policies
+        .iter()
+        .flat_map(|p| json(&p.spec)["egress"].as_array().cloned().unwrap_or_default())
+        .collect();
+    assert_eq!(egress.len(), 1, "only the DNS rule: {egress:?}");
+    let dns = &egress[0];
+    assert_eq!(
+        dns["to"][0]["namespaceSelector"]["matchLabels"],
+        serde_json::json!({"kubernetes.io/metadata.name": "kube-system"})
+    );
+    assert!(dns["to"][0].get("ipBlock").is_none());
+    assert_eq!(
+        dns["ports"],
+        serde_json::json!([{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}])
+    );
+}
+
+#[test]
+fn ide_ingress_comes_only_from_the_gateway_namespace() {
+    let policies = children().network_policies;
+    let ingress: Vec<Value> = policies
+        .iter()
+        .flat_map(|p| json(&p.spec)["ingress"].as_array().cloned().unwrap_or_default())
+        .collect();
+    assert_eq!(ingress.len(), 1);
+    assert_eq!(
+        ingress[0]["from"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"],
+        "haven-gateway"
+    );
+    assert_eq!(ingress[0]["ports"][0]["port"], 8888);
+}
+
+#[test]
+fn package_mirror_egress_exists_only_with_the_mirror_profile() {
+    assert!(
+        children()
+            .network_policies
+            .iter()
+            .all(|p| p.metadata.name.as_deref() != Some("allow-package-mirror"))
+    );
+    let policies =
+        build_network_policies(&WorkspacePlan::test().with_mirror("10.20.30.40/32"), &test_config());
+    let mirror = json(&policy(&policies, "allow-package-mirror").spec);
+    assert_eq!(mirror["egress"][0]["to"][0]["ipBlock"]["cidr"], "10.20.30.40/32");
+    assert_eq!(mirror["egress"][0]["ports"][0]["port"], 443);
+}
+
+#[test]
+fn researcher_role_grants_nothing_that_moves_data() {
+    let roles = build_roles(&WorkspacePlan::test());
+    let researcher =
+        roles.iter().find(|r| r.metadata.name.as_deref() == Some("haven-researcher")).expect("role");
+    for rule in researcher.rules.clone().unwrap_or_default() {
+        let resources = rule.resources.clone().unwrap_or_default();
+        for resource in &resources {
+            assert!(
+                !["pods/exec", "pods/attach", "pods/portforward", "secrets"].contains(&resource.as_str()),
+                "{resource}"
+            );
+            assert_ne!(resource, "*");
+        }
+        for verb in &rule.verbs {
+            let write = !["get", "list", "watch"].contains(&verb.as_str());
+            let only_airlock_create = verb == "create" && resources == ["airlockrequests"];
+            assert!(!write || only_airlock_create, "researcher may {verb} {resources:?}");
+        }
+    }
+}
+
+#[test]
+fn role_bindings_name_exactly_the_users_and_the_reviewers() {
+    let bindings = build_role_bindings(&WorkspacePlan::test());
+    let subjects = |name: &str| -> Vec<String> {
+        let binding = bindings.iter().find(|b| b.metadata.name.as_deref() == Some(name)).expect("binding");
+        binding.subjects.iter().flatten().map(|s| format!("{}:{}", s.kind, s.name)).collect()
+    };
+    assert_eq!(subjects("haven-researcher"), ["User:alice@example.org"]);
+    assert_eq!(subjects("haven-output-checker"), ["User:carol@example.org"]);
+}
+
+#[test]
+fn cluster_role_reads_only_its_own_workspace_and_permit_by_name() {
+    let role = json(&build_cluster_role(&WorkspacePlan::test()));
+    assert_eq!(role["rules"][0]["resourceNames"], serde_json::json!(["study"]));
+    assert_eq!(role["rules"][1]["resourceNames"], serde_json::json!(["permit-1"]));
+    for rule in role["rules"].as_array().expect("rules") {
+        assert_eq!(rule["verbs"], serde_json::json!(["get", "watch"]));
+    }
+}
+
+#[test]
+fn quota_allows_one_pod_within_the_workspace_resources_and_gpus_only_when_asked() {
+    let hard = json(&children().resource_quota.spec)["hard"].clone();
+    assert_eq!(hard["pods"], "1");
+    assert_eq!(hard["limits.cpu"], "2");
+    assert_eq!(hard["limits.memory"], "8Gi");
+    assert_eq!(hard["persistentvolumeclaims"], "2");
+    assert_eq!(hard["services.nodeports"], "0");
+    assert!(hard.get("requests.nvidia.com/gpu").is_none());
+    let with_gpu = json(&build_resource_quota(&WorkspacePlan::test().with_gpus(2)).spec);
+    assert_eq!(with_gpu["hard"]["requests.nvidia.com/gpu"], "2");
+}
+
+#[test]
+fn volumes_are_prebound_retained_and_point_into_the_data_store() {
+    let volumes = build_volumes(&WorkspacePlan::test(), &test_config());
+    let [home, survey] = &volumes[..] else { panic!("two volumes: {volumes:?}") };
+    let home = json(home);
+    assert_eq!(home["spec"]["hostPath"]["path"], "/srv/haven/workspaces/study/home");
+    assert_eq!(home["spec"]["persistentVolumeReclaimPolicy"], "Retain");
+    assert_eq!(home["spec"]["storageClassName"], "");
+    assert_eq!(home["spec"]["claimRef"]["namespace"], "ws-study");
+    let survey = json(survey);
+    assert_eq!(survey["spec"]["hostPath"]["path"], "/srv/haven/extracts/permit-1/survey");
+    assert_eq!(survey["spec"]["accessModes"], serde_json::json!(["ReadOnlyMany"]));
+    assert_eq!(survey["spec"]["claimRef"]["name"], "data-survey");
+}
+
+#[test]
+fn nfs_volumes_use_the_export_path() {
+    let mut config = test_config();
+    config.volume_backend =
+        VolumeBackend::Nfs { server: "nfs.example".into(), export: "/exports/haven".into() };
+    let volumes = build_volumes(&WorkspacePlan::test(), &config);
+    let survey = json(&volumes[1]);
+    assert_eq!(
+        survey["spec"]["nfs"],
+        serde_json::json!({"server": "nfs.example", "path": "/exports/haven/extracts/permit-1/survey", "readOnly": true})
+    );
+}
+
+#[test]
+fn claims_bind_to_their_volumes_by_name() {
+    for claim in build_claims(&WorkspacePlan::test().with_datasets(&["a", "b"])) {
+        let name = claim.metadata.name.clone().unwrap_or_default();
+        assert_eq!(claim.spec.and_then(|s| s.volume_name), Some(format!("haven-study-{name}")));
+    }
+}
+
+#[test]
+fn environment_runs_restricted_without_a_token_and_mounts_data_read_only() {
+    let set = json(&children().stateful_set);
+    let pod = &set["spec"]["template"]["spec"];
+    assert_eq!(set["spec"]["replicas"], 1);
+    assert_eq!(pod["automountServiceAccountToken"], false);
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(pod["securityContext"]["seccompProfile"]["type"], "RuntimeDefault");
+    let container = &pod["containers"][0];
+    assert_eq!(container["securityContext"]["allowPrivilegeEscalation"], false);
+    assert_eq!(container["securityContext"]["capabilities"]["drop"], serde_json::json!(["ALL"]));
+    let mounts = container["volumeMounts"].as_array().expect("mounts");
+    let mount = |path: &str| mounts.iter().find(|m| m["mountPath"] == path).cloned().expect(path);
+    assert_eq!(mount("/data/survey")["readOnly"], true);
+    assert_eq!(mount("/home")["readOnly"], false);
+    assert_eq!(mount("/outputs")["subPath"], "outputs");
+    let volumes: Vec<Volume> = serde_json::from_value(pod["volumes"].clone()).expect("volumes");
+    let data = volumes.iter().find(|v| v.name == "data-survey").expect("data volume");
+    assert_eq!(data.persistent_volume_claim.as_ref().and_then(|c| c.read_only), Some(true));
+}
+
+#[test]
+fn paused_workspace_runs_no_replica() {
+    let set = build_stateful_set(&WorkspacePlan::test().paused(), &test_config());
+    assert_eq!(set.spec.and_then(|s| s.replicas), Some(0));
+}
+
+#[test]
+fn service_exposes_only_the_ide_port() {
+    let service = json(&children().service);
+    assert_eq!(service["spec"]["type"], "ClusterIP");
+    assert_eq!(
+        service["spec"]["ports"],
+        serde_json::json!([{"name": "ide", "port": 8888, "protocol": "TCP", "targetPort": "ide"}])
+    );
+}

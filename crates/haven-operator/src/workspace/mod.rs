@@ -1,0 +1,130 @@
+//! The Workspace controller: fetch the permit → validate → build the children → apply →
+//! status; and, at expiry, on revocation or on deletion, teardown.
+
+pub mod build;
+pub mod plan;
+mod provision;
+mod status;
+mod teardown;
+pub mod validate;
+
+use std::{sync::Arc, time::Duration};
+
+use chrono::{DateTime, Utc};
+use haven_api::{
+    DataPermit, Workspace,
+    constants::{finalizers, reasons},
+    permit::PermitPhase,
+    validation::effective_expiry,
+    workspace::WorkspacePhase,
+};
+use kube::{
+    Api, Resource, ResourceExt,
+    api::ListParams,
+    runtime::{
+        controller::Action,
+        finalizer::{Event as Finalized, finalizer},
+    },
+};
+
+use self::validate::{Sibling, created, plan_workspace};
+use crate::{
+    context::Context,
+    error::{Error, Result},
+};
+
+/// Reconciles one Workspace; the finalizer guarantees teardown (archive) runs before it goes.
+pub async fn reconcile(workspace: Arc<Workspace>, ctx: Arc<Context>) -> Result<Action> {
+    let api: Api<Workspace> = Api::all(ctx.client.clone());
+    finalizer(&api, finalizers::WORKSPACE_ARCHIVE, workspace, |event| async {
+        match event {
+            Finalized::Apply(workspace) => reconcile_live(&workspace, &ctx).await,
+            Finalized::Cleanup(workspace) => {
+                match teardown::run(&workspace, &ctx, reasons::PROGRESSING).await? {
+                    teardown::Progress::Done => Ok(Action::await_change()),
+                    teardown::Progress::Waiting(what) => Err(Error::NotYet(what)),
+                }
+            }
+        }
+    })
+    .await
+    .map_err(|error| Error::Finalizer(Box::new(error)))
+}
+
+async fn reconcile_live(workspace: &Workspace, ctx: &Context) -> Result<Action> {
+    let now = ctx.clock.now();
+    let phase = workspace.status.as_ref().map(|s| s.phase).unwrap_or_default();
+    if phase == WorkspacePhase::Archived {
+        return Ok(Action::await_change()); // kept as the record of what was archived
+    }
+    let permits: Api<DataPermit> = Api::all(ctx.client.clone());
+    let Some(permit) = permits.get_opt(&workspace.spec.permit).await? else {
+        provision::suspend(workspace, ctx).await?;
+        status::refused(workspace, ctx, None, &[permit_not_found(workspace)]).await?;
+        return Ok(Action::requeue(Duration::from_secs(60)));
+    };
+    let expiry = effective_expiry(workspace.spec.expires_at, permit.spec.valid_until);
+    let permit_phase = permit.status.as_ref().map(|s| s.phase).unwrap_or_default();
+    let permit_over = matches!(
+        permit_phase,
+        PermitPhase::Expired | PermitPhase::Revoked | PermitPhase::Archived | PermitPhase::Destroyed
+    );
+    if permit_over || now >= expiry {
+        let why = if permit_phase == PermitPhase::Revoked { reasons::REVOKED } else { reasons::EXPIRED };
+        return match teardown::run(workspace, ctx, why).await? {
+            teardown::Progress::Done => Ok(Action::await_change()),
+            teardown::Progress::Waiting(_) => Ok(Action::requeue(Duration::from_secs(1))),
+        };
+    }
+    let siblings = siblings(workspace, ctx).await?;
+    match plan_workspace(workspace, &permit, &siblings) {
+        Err(violations) => {
+            provision::suspend(workspace, ctx).await?;
+            status::refused(workspace, ctx, Some(expiry), &violations).await?;
+        }
+        Ok(plan) => {
+            let pod_running = provision::apply(&plan, ctx).await?;
+            status::provisioned(workspace, ctx, &plan, expiry, pod_running).await?;
+        }
+    }
+    Ok(requeue_at(expiry, now))
+}
+
+/// Requeue exactly when the workspace expires (bounded, so a clock jump is noticed).
+fn requeue_at(at: DateTime<Utc>, now: DateTime<Utc>) -> Action {
+    let wait = (at - now).to_std().unwrap_or_default();
+    Action::requeue(wait.min(Duration::from_secs(300)) + Duration::from_millis(50))
+}
+
+fn permit_not_found(workspace: &Workspace) -> validate::Violation {
+    validate::Violation {
+        reason: reasons::PERMIT_NOT_FOUND,
+        message: format!("spec.permit: DataPermit {} does not exist", workspace.spec.permit),
+    }
+}
+
+/// The permit's other workspaces that hold (or wait for) a slot.
+async fn siblings(workspace: &Workspace, ctx: &Context) -> Result<Vec<Sibling>> {
+    let all = Api::<Workspace>::all(ctx.client.clone()).list(&ListParams::default()).await?;
+    Ok(all
+        .items
+        .iter()
+        .filter(|other| {
+            other.spec.permit == workspace.spec.permit && other.name_any() != workspace.name_any()
+        })
+        .filter(|other| other.meta().deletion_timestamp.is_none())
+        .filter(|other| other.status.as_ref().map(|s| s.phase) != Some(WorkspacePhase::Archived))
+        .map(|other| Sibling { created: created(other), name: other.name_any() })
+        .collect())
+}
+
+/// Transient errors retry with a short backoff; the object's status already says what failed.
+pub fn error_policy(workspace: Arc<Workspace>, error: &Error, _ctx: Arc<Context>) -> Action {
+    match error {
+        Error::NotYet(_) => Action::requeue(Duration::from_secs(1)),
+        _ => {
+            tracing::warn!(workspace = %workspace.name_any(), category = error.category(), %error, "reconcile failed");
+            Action::requeue(Duration::from_secs(5))
+        }
+    }
+}

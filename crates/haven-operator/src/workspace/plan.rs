@@ -1,0 +1,32 @@
+//! A workspace validated against its permit: everything the builders need, nothing they must
+//! look up.
+
+use haven_api::permit::{EgressProfile, PackageMirror};
+use haven_api::workspace::WorkspaceResources;
+use k8s_openapi::apimachinery::pkg::{api::resource::Quantity, apis::meta::v1::OwnerReference};
+
+/// The desired shape of one workspace, derived from its spec and its permit.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WorkspacePlan {
+    /// The Workspace's name.
+    pub name: String,
+    /// The namespace it owns (`ws-<name>`).
+    pub namespace: String,
+    /// Its permit's name.
+    pub permit: String,
+    /// Controller reference to the Workspace, put on every child so GC and `.owns()` work.
+    pub owner: OwnerReference,
+    /// Users granted access (⊆ the permit's users).
+    pub users: Vec<String>,
+    /// The permit's output checkers.
+    pub reviewers: Vec<String>,
+    pub image: String,
+    pub resources: WorkspaceResources,
+    pub home_storage: Quantity,
+    /// Dataset names to mount read-only (⊆ the permit's datasets).
+    pub datasets: Vec<String>,
+    pub egress: EgressProfile,
+    pub package_mirror: Option<PackageMirror>,
+    /// Run no environment (zero replicas); keep everything else.
+    pub paused: bool,
+}

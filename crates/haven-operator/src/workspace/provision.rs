@@ -1,0 +1,119 @@
+//! Apply a workspace's children in dependency order, prune what is no longer wanted, and
+//! suspend access when the permit stops allowing it.
+
+use haven_api::{Workspace, validation::workspace_namespace};
+use k8s_openapi::api::{
+    apps::v1::StatefulSet,
+    core::v1::{Namespace, PersistentVolume, PersistentVolumeClaim, Pod},
+    networking::v1::NetworkPolicy,
+    rbac::v1::{ClusterRoleBinding, RoleBinding},
+};
+use kube::{
+    Api, ResourceExt,
+    api::{Patch, PatchParams},
+};
+
+use super::{
+    build::{self, ENVIRONMENT_NAME, WorkspaceChildren, build_children},
+    plan::WorkspacePlan,
+};
+use crate::{
+    context::Context,
+    error::{Error, Result},
+    kubeapi::{apply_cluster, apply_namespaced, delete_if_exists, prune},
+};
+
+/// Creates or updates everything the workspace consists of; returns whether its environment
+/// pod is Running.
+pub async fn apply(plan: &WorkspacePlan, ctx: &Context) -> Result<bool> {
+    let (store, workspace) = (ctx.store.clone(), plan.name.clone());
+    tokio::task::spawn_blocking(move || store.ensure_workspace_home(&workspace))
+        .await?
+        .map_err(Error::data_store)?;
+
+    let client = &ctx.client;
+    let WorkspaceChildren {
+        namespace,
+        volumes,
+        cluster_role,
+        cluster_role_binding,
+        network_policies,
+        resource_quota,
+        limit_range,
+        roles,
+        role_bindings,
+        claims,
+        service,
+        stateful_set,
+    } = build_children(plan, &ctx.config);
+
+    // Isolation first: nothing runs in the namespace before its policies and quota exist.
+    apply_cluster(client, &namespace).await?;
+    for policy in &network_policies {
+        apply_namespaced(client, policy).await?;
+    }
+    apply_namespaced(client, &resource_quota).await?;
+    apply_namespaced(client, &limit_range).await?;
+    for volume in &volumes {
+        apply_cluster(client, volume).await?;
+    }
+    for claim in &claims {
+        apply_namespaced(client, claim).await?;
+    }
+    apply_namespaced(client, &service).await?;
+    apply_namespaced(client, &stateful_set).await?;
+    // Access last: people get in only once the workspace is whole.
+    for role in &roles {
+        apply_namespaced(client, role).await?;
+    }
+    for binding in &role_bindings {
+        apply_namespaced(client, binding).await?;
+    }
+    apply_cluster(client, &cluster_role).await?;
+    apply_cluster(client, &cluster_role_binding).await?;
+
+    // Datasets or the mirror may have been removed from the plan.
+    let ns = plan.namespace.as_str();
+    prune(&Api::<NetworkPolicy>::namespaced(client.clone(), ns), &plan.name, &names(&network_policies))
+        .await?;
+    prune(&Api::<PersistentVolumeClaim>::namespaced(client.clone(), ns), &plan.name, &names(&claims)).await?;
+    prune(&Api::<PersistentVolume>::all(client.clone()), &plan.name, &names(&volumes)).await?;
+
+    let pod = Api::<Pod>::namespaced(client.clone(), ns).get_opt(&format!("{ENVIRONMENT_NAME}-0")).await?;
+    Ok(pod.and_then(|p| p.status).and_then(|s| s.phase).as_deref() == Some("Running"))
+}
+
+fn names<K: ResourceExt>(objects: &[K]) -> Vec<String> {
+    objects.iter().map(ResourceExt::name_any).collect()
+}
+
+/// Removes every person's access to the workspace (RoleBindings and the ClusterRoleBinding).
+/// The first step of every teardown, and what a suspension or a refusal does.
+pub async fn cut_access(workspace: &Workspace, ctx: &Context) -> Result<bool> {
+    let namespace = workspace_namespace(&workspace.name_any());
+    let bindings: Api<RoleBinding> = Api::namespaced(ctx.client.clone(), &namespace);
+    let mut removed = false;
+    for role in [build::RESEARCHER_ROLE, build::OUTPUT_CHECKER_ROLE] {
+        removed |= delete_if_exists(&bindings, role).await?;
+    }
+    let cluster_binding = build::cluster_rbac_name_for(&workspace.name_any());
+    removed |=
+        delete_if_exists(&Api::<ClusterRoleBinding>::all(ctx.client.clone()), &cluster_binding).await?;
+    Ok(removed)
+}
+
+/// Cuts access and stops the environment, keeping files and everything else.
+pub async fn suspend(workspace: &Workspace, ctx: &Context) -> Result<()> {
+    let namespace = workspace_namespace(&workspace.name_any());
+    if Api::<Namespace>::all(ctx.client.clone()).get_opt(&namespace).await?.is_none() {
+        return Ok(());
+    }
+    cut_access(workspace, ctx).await?;
+    let sets: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), &namespace);
+    if sets.get_opt(ENVIRONMENT_NAME).await?.is_some() {
+        let params = PatchParams::apply(haven_api::constants::FIELD_MANAGER);
+        sets.patch(ENVIRONMENT_NAME, &params, &Patch::Merge(serde_json::json!({"spec": {"replicas": 0}})))
+            .await?;
+    }
+    Ok(())
+}

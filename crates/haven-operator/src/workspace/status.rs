@@ -1,0 +1,171 @@
+//! The Workspace's status: computed from what was applied and observed, written only when it
+//! changed, with an Event and an audit record for every phase change.
+
+use chrono::{DateTime, Utc};
+use haven_api::{
+    Workspace,
+    constants::{conditions, reasons},
+    workspace::{ArchiveManifest, WorkspacePhase, WorkspaceStatus},
+};
+use kube::{
+    Api, Resource, ResourceExt,
+    api::{Patch, PatchParams},
+};
+
+use super::{plan::WorkspacePlan, validate::Violation};
+use crate::{
+    conditions::{Desired, set_conditions},
+    context::Context,
+    error::Result,
+};
+
+fn desired(
+    type_: &'static str,
+    status: bool,
+    reason: &'static str,
+    message: impl Into<String>,
+) -> Desired<'static> {
+    Desired { type_, status, reason, message: message.into() }
+}
+
+/// The permit does not allow the workspace: nothing is provisioned, access is cut.
+pub async fn refused(
+    workspace: &Workspace,
+    ctx: &Context,
+    expiry: Option<DateTime<Utc>>,
+    violations: &[Violation],
+) -> Result<()> {
+    let reason = violations.first().map_or(reasons::PERMIT_NOT_ACTIVE, |v| v.reason);
+    let message = violations.iter().map(|v| v.message.as_str()).collect::<Vec<_>>().join("; ");
+    let update = vec![
+        desired(conditions::PERMIT_VALID, false, reason, message),
+        desired(
+            conditions::ACCESS_GRANTED,
+            false,
+            reason,
+            "no access while the permit does not allow the workspace",
+        ),
+        desired(conditions::READY, false, reason, "not provisioned"),
+    ];
+    write(workspace, ctx, WorkspacePhase::Pending, expiry, update, None).await
+}
+
+/// Everything is applied; Ready once the environment pod runs.
+pub async fn provisioned(
+    workspace: &Workspace,
+    ctx: &Context,
+    plan: &WorkspacePlan,
+    expiry: DateTime<Utc>,
+    pod_running: bool,
+) -> Result<()> {
+    let phase = match (plan.paused, pod_running) {
+        (true, _) => WorkspacePhase::Paused,
+        (false, true) => WorkspacePhase::Ready,
+        (false, false) => WorkspacePhase::Provisioning,
+    };
+    let ready_reason = match phase {
+        WorkspacePhase::Paused => reasons::PAUSED,
+        WorkspacePhase::Ready => reasons::PROVISIONED,
+        _ => reasons::PROGRESSING,
+    };
+    let update = vec![
+        desired(conditions::PERMIT_VALID, true, reasons::VALID, format!("allowed by permit {}", plan.permit)),
+        desired(
+            conditions::ISOLATED,
+            true,
+            reasons::PROVISIONED,
+            "default-deny network policies, Pod Security restricted and quota applied",
+        ),
+        desired(
+            conditions::DATA_MOUNTED,
+            true,
+            reasons::PROVISIONED,
+            format!("read-only datasets: {}", plan.datasets.join(", ")),
+        ),
+        desired(
+            conditions::ACCESS_GRANTED,
+            true,
+            reasons::PROVISIONED,
+            format!("users: {}", plan.users.join(", ")),
+        ),
+        desired(
+            conditions::READY,
+            phase == WorkspacePhase::Ready,
+            ready_reason,
+            match phase {
+                WorkspacePhase::Ready => "the analysis environment is running",
+                WorkspacePhase::Paused => "paused: no environment runs",
+                _ => "waiting for the analysis environment to run",
+            },
+        ),
+    ];
+    write(workspace, ctx, phase, Some(expiry), update, None).await
+}
+
+/// Access is cut and files are being archived.
+pub async fn expiring(workspace: &Workspace, ctx: &Context, reason: &'static str) -> Result<()> {
+    let update = vec![
+        desired(conditions::ACCESS_GRANTED, false, reason, "access removed for teardown"),
+        desired(conditions::READY, false, reason, "tearing down"),
+    ];
+    let expiry = workspace.status.as_ref().and_then(|s| s.expires_at);
+    write(workspace, ctx, WorkspacePhase::Expiring, expiry, update, None).await
+}
+
+/// Archiving failed: the namespace stays, and the condition says why.
+pub async fn archive_failed(workspace: &Workspace, ctx: &Context, message: String) -> Result<()> {
+    let update = vec![desired(conditions::ARCHIVED, false, "ArchiveFailed", message)];
+    let expiry = workspace.status.as_ref().and_then(|s| s.expires_at);
+    write(workspace, ctx, WorkspacePhase::Expiring, expiry, update, None).await
+}
+
+/// Files archived and verified; the namespace is being deleted.
+pub async fn archived(workspace: &Workspace, ctx: &Context, archive: ArchiveManifest) -> Result<()> {
+    let message = format!(
+        "{} files, {} bytes in {} (manifest sha256 {})",
+        archive.files, archive.bytes, archive.path, archive.manifest_sha256
+    );
+    let update = vec![desired(conditions::ARCHIVED, true, reasons::ARCHIVE_VERIFIED, message)];
+    let expiry = workspace.status.as_ref().and_then(|s| s.expires_at);
+    write(workspace, ctx, WorkspacePhase::Archived, expiry, update, Some(archive)).await
+}
+
+async fn write(
+    workspace: &Workspace,
+    ctx: &Context,
+    phase: WorkspacePhase,
+    expires_at: Option<DateTime<Utc>>,
+    update: Vec<Desired<'static>>,
+    archive: Option<ArchiveManifest>,
+) -> Result<()> {
+    let old = workspace.status.clone().unwrap_or_default();
+    let messages: Vec<String> = update.iter().map(|d| d.message.clone()).collect();
+    let mut new = WorkspaceStatus {
+        phase,
+        observed_generation: workspace.meta().generation,
+        namespace: Some(haven_api::validation::workspace_namespace(&workspace.name_any())),
+        expires_at,
+        conditions: old.conditions.clone(),
+        archive: archive.or_else(|| old.archive.clone()),
+    };
+    set_conditions(&mut new.conditions, update, workspace.meta().generation, ctx.clock.now());
+    if new == old {
+        return Ok(());
+    }
+    let patch = serde_json::json!({
+        "apiVersion": "haven.io/v1alpha1",
+        "kind": "Workspace",
+        "status": new,
+    });
+    let params = PatchParams::apply(haven_api::constants::FIELD_MANAGER).force();
+    Api::<Workspace>::all(ctx.client.clone())
+        .patch_status(&workspace.name_any(), &params, &Patch::Apply(&patch))
+        .await?;
+    if new.phase != old.phase || old.observed_generation.is_none() {
+        // The note is what this update said: why it is refused, or what changed.
+        let note = messages.join("; ");
+        ctx.record(&workspace.object_ref(&()), phase == WorkspacePhase::Pending, &format!("{phase:?}"), note)
+            .await;
+    }
+    Ok(())
+}

@@ -1,0 +1,89 @@
+//! Teardown, in the order that loses nothing and leaks nothing: cut access, stop the
+//! workload, archive the files and verify the archive, then delete the namespace. Every step
+//! is idempotent, so a restart anywhere converges.
+
+use haven_api::{
+    Workspace,
+    validation::workspace_namespace,
+    workspace::{ArchiveManifest, WorkspacePhase},
+};
+use k8s_openapi::api::{
+    apps::v1::StatefulSet,
+    core::v1::{Namespace, PersistentVolume, Pod},
+    rbac::v1::ClusterRole,
+};
+use kube::{Api, Resource, ResourceExt};
+
+use super::{
+    build::{ENVIRONMENT_NAME, cluster_rbac_name_for},
+    provision::cut_access,
+    status,
+};
+use crate::{
+    context::Context,
+    error::Result,
+    kubeapi::{delete_if_exists, prune},
+};
+
+/// Whether teardown finished or waits on the cluster.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Progress {
+    Done,
+    Waiting(&'static str),
+}
+
+pub async fn run(workspace: &Workspace, ctx: &Context, reason: &'static str) -> Result<Progress> {
+    if workspace.status.as_ref().map(|s| s.phase) == Some(WorkspacePhase::Archived) {
+        return Ok(Progress::Done);
+    }
+    let name = workspace.name_any();
+    let namespace = workspace_namespace(&name);
+    let client = &ctx.client;
+
+    // 1. Access first: within one reconcile of the decision.
+    if cut_access(workspace, ctx).await? {
+        ctx.record(&workspace.object_ref(&()), false, "AccessRemoved", format!("{reason}: access removed"))
+            .await;
+    }
+    status::expiring(workspace, ctx, reason).await?;
+
+    // 2. Stop the workload, and wait until its pod is gone so no file changes under the archive.
+    delete_if_exists(&Api::<StatefulSet>::namespaced(client.clone(), &namespace), ENVIRONMENT_NAME).await?;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace);
+    if pods.get_opt(&format!("{ENVIRONMENT_NAME}-0")).await?.is_some() {
+        delete_if_exists(&pods, &format!("{ENVIRONMENT_NAME}-0")).await?;
+        return Ok(Progress::Waiting("the environment pod to stop"));
+    }
+
+    // 3. Archive and verify, off the async runtime; on failure the namespace stays.
+    let (store, permit, ws) = (ctx.store.clone(), workspace.spec.permit.clone(), name.clone());
+    let archived = tokio::task::spawn_blocking(move || {
+        let record = haven_data::archive_workspace(&store, &permit, &ws)?;
+        haven_data::remove_workspace_files(&store, &ws)?;
+        Ok::<_, haven_data::ArchiveError>(record)
+    })
+    .await?;
+    let record = match archived {
+        Ok(record) => record,
+        Err(error) => {
+            status::archive_failed(workspace, ctx, format!("archiving failed, namespace kept: {error}"))
+                .await?;
+            return Err(crate::error::Error::data_store(error));
+        }
+    };
+
+    // 4. Only now the namespace, and the cluster-scoped pieces it does not garbage-collect.
+    delete_if_exists(&Api::<Namespace>::all(client.clone()), &namespace).await?;
+    prune(&Api::<PersistentVolume>::all(client.clone()), &name, &[]).await?;
+    delete_if_exists(&Api::<ClusterRole>::all(client.clone()), &cluster_rbac_name_for(&name)).await?;
+
+    let manifest = ArchiveManifest {
+        path: record.path,
+        files: record.files,
+        bytes: record.bytes,
+        manifest_sha256: record.manifest_sha256,
+        archived_at: ctx.clock.now(),
+    };
+    status::archived(workspace, ctx, manifest).await?;
+    Ok(Progress::Done)
+}

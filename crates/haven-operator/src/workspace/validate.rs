@@ -1,0 +1,162 @@
+//! A workspace checked against its permit (pure): either a [`WorkspacePlan`] to build, or
+//! every reason it may not run, each naming the field.
+
+use haven_api::{
+    DataPermit, Workspace,
+    constants::reasons,
+    permit::PermitPhase,
+    quantity::milli_units,
+    validation::{image_allowed, workspace_namespace},
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use kube::{Resource, ResourceExt};
+
+use super::plan::WorkspacePlan;
+
+/// Why a workspace may not be provisioned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    /// Condition reason (CamelCase), e.g. `UserNotPermitted`.
+    pub reason: &'static str,
+    /// What is wrong, starting with the field: "spec.users: bob@x is not a user of permit p".
+    pub message: String,
+}
+
+impl Violation {
+    fn new(reason: &'static str, message: String) -> Self {
+        Self { reason, message }
+    }
+}
+
+/// Another workspace of the same permit, for the workspace limit.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Sibling {
+    /// Creation time (RFC 3339 sorts chronologically) then name: the order slots are given in.
+    pub created: String,
+    pub name: String,
+}
+
+/// Checks `workspace` against `permit`; `siblings` are the permit's other live workspaces.
+pub fn plan_workspace(
+    workspace: &Workspace,
+    permit: &DataPermit,
+    siblings: &[Sibling],
+) -> Result<WorkspacePlan, Vec<Violation>> {
+    let spec = &workspace.spec;
+    let grant = &permit.spec;
+    let permit_name = permit.name_any();
+    let mut violations = Vec::new();
+
+    let phase = permit.status.as_ref().map(|s| s.phase).unwrap_or_default();
+    if phase != PermitPhase::Active {
+        violations.push(Violation::new(
+            reasons::PERMIT_NOT_ACTIVE,
+            format!("spec.permit: permit {permit_name} is {phase:?}, not Active"),
+        ));
+    }
+    for user in spec.users.iter().filter(|u| !grant.users.contains(u)) {
+        violations.push(Violation::new(
+            reasons::USER_NOT_PERMITTED,
+            format!("spec.users: {user} is not a user of permit {permit_name}"),
+        ));
+    }
+    if !image_allowed(&spec.image, &grant.environment.allowed_images) {
+        violations.push(Violation::new(
+            reasons::IMAGE_NOT_ALLOWED,
+            format!("spec.image: {} is not in permit {permit_name}'s environment.allowedImages", spec.image),
+        ));
+    }
+    let permitted: Vec<&str> = grant.datasets.iter().map(|d| d.name.as_str()).collect();
+    let datasets: Vec<String> = match &spec.datasets {
+        Some(chosen) => chosen.clone(),
+        None => permitted.iter().map(|d| (*d).to_owned()).collect(),
+    };
+    for dataset in datasets.iter().filter(|d| !permitted.contains(&d.as_str())) {
+        violations.push(Violation::new(
+            reasons::DATASET_NOT_PERMITTED,
+            format!("spec.datasets: {dataset} is not a dataset of permit {permit_name}"),
+        ));
+    }
+    if let Some(expires_at) = spec.expires_at.filter(|at| *at > grant.valid_until) {
+        violations.push(Violation::new(
+            reasons::EXPIRY_AFTER_PERMIT,
+            format!(
+                "spec.expiresAt: {expires_at} is after permit {permit_name}'s validUntil {}",
+                grant.valid_until
+            ),
+        ));
+    }
+    let ceiling = &grant.environment.resource_ceiling;
+    for (field, asked, limit) in [
+        ("spec.resources.cpu", &spec.resources.cpu, &ceiling.cpu),
+        ("spec.resources.memory", &spec.resources.memory, &ceiling.memory),
+        ("spec.homeStorage", &spec.home_storage, &ceiling.storage),
+    ] {
+        if exceeds(asked, limit) {
+            violations.push(Violation::new(
+                reasons::RESOURCES_EXCEED_CEILING,
+                format!("{field}: {} exceeds permit {permit_name}'s resourceCeiling of {}", asked.0, limit.0),
+            ));
+        }
+    }
+    if spec.resources.gpu > ceiling.gpu {
+        violations.push(Violation::new(
+            reasons::RESOURCES_EXCEED_CEILING,
+            format!(
+                "spec.resources.gpu: {} exceeds permit {permit_name}'s resourceCeiling of {}",
+                spec.resources.gpu, ceiling.gpu
+            ),
+        ));
+    }
+    let me = Sibling { created: created(workspace), name: workspace.name_any() };
+    let ahead = siblings.iter().filter(|s| **s < me).count();
+    if ahead >= grant.environment.max_workspaces as usize {
+        violations.push(Violation::new(
+            reasons::WORKSPACE_LIMIT_REACHED,
+            format!(
+                "spec.permit: permit {permit_name} allows {} workspaces and has {ahead} already",
+                grant.environment.max_workspaces
+            ),
+        ));
+    }
+    let Some(owner) = workspace.controller_owner_ref(&()) else {
+        violations.push(Violation::new(reasons::PROGRESSING, "metadata.uid: not yet assigned".into()));
+        return Err(violations);
+    };
+    if !violations.is_empty() {
+        return Err(violations);
+    }
+    Ok(WorkspacePlan {
+        name: workspace.name_any(),
+        namespace: workspace_namespace(&workspace.name_any()),
+        permit: permit_name,
+        owner,
+        users: spec.users.clone(),
+        reviewers: grant.reviewers.clone(),
+        image: spec.image.clone(),
+        resources: spec.resources.clone(),
+        home_storage: spec.home_storage.clone(),
+        datasets,
+        egress: grant.environment.egress,
+        package_mirror: grant.environment.package_mirror.clone(),
+        paused: spec.paused,
+    })
+}
+
+/// The ordering key of a workspace for the permit's workspace limit.
+pub fn created(workspace: &Workspace) -> String {
+    workspace.meta().creation_timestamp.as_ref().map(|t| t.0.to_string()).unwrap_or_default()
+}
+
+/// Unparseable quantities count as exceeding: the schema already refuses them, so this only
+/// fails closed.
+fn exceeds(asked: &Quantity, limit: &Quantity) -> bool {
+    match (milli_units(&asked.0), milli_units(&limit.0)) {
+        (Some(asked), Some(limit)) => asked > limit,
+        _ => true,
+    }
+}
+
+#[cfg(test)]
+#[path = "validate_tests.rs"]
+mod tests;

@@ -1,0 +1,125 @@
+use haven_api::{DataPermit, DataPermitStatus, Workspace, constants::reasons, permit::PermitPhase};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+
+use super::*;
+
+fn example<T: serde::de::DeserializeOwned>(file: &str) -> T {
+    let path = format!("{}/../../examples/{file}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).expect("example exists");
+    serde_saphyr::from_str(&text).expect("example parses")
+}
+
+fn active_permit() -> DataPermit {
+    let mut permit: DataPermit = example("datapermit.yaml");
+    permit.status = Some(DataPermitStatus { phase: PermitPhase::Active, ..DataPermitStatus::default() });
+    permit
+}
+
+fn workspace() -> Workspace {
+    let mut workspace: Workspace = example("workspace.yaml");
+    workspace.metadata.uid = Some("uid-1".into());
+    workspace
+}
+
+fn reasons_of(result: Result<WorkspacePlan, Vec<Violation>>) -> Vec<&'static str> {
+    result.err().unwrap_or_default().into_iter().map(|v| v.reason).collect()
+}
+
+#[test]
+fn the_example_workspace_is_allowed_by_the_example_permit() {
+    let plan = plan_workspace(&workspace(), &active_permit(), &[]).expect("allowed");
+    assert_eq!(plan.namespace, "ws-cancer-outcomes");
+    assert_eq!(plan.datasets, ["cancer-registry"]);
+    assert_eq!(plan.reviewers, ["carol@hdab.example", "dave@hdab.example"]);
+    assert_eq!(plan.owner.uid, "uid-1");
+}
+
+#[test]
+fn all_permitted_datasets_are_mounted_when_none_are_chosen() {
+    let mut ws = workspace();
+    ws.spec.datasets = None;
+    assert_eq!(plan_workspace(&ws, &active_permit(), &[]).expect("allowed").datasets, ["cancer-registry"]);
+}
+
+#[test]
+fn a_permit_that_is_not_active_provisions_nothing() {
+    for phase in [PermitPhase::Pending, PermitPhase::Preparing, PermitPhase::Suspended, PermitPhase::Expired]
+    {
+        let mut permit = active_permit();
+        permit.status = Some(DataPermitStatus { phase, ..DataPermitStatus::default() });
+        assert_eq!(
+            reasons_of(plan_workspace(&workspace(), &permit, &[])),
+            [reasons::PERMIT_NOT_ACTIVE],
+            "{phase:?}"
+        );
+    }
+}
+
+#[test]
+fn a_user_outside_the_permit_is_named() {
+    let mut ws = workspace();
+    ws.spec.users.push("mallory@evil.example".into());
+    let violations = plan_workspace(&ws, &active_permit(), &[]).expect_err("refused");
+    assert_eq!(violations[0].reason, reasons::USER_NOT_PERMITTED);
+    assert!(
+        violations[0].message.starts_with("spec.users: mallory@evil.example"),
+        "{}",
+        violations[0].message
+    );
+}
+
+#[test]
+fn an_image_outside_the_allow_list_is_refused_but_a_wildcard_tag_is_allowed() {
+    let mut ws = workspace();
+    ws.spec.image = "docker.io/library/alpine:3".into();
+    assert_eq!(reasons_of(plan_workspace(&ws, &active_permit(), &[])), [reasons::IMAGE_NOT_ALLOWED]);
+    ws.spec.image = "rocker/rstudio:4.5.1".into();
+    assert!(plan_workspace(&ws, &active_permit(), &[]).is_ok());
+}
+
+#[test]
+fn a_dataset_outside_the_permit_is_refused() {
+    let mut ws = workspace();
+    ws.spec.datasets = Some(vec!["cancer-registry".into(), "genomes".into()]);
+    assert_eq!(reasons_of(plan_workspace(&ws, &active_permit(), &[])), [reasons::DATASET_NOT_PERMITTED]);
+}
+
+#[test]
+fn an_expiry_after_the_permit_is_refused() {
+    let mut ws = workspace();
+    ws.spec.expires_at = Some(active_permit().spec.valid_until + chrono::Duration::seconds(1));
+    assert_eq!(reasons_of(plan_workspace(&ws, &active_permit(), &[])), [reasons::EXPIRY_AFTER_PERMIT]);
+}
+
+#[test]
+fn resources_above_the_ceiling_are_refused_field_by_field() {
+    let mut ws = workspace();
+    ws.spec.resources.cpu = Quantity("8001m".into());
+    ws.spec.resources.memory = Quantity("33Gi".into());
+    ws.spec.resources.gpu = 1;
+    let violations = plan_workspace(&ws, &active_permit(), &[]).expect_err("refused");
+    let fields: Vec<&str> =
+        violations.iter().map(|v| v.message.split(':').next().unwrap_or_default()).collect();
+    assert_eq!(fields, ["spec.resources.cpu", "spec.resources.memory", "spec.resources.gpu"]);
+    ws.spec.resources.cpu = Quantity("8".into());
+    ws.spec.resources.memory = Quantity("32Gi".into());
+    ws.spec.resources.gpu = 0;
+    assert!(plan_workspace(&ws, &active_permit(), &[]).is_ok(), "the ceiling itself is allowed");
+}
+
+#[test]
+fn the_workspace_limit_counts_only_workspaces_created_earlier() {
+    let ws = workspace(); // no creation timestamp: sorts first
+    let later = |n: usize| Sibling { created: format!("2026-0{n}-01T00:00:00Z"), name: format!("w{n}") };
+    let siblings: Vec<Sibling> = (1..=5).map(later).collect();
+    assert!(plan_workspace(&ws, &active_permit(), &siblings).is_ok());
+
+    let mut newest = workspace();
+    newest.metadata.creation_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+        "2026-09-01T00:00:00Z".parse().expect("timestamp"),
+    ));
+    assert_eq!(
+        reasons_of(plan_workspace(&newest, &active_permit(), &siblings)),
+        [reasons::WORKSPACE_LIMIT_REACHED]
+    );
+}

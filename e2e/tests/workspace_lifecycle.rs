@@ -1,0 +1,195 @@
+//! A workspace's life against the real control plane with the operator running: the permit
+//! activates, the workspace is provisioned and Ready, its user is confined (S1-S4), drift is
+//! repaired, and revocation cuts access first, archives the files, then deletes the namespace.
+
+use anyhow::{Context, Result};
+use haven_api::{DataPermit, Workspace, permit::PermitPhase, workspace::WorkspacePhase};
+use haven_e2e::{DEADLINE, Operator, admin, data_root, ensure_namespace, eventually, kubectl, unique_name};
+use k8s_openapi::api::{core::v1::Namespace, networking::v1::NetworkPolicy, rbac::v1::RoleBinding};
+use kube::{
+    Api, Client,
+    api::{DeleteParams, Patch, PatchParams, PostParams},
+};
+use serde_json::json;
+
+fn permit(name: &str, user: &str) -> Result<DataPermit> {
+    let now = chrono::Utc::now();
+    Ok(serde_json::from_value(json!({
+        "apiVersion": "haven.io/v1alpha1", "kind": "DataPermit",
+        "metadata": {"name": name},
+        "spec": {
+            "permitId": format!("E2E-{name}"),
+            "holder": {"organisation": "E2E", "principalInvestigator": "pi@example.org"},
+            "purpose": "ScientificResearch",
+            "users": [user], "reviewers": ["carol@example.org"],
+            "validFrom": (now - chrono::Duration::seconds(5)).to_rfc3339(),
+            "validUntil": (now + chrono::Duration::minutes(10)).to_rfc3339(),
+            "datasets": [{"name": "survey", "source": "survey.csv", "columns": [{"name": "id", "rule": "Hmac"}]}],
+            "environment": {"allowedImages": ["quay.io/jupyter/minimal-notebook:*"]},
+        }
+    }))?)
+}
+
+fn workspace(name: &str, permit: &str, user: &str) -> Result<Workspace> {
+    Ok(serde_json::from_value(json!({
+        "apiVersion": "haven.io/v1alpha1", "kind": "Workspace",
+        "metadata": {"name": name},
+        "spec": {"permit": permit, "users": [user], "image": "quay.io/jupyter/minimal-notebook:2026-01-05"}
+    }))?)
+}
+
+async fn permit_phase(permits: &Api<DataPermit>, name: &str) -> Result<PermitPhase> {
+    Ok(permits.get(name).await?.status.map(|s| s.phase).unwrap_or_default())
+}
+
+async fn workspace_phase(workspaces: &Api<Workspace>, name: &str) -> Result<WorkspacePhase> {
+    Ok(workspaces.get(name).await?.status.map(|s| s.phase).unwrap_or_default())
+}
+
+/// `kubectl --as user ...`: Ok(true) when allowed, Ok(false) when the API server says Forbidden.
+fn allowed_as(user: &str, args: &[&str]) -> Result<bool> {
+    let mut full = vec!["--as", user, "--as-group", "researchers"];
+    full.extend_from_slice(args);
+    let output = kubectl(&full)?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if output.status.success() {
+        return Ok(true);
+    }
+    anyhow::ensure!(
+        stderr.contains("Forbidden") || stderr.contains("forbidden"),
+        "kubectl {args:?} failed for another reason: {stderr}"
+    );
+    Ok(false)
+}
+
+#[tokio::test]
+async fn a_workspace_is_provisioned_confined_repaired_and_archived_on_revocation() -> Result<()> {
+    let client: Client = admin().await?;
+    ensure_namespace(&client, "haven-system").await?;
+    let root = data_root("lifecycle")?;
+    let (permit_name, ws_name) = (unique_name("perm"), unique_name("ws"));
+    let user = format!("{ws_name}@example.org");
+    let namespace = format!("ws-{ws_name}");
+    // The dataset's extract exists, so the permit becomes Active (preparation is a later step).
+    let extract = root.join("extracts").join(&permit_name).join("survey");
+    std::fs::create_dir_all(&extract)?;
+    std::fs::write(extract.join("survey.csv"), "id\nab12\n")?;
+    let _operator = Operator::start(&root)?;
+
+    let permits: Api<DataPermit> = Api::all(client.clone());
+    let workspaces: Api<Workspace> = Api::all(client.clone());
+    permits.create(&PostParams::default(), &permit(&permit_name, &user)?).await?;
+    eventually(DEADLINE, "permit Active", || async {
+        Ok((permit_phase(&permits, &permit_name).await? == PermitPhase::Active).then_some(()))
+    })
+    .await?;
+
+    workspaces.create(&PostParams::default(), &workspace(&ws_name, &permit_name, &user)?).await?;
+    eventually(DEADLINE, "workspace Ready", || async {
+        Ok((workspace_phase(&workspaces, &ws_name).await? == WorkspacePhase::Ready).then_some(()))
+    })
+    .await?;
+
+    // Confinement, as the workspace's own user (DESIGN §6 S1-S4); the allowed actions first,
+    // so the denials below are RBAC and not a broken setup.
+    let ns = namespace.as_str();
+    assert!(allowed_as(&user, &["get", "workspace", &ws_name])?, "user can see their workspace");
+    assert!(allowed_as(&user, &["get", "pods", "-n", ns])?, "user can list their pods");
+    let request = json!({"apiVersion": "haven.io/v1alpha1", "kind": "AirlockRequest",
+        "metadata": {"name": "results", "namespace": ns},
+        "spec": {"direction": "Export", "requestedBy": user, "files": ["t.csv"], "justification": "counts"}});
+    let output = haven_e2e::kubectl_with_input(&["--as", &user, "create", "-f", "-"], &request.to_string())?;
+    assert!(
+        output.status.success(),
+        "user can create an AirlockRequest: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!allowed_as(&user, &["exec", "-n", ns, "workspace-0", "--", "ls"])?, "S1 exec");
+    assert!(
+        !allowed_as(&user, &["port-forward", "-n", ns, "pod/workspace-0", "18888:8888"])?,
+        "S1 port-forward"
+    );
+    assert!(!allowed_as(&user, &["get", "secrets", "-n", ns])?, "S2 secrets here");
+    assert!(!allowed_as(&user, &["get", "secrets", "-n", "haven-system"])?, "S2 the operator's secrets");
+    assert!(!allowed_as(&user, &["run", "-n", ns, "extra", "--image=busybox"])?, "S3 create pods");
+    assert!(
+        !allowed_as(&user, &["delete", "networkpolicy", "default-deny", "-n", ns])?,
+        "S3 network policies"
+    );
+    assert!(
+        !allowed_as(&user, &["delete", "rolebinding", "haven-researcher", "-n", ns])?,
+        "S3 role bindings"
+    );
+    assert!(
+        !allowed_as(
+            &user,
+            &["create", "rolebinding", "x", "-n", ns, "--clusterrole=admin", "--user", &user]
+        )?,
+        "S3 new role bindings"
+    );
+    assert!(!allowed_as(&user, &["get", "pods", "-n", "kube-system"])?, "S4 other namespaces");
+    assert!(!allowed_as(&user, &["get", "workspaces"])?, "S4 other workspaces");
+
+    // Drift: deleted isolation and access objects come back.
+    let policies: Api<NetworkPolicy> = Api::namespaced(client.clone(), ns);
+    let bindings: Api<RoleBinding> = Api::namespaced(client.clone(), ns);
+    policies.delete("default-deny", &DeleteParams::default()).await?;
+    bindings.delete("haven-researcher", &DeleteParams::default()).await?;
+    eventually(DEADLINE, "default-deny restored", || async {
+        Ok(policies.get_opt("default-deny").await?.map(|_| ()))
+    })
+    .await?;
+    eventually(DEADLINE, "binding restored", || async {
+        Ok(bindings.get_opt("haven-researcher").await?.map(|_| ()))
+    })
+    .await?;
+
+    // The researcher's work, written through the home volume.
+    let outputs = root.join("workspaces").join(&ws_name).join("home").join("outputs");
+    std::fs::write(outputs.join("table.csv"), "region,count\nnorth,12\n")?;
+
+    // Revocation: access goes first, while the namespace still exists.
+    let revoke = json!({"spec": {"revoked": true, "revocationReason": "e2e: breach of agreement"}});
+    permits.patch(&permit_name, &PatchParams::default(), &Patch::Merge(&revoke)).await?;
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let revoked_at = std::time::Instant::now();
+    eventually(DEADLINE, "access removed", || async {
+        Ok(bindings.get_opt("haven-researcher").await?.is_none().then_some(()))
+    })
+    .await?;
+    let access_removed_after = revoked_at.elapsed();
+    assert!(
+        access_removed_after < std::time::Duration::from_secs(5),
+        "access removed after {access_removed_after:?}"
+    );
+
+    eventually(DEADLINE, "workspace Archived", || async {
+        Ok((workspace_phase(&workspaces, &ws_name).await? == WorkspacePhase::Archived).then_some(()))
+    })
+    .await?;
+    let archive =
+        workspaces.get(&ws_name).await?.status.and_then(|s| s.archive).context("archive in status")?;
+    assert_eq!(archive.files, 1, "{archive:?}");
+    let archived = std::fs::read_to_string(root.join(&archive.path).join("files/home/outputs/table.csv"))?;
+    assert_eq!(archived, "region,count\nnorth,12\n");
+    eventually(DEADLINE, "namespace deleted", || async {
+        Ok(namespaces
+            .get_opt(&namespace)
+            .await?
+            .is_none_or(|n| n.metadata.deletion_timestamp.is_some())
+            .then_some(()))
+    })
+    .await?;
+    eventually(DEADLINE, "permit Archived", || async {
+        Ok((permit_phase(&permits, &permit_name).await? == PermitPhase::Archived).then_some(()))
+    })
+    .await?;
+
+    // The audit chain verifies.
+    let verify = std::process::Command::new(std::env::var("HAVEN_BIN")?)
+        .args(["audit", "verify"])
+        .arg(&root)
+        .output()?;
+    assert!(verify.status.success(), "audit verify: {}", String::from_utf8_lossy(&verify.stderr));
+    Ok(())
+}
