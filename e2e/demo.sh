@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make demo`: a local control plane (unless KUBECONFIG points at a cluster), Haven's CRDs,
-# the examples applied, and what `kubectl get` shows. The cluster keeps running afterwards.
+# the operator, the examples, and what `kubectl get` shows. The cluster keeps running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
@@ -13,35 +13,46 @@ if [ -z "${KUBECONFIG:-}" ]; then
   export KUBECONFIG
   started_here=1
 fi
+data_root="${HAVEN_DEMO_DATA:-$(dirname "$KUBECONFIG")/demo-data}"
 
-say "Installing the CRDs"
-cargo run --quiet --locked -p haven -- crd | kubectl apply --server-side --field-manager=haven-demo -f -
+say "Building Haven and installing the CRDs"
+cargo build --quiet --locked -p haven
+haven="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug/haven"
+"$haven" crd | kubectl apply --server-side --field-manager=haven-demo -f -
 kubectl wait --for=condition=Established --timeout=60s \
   crd/datapermits.haven.io crd/workspaces.haven.io crd/airlockrequests.haven.io
+kubectl create namespace haven-system --dry-run=client -o yaml | kubectl apply -f -
 
-say "The operator"
-echo "Haven's controllers are not written yet (issue 4), so nothing reconciles the examples:"
-echo "they are stored and validated by the API server, and show no phase."
+say "Starting the operator (data store: $data_root; log: $data_root.log)"
+# Dataset preparation is not built yet: stand-in extracts let the example permits activate.
+for extract in cancer-outcomes-2026/cancer-registry minimal-permit/survey; do
+  mkdir -p "$data_root/extracts/$extract"
+  echo "pseudonym,value" > "$data_root/extracts/$extract/extract.csv"
+done
+"$haven" run --data-root "$data_root" >"$data_root.log" 2>&1 &
+operator=$!
+trap 'kill "$operator" 2>/dev/null || true' EXIT
 
 say "Applying examples/"
 kubectl apply -f examples/datapermit.yaml -f examples/datapermit-minimal.yaml
 kubectl apply -f examples/workspace.yaml -f examples/workspace-minimal.yaml
-# The operator will create each workspace's namespace; until it exists, the demo does.
-for ns in ws-cancer-outcomes ws-minimal; do
-  kubectl create namespace "$ns" --dry-run=client -o yaml | kubectl apply -f -
-done
+kubectl wait --for=jsonpath='{.status.phase}'=Ready --timeout=120s workspace/cancer-outcomes workspace/minimal
 kubectl apply -f examples/airlockrequest-export.yaml -f examples/airlockrequest-export-minimal.yaml
 
 say "kubectl get datapermits,workspaces"
 kubectl get datapermits,workspaces
-say "kubectl get airlockrequests -A"
+say "What workspace cancer-outcomes became (namespace ws-cancer-outcomes)"
+kubectl get networkpolicies,roles,rolebindings,resourcequotas,limitranges,pvc,statefulsets,services,pods -n ws-cancer-outcomes
+kubectl get namespace ws-cancer-outcomes --show-labels
+say "kubectl get airlockrequests -A (the airlock controller is a later step)"
 kubectl get airlockrequests -A
 
 say "A rejected manifest: validUntil before validFrom"
 kubectl apply -f e2e/invalid/permit-ends-before-start.yaml 2>&1 | sed 's/^/  /' || true
 
+say "Done; the operator stops now, the cluster keeps running"
 if [ -n "${started_here:-}" ]; then
-  say "The cluster keeps running"
   echo "  export KUBECONFIG=$KUBECONFIG PATH=$bin:\$PATH"
-  echo "  make cluster-down    # to stop it"
+  echo "  $haven run --data-root $data_root   # to run the operator again"
+  echo "  make cluster-down                    # to stop the cluster"
 fi

@@ -27,7 +27,8 @@ use crate::schema;
     doc = "A data permit: who may use which datasets, for what purpose, from when until when.",
     printcolumn(name = "Permit ID", type_ = "string", json_path = ".spec.permitId"),
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
-    printcolumn(name = "Valid Until", type_ = "date", json_path = ".spec.validUntil"),
+    // "date" columns print the age, which for a future instant kubectl shows as <invalid>.
+    printcolumn(name = "Valid Until", type_ = "string", json_path = ".spec.validUntil"),
     printcolumn(name = "Workspaces", type_ = "integer", json_path = ".status.workspaces"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
     validation = Rule::new("size(self.metadata.name) <= 63 && self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')")

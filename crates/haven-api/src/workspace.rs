@@ -26,7 +26,8 @@ use crate::schema::{self, quantity_of};
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
     printcolumn(name = "Namespace", type_ = "string", json_path = ".status.namespace"),
     printcolumn(name = "Users", type_ = "string", json_path = ".spec.users"),
-    printcolumn(name = "Expires", type_ = "date", json_path = ".status.expiresAt"),
+    // "date" columns print the age, which for a future instant kubectl shows as <invalid>.
+    printcolumn(name = "Expires", type_ = "string", json_path = ".status.expiresAt"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
     validation = Rule::new("size(self.metadata.name) <= 60 && self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')")
         .message("metadata.name must be a DNS label of at most 60 characters, so that its namespace ws-<name> is valid")
