@@ -1,11 +1,16 @@
 //! A workspace's life against the real control plane with the operator running: the permit
 //! activates, the workspace is provisioned and Ready, its user is confined (S1-S4), drift is
-//! repaired, and revocation cuts access first, archives the files, then deletes the namespace.
+//! repaired, revocation cuts access first, archives the files, then deletes the namespace,
+//! and after the retention the permit's data and key are destroyed, with a record.
 
 use anyhow::{Context, Result};
 use haven_api::{DataPermit, Workspace, permit::PermitPhase, workspace::WorkspacePhase};
 use haven_e2e::{DEADLINE, Operator, admin, data_root, ensure_namespace, eventually, kubectl, unique_name};
-use k8s_openapi::api::{core::v1::Namespace, networking::v1::NetworkPolicy, rbac::v1::RoleBinding};
+use k8s_openapi::api::{
+    core::v1::{Namespace, Secret},
+    networking::v1::NetworkPolicy,
+    rbac::v1::RoleBinding,
+};
 use kube::{
     Api, Client,
     api::{DeleteParams, Patch, PatchParams, PostParams},
@@ -24,6 +29,7 @@ fn permit(name: &str, user: &str) -> Result<DataPermit> {
             "users": [user], "reviewers": ["carol@example.org"],
             "validFrom": (now - chrono::Duration::seconds(5)).to_rfc3339(),
             "validUntil": (now + chrono::Duration::minutes(10)).to_rfc3339(),
+            "retention": "3s",
             "datasets": [{"name": "survey", "source": "survey.csv", "columns": [{"name": "id", "rule": "Hmac"}]}],
             "environment": {"allowedImages": ["quay.io/jupyter/minimal-notebook:*"]},
         }
@@ -184,6 +190,26 @@ async fn a_workspace_is_provisioned_confined_repaired_and_archived_on_revocation
         Ok((permit_phase(&permits, &permit_name).await? == PermitPhase::Archived).then_some(()))
     })
     .await?;
+
+    // Retention ends: the data and the key are destroyed, and the record stays.
+    let keys: Api<Secret> = Api::namespaced(client.clone(), "haven-system");
+    assert!(
+        keys.get_opt(&format!("haven-key-{permit_name}")).await?.is_some(),
+        "the permit has a key before destruction"
+    );
+    assert!(root.join("archive").join(&permit_name).exists(), "the archive exists before destruction");
+    eventually(DEADLINE, "permit Destroyed", || async {
+        Ok((permit_phase(&permits, &permit_name).await? == PermitPhase::Destroyed).then_some(()))
+    })
+    .await?;
+    let record =
+        permits.get(&permit_name).await?.status.and_then(|s| s.destruction).context("destruction record")?;
+    assert!(record.key_shredded && record.key_fingerprint.starts_with("sha256:"), "{record:?}");
+    let deleted_files: u64 = record.deleted.iter().map(|area| area.files).sum();
+    assert_eq!(deleted_files, 3, "the extract, the archived table and its manifest: {record:?}");
+    assert!(keys.get_opt(&format!("haven-key-{permit_name}")).await?.is_none(), "key shredded");
+    assert!(!root.join("archive").join(&permit_name).exists(), "archive destroyed");
+    assert!(!root.join("extracts").join(&permit_name).exists(), "extracts destroyed");
 
     // The audit chain verifies.
     let verify = std::process::Command::new(std::env::var("HAVEN_BIN")?)

@@ -83,11 +83,12 @@ pub struct DataPermitSpec {
     /// When use of the data ends (RFC 3339). Workspaces are archived and torn down at this time.
     pub valid_until: DateTime<Utc>,
 
-    /// Days the permit's extracts and archives are kept after it is archived, before they are
-    /// destroyed. Defaults to 183 (six months).
-    #[serde(default = "default_retention_days")]
-    #[schemars(range(min = 1, max = 3660))]
-    pub retention_days: u32,
+    /// How long the permit's extracts and archives are kept after it is archived, before they
+    /// are destroyed: a duration such as `4392h` (183 days, about six months: the default) or
+    /// `1h30m`; units h, m, s, ms, as in cert-manager's durations.
+    #[serde(default = "default_retention")]
+    #[schemars(length(min = 2, max = 32), regex(pattern = r"^([0-9]+(\.[0-9]+)?(h|m|s|ms))+$"))]
+    pub retention: String,
 
     /// Temporarily stops access to every workspace of the permit (reversible).
     #[serde(default)]
@@ -116,8 +117,8 @@ pub struct DataPermitSpec {
     pub airlock: AirlockPolicy,
 }
 
-fn default_retention_days() -> u32 {
-    183
+fn default_retention() -> String {
+    "4392h".into()
 }
 
 /// The organisation and person responsible for the permit.
@@ -199,7 +200,7 @@ pub struct DataPermitStatus {
     /// When every workspace of the permit had been archived.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub archived_at: Option<DateTime<Utc>>,
-    /// When the permit's data will be destroyed (archivedAt + retentionDays).
+    /// When the permit's data will be destroyed (archivedAt + retention).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub destroy_after: Option<DateTime<Utc>>,
     /// Proof of destruction, kept after the data is gone.

@@ -53,6 +53,33 @@ pub fn effective_expiry(
     workspace_expires_at.map_or(permit_valid_until, |at| at.min(permit_valid_until))
 }
 
+/// Parses a duration as the CRD writes it (`4392h`, `1h30m`, `2.5s`, `500ms`); `None` if it is
+/// not one. The schema's pattern admits exactly these.
+pub fn parse_duration(text: &str) -> Option<chrono::Duration> {
+    let mut total = chrono::Duration::zero();
+    let mut rest = text;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let number_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+        let (number, tail) = rest.split_at(number_end);
+        let unit_end = tail.find(|c: char| c.is_ascii_digit()).unwrap_or(tail.len());
+        let (unit, next) = tail.split_at(unit_end);
+        let millis_per_unit = match unit {
+            "h" => 3_600_000.0,
+            "m" => 60_000.0,
+            "s" => 1_000.0,
+            "ms" => 1.0,
+            _ => return None,
+        };
+        let value: f64 = number.parse().ok()?;
+        total += chrono::Duration::milliseconds((value * millis_per_unit).round() as i64);
+        rest = next;
+    }
+    Some(total)
+}
+
 /// The namespace a workspace owns.
 pub fn workspace_namespace(workspace: &str) -> String {
     format!("{WORKSPACE_NAMESPACE_PREFIX}{workspace}")

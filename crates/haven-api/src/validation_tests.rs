@@ -117,3 +117,14 @@ fn safe_path_refuses_overlong_paths() {
     let long = "a/".repeat(MAX_PATH_LEN / 2) + "b";
     assert_eq!(SafeRelativePath::parse(&long), Err(PathError::TooLong));
 }
+
+#[test]
+fn durations_parse_in_the_units_the_schema_allows() {
+    assert_eq!(parse_duration("4392h"), Some(Duration::days(183)));
+    assert_eq!(parse_duration("1h30m"), Some(Duration::minutes(90)));
+    assert_eq!(parse_duration("2.5s"), Some(Duration::milliseconds(2500)));
+    assert_eq!(parse_duration("500ms"), Some(Duration::milliseconds(500)));
+    for bad in ["", "6 months", "10d", "h", "1x", "-1h"] {
+        assert_eq!(parse_duration(bad), None, "{bad:?}");
+    }
+}

@@ -2,7 +2,11 @@
 //! (pure). The controller turns the result into status, Events and a requeue.
 
 use chrono::{DateTime, Duration, Utc};
-use haven_api::{DataPermitSpec, DataPermitStatus, permit::PermitPhase, validation::PermitWindow};
+use haven_api::{
+    DataPermitSpec, DataPermitStatus,
+    permit::PermitPhase,
+    validation::{PermitWindow, parse_duration},
+};
 
 /// What the controller observed outside the permit itself.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -35,7 +39,8 @@ pub fn lifecycle(
     facts: PermitFacts,
     now: DateTime<Utc>,
 ) -> Lifecycle {
-    let retention = Duration::days(i64::from(spec.retention_days));
+    // The schema admits only valid durations; an unreadable one keeps data the longest default.
+    let retention = parse_duration(&spec.retention).unwrap_or_else(|| Duration::days(183));
     let settle = |phase, archived_at: Option<DateTime<Utc>>, next_change| Lifecycle {
         phase,
         archived_at,

@@ -18,7 +18,7 @@ fn spec() -> DataPermitSpec {
     let mut permit: DataPermit = serde_saphyr::from_str(&text).expect("parses");
     permit.spec.valid_from = t(2);
     permit.spec.valid_until = t(10);
-    permit.spec.retention_days = 5;
+    permit.spec.retention = "120h".into();
     permit.spec
 }
 
