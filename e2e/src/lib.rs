@@ -3,6 +3,8 @@
 //! clients that act as another user, unique names, deadlines, and `kubectl`.
 #![forbid(unsafe_code)]
 
+pub mod fixtures;
+
 use std::{
     future::Future,
     process::Output,
@@ -164,17 +166,43 @@ pub fn yaml_documents(text: &str) -> Result<Vec<serde_json::Value>> {
 }
 
 /// The operator (`haven run`) as a child process against `KUBECONFIG`, killed when dropped.
+/// Only one may run against a cluster at a time, so it holds a process-wide lock: operator
+/// tests in one binary take turns (cargo runs test binaries one after another).
 #[allow(missing_debug_implementations)]
 pub struct Operator {
     child: std::process::Child,
     pub data_root: std::path::PathBuf,
+    turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+static OPERATOR_TURN: std::sync::LazyLock<std::sync::Arc<tokio::sync::Mutex<()>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// Waits until no other test in this binary runs an operator.
+pub async fn operator_turn() -> tokio::sync::OwnedMutexGuard<()> {
+    OPERATOR_TURN.clone().lock_owned().await
 }
 
 impl Operator {
-    /// Starts `$HAVEN_BIN run` with a data store at `data_root` (run-e2e.sh builds the binary).
-    pub fn start(data_root: &std::path::Path) -> Result<Self> {
+    /// Starts `$HAVEN_BIN run` with a data store at `data_root` (run-e2e.sh builds the binary),
+    /// once it is this test's turn.
+    pub async fn start(data_root: &std::path::Path) -> Result<Self> {
+        let turn = operator_turn().await;
+        Self::start_in_turn(data_root, turn)
+    }
+
+    /// Starts another operator process in a turn already held (after [`Operator::stop`]).
+    pub fn start_in_turn(
+        data_root: &std::path::Path,
+        turn: tokio::sync::OwnedMutexGuard<()>,
+    ) -> Result<Self> {
         let binary = std::env::var("HAVEN_BIN").context("HAVEN_BIN is not set: run via e2e/run-e2e.sh")?;
-        let log = std::fs::File::create(data_root.with_extension("operator.log"))?;
+        // Appended, so a crash test's log shows what each process did before it was killed.
+        let mut log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(data_root.with_extension("operator.log"))?;
+        std::io::Write::write_all(&mut log, b"---- operator started ----\n")?;
         let child = std::process::Command::new(binary)
             .args(["run", "--data-root"])
             .arg(data_root)
@@ -183,11 +211,16 @@ impl Operator {
             .stderr(log)
             .spawn()
             .context("starting haven run")?;
-        Ok(Self { child, data_root: data_root.to_owned() })
+        Ok(Self { child, data_root: data_root.to_owned(), turn: Some(turn) })
     }
 
-    /// SIGKILL, as a crash would.
-    pub fn kill(&mut self) {
+    /// SIGKILL, as a crash would; returns the turn so the test can start the next process.
+    pub fn crash(mut self) -> tokio::sync::OwnedMutexGuard<()> {
+        self.kill();
+        self.turn.take().expect("an operator holds its turn until dropped")
+    }
+
+    fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -5,7 +5,9 @@
 
 use anyhow::{Context, Result};
 use haven_api::{DataPermit, Workspace, permit::PermitPhase, workspace::WorkspacePhase};
-use haven_e2e::{DEADLINE, Operator, admin, data_root, ensure_namespace, eventually, kubectl, unique_name};
+use haven_e2e::{
+    DEADLINE, Operator, admin, data_root, ensure_namespace, eventually, fixtures, kubectl, unique_name,
+};
 use k8s_openapi::api::{
     core::v1::{Namespace, Secret},
     networking::v1::NetworkPolicy,
@@ -16,33 +18,6 @@ use kube::{
     api::{DeleteParams, Patch, PatchParams, PostParams},
 };
 use serde_json::json;
-
-fn permit(name: &str, user: &str) -> Result<DataPermit> {
-    let now = chrono::Utc::now();
-    Ok(serde_json::from_value(json!({
-        "apiVersion": "haven.io/v1alpha1", "kind": "DataPermit",
-        "metadata": {"name": name},
-        "spec": {
-            "permitId": format!("E2E-{name}"),
-            "holder": {"organisation": "E2E", "principalInvestigator": "pi@example.org"},
-            "purpose": "ScientificResearch",
-            "users": [user], "reviewers": ["carol@example.org"],
-            "validFrom": (now - chrono::Duration::seconds(5)).to_rfc3339(),
-            "validUntil": (now + chrono::Duration::minutes(10)).to_rfc3339(),
-            "retention": "3s",
-            "datasets": [{"name": "survey", "source": "survey.csv", "columns": [{"name": "id", "rule": "Hmac"}]}],
-            "environment": {"allowedImages": ["quay.io/jupyter/minimal-notebook:*"]},
-        }
-    }))?)
-}
-
-fn workspace(name: &str, permit: &str, user: &str) -> Result<Workspace> {
-    Ok(serde_json::from_value(json!({
-        "apiVersion": "haven.io/v1alpha1", "kind": "Workspace",
-        "metadata": {"name": name},
-        "spec": {"permit": permit, "users": [user], "image": "quay.io/jupyter/minimal-notebook:2026-01-05"}
-    }))?)
-}
 
 async fn permit_phase(permits: &Api<DataPermit>, name: &str) -> Result<PermitPhase> {
     Ok(permits.get(name).await?.status.map(|s| s.phase).unwrap_or_default())
@@ -77,20 +52,20 @@ async fn a_workspace_is_provisioned_confined_repaired_and_archived_on_revocation
     let user = format!("{ws_name}@example.org");
     let namespace = format!("ws-{ws_name}");
     // The dataset's extract exists, so the permit becomes Active (preparation is a later step).
-    let extract = root.join("extracts").join(&permit_name).join("survey");
-    std::fs::create_dir_all(&extract)?;
-    std::fs::write(extract.join("survey.csv"), "id\nab12\n")?;
-    let _operator = Operator::start(&root)?;
+    fixtures::prepare_extract(&root, &permit_name)?;
+    let _operator = Operator::start(&root).await?;
 
     let permits: Api<DataPermit> = Api::all(client.clone());
     let workspaces: Api<Workspace> = Api::all(client.clone());
-    permits.create(&PostParams::default(), &permit(&permit_name, &user)?).await?;
+    permits.create(&PostParams::default(), &fixtures::permit(&permit_name, &user, -5, 600)?).await?;
     eventually(DEADLINE, "permit Active", || async {
         Ok((permit_phase(&permits, &permit_name).await? == PermitPhase::Active).then_some(()))
     })
     .await?;
 
-    workspaces.create(&PostParams::default(), &workspace(&ws_name, &permit_name, &user)?).await?;
+    workspaces
+        .create(&PostParams::default(), &fixtures::workspace(&ws_name, &permit_name, &user, json!({}))?)
+        .await?;
     eventually(DEADLINE, "workspace Ready", || async {
         Ok((workspace_phase(&workspaces, &ws_name).await? == WorkspacePhase::Ready).then_some(()))
     })
