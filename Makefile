@@ -3,12 +3,13 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 CARGO ?= cargo
 
-.PHONY: help demo test test-unit test-e2e lint fmt crds control-plane cluster-up cluster-down clean
+.PHONY: help demo test test-unit test-e2e lint fmt crds bench control-plane cluster-up cluster-down clean
 
 help:
 	@echo "make demo          local control plane + operator + examples, then kubectl get"
 	@echo "make test          lint, unit tests, then end-to-end tests against a local control plane"
 	@echo "make crds          regenerate crds/ from the Rust types"
+	@echo "make bench         benchmarks (see BENCHMARKS.md)"
 	@echo "make lint | fmt    clippy -D warnings and rustfmt --check | format the code"
 	@echo "make cluster-up    start the local control plane (.cluster/kubeconfig); cluster-down stops it"
 
@@ -30,6 +31,10 @@ lint:
 
 fmt:
 	$(CARGO) fmt --all
+
+# Benchmarks (not tests): figures and commands go in BENCHMARKS.md.
+bench:
+	bench/workspace-ready.sh 15
 
 crds:
 	$(CARGO) run --quiet --locked -p haven -- crd --out-dir crds

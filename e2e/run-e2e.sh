@@ -7,9 +7,12 @@ cd "$(dirname "$0")/.."
 bin=$(e2e/build-control-plane.sh)
 export PATH="$bin:$PATH"
 
+HAVEN_E2E_DATA=$(mktemp -d)   # the operator tests' data stores
+export HAVEN_E2E_DATA
+trap 'rm -rf "$HAVEN_E2E_DATA"' EXIT
 if [ -z "${KUBECONFIG:-}" ]; then
   export HAVEN_CLUSTER_DIR="$PWD/.e2e-cluster"
-  trap 'e2e/cluster.sh down' EXIT
+  trap 'e2e/cluster.sh down; rm -rf "$HAVEN_E2E_DATA"' EXIT
   KUBECONFIG=$(e2e/cluster.sh up)
   export KUBECONFIG
 fi

@@ -232,9 +232,11 @@ impl Drop for Operator {
     }
 }
 
-/// A fresh, empty data-store directory for one test.
+/// A fresh, empty data-store directory for one test, under `$HAVEN_E2E_DATA` (which
+/// run-e2e.sh removes afterwards) or the system temp dir.
 pub fn data_root(prefix: &str) -> Result<std::path::PathBuf> {
-    let dir = std::env::temp_dir().join(unique_name(prefix));
+    let base = std::env::var_os("HAVEN_E2E_DATA").map_or_else(std::env::temp_dir, Into::into);
+    let dir = base.join(unique_name(prefix));
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
 }

@@ -9,6 +9,7 @@ use haven_e2e::{
     DEADLINE, Operator, admin, data_root, ensure_namespace, eventually, fixtures, kubectl, unique_name,
 };
 use k8s_openapi::api::{
+    apps::v1::StatefulSet,
     core::v1::{Namespace, Secret},
     networking::v1::NetworkPolicy,
     rbac::v1::RoleBinding,
@@ -122,6 +123,22 @@ async fn a_workspace_is_provisioned_confined_repaired_and_archived_on_revocation
     .await?;
     eventually(DEADLINE, "binding restored", || async {
         Ok(bindings.get_opt("haven-researcher").await?.map(|_| ()))
+    })
+    .await?;
+
+    // Paused: the environment stops and everything else stays; unpaused, it runs again.
+    let sets: Api<StatefulSet> = Api::namespaced(client.clone(), ns);
+    let pause = |paused: bool| json!({"spec": {"paused": paused}});
+    workspaces.patch(&ws_name, &PatchParams::default(), &Patch::Merge(&pause(true))).await?;
+    eventually(DEADLINE, "workspace Paused", || async {
+        Ok((workspace_phase(&workspaces, &ws_name).await? == WorkspacePhase::Paused).then_some(()))
+    })
+    .await?;
+    assert_eq!(sets.get("workspace").await?.spec.and_then(|s| s.replicas), Some(0));
+    assert!(bindings.get_opt("haven-researcher").await?.is_some(), "pausing keeps access");
+    workspaces.patch(&ws_name, &PatchParams::default(), &Patch::Merge(&pause(false))).await?;
+    eventually(DEADLINE, "workspace Ready again", || async {
+        Ok((workspace_phase(&workspaces, &ws_name).await? == WorkspacePhase::Ready).then_some(()))
     })
     .await?;
 

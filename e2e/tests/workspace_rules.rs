@@ -206,3 +206,26 @@ async fn a_workspace_is_torn_down_at_its_expiry() -> Result<()> {
     workspaces.delete(&name, &DeleteParams::default()).await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_permit_activates_at_valid_from() -> Result<()> {
+    let client: Client = admin().await?;
+    ensure_namespace(&client, "haven-system").await?;
+    let root = data_root("activation")?;
+    let name = unique_name("later");
+    fixtures::prepare_extract(&root, &name)?;
+    let _operator = Operator::start(&root).await?;
+    let permits: Api<DataPermit> = Api::all(client.clone());
+    let permit = fixtures::permit(&name, "someone@example.org", 6, 600)?;
+    let valid_from = permit.spec.valid_from;
+    permits.create(&PostParams::default(), &permit).await?;
+    wait_phase(&permits, &name, "Pending", dp_phase).await?;
+    let active_at = eventually(DEADLINE, "permit Active", || async {
+        Ok((dp_phase(&permits.get(&name).await?) == "Active").then(chrono::Utc::now))
+    })
+    .await?;
+    let lag = (active_at - valid_from).to_std().unwrap_or_default();
+    assert!(active_at >= valid_from && lag < Duration::from_secs(3), "active {lag:?} after validFrom");
+    permits.delete(&name, &DeleteParams::default()).await?;
+    Ok(())
+}
