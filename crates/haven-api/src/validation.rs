@@ -2,7 +2,6 @@
 //! images. No client, no clock: time is always a parameter.
 
 use chrono::{DateTime, Utc};
-use thiserror::Error;
 
 use crate::constants::WORKSPACE_NAMESPACE_PREFIX;
 
@@ -94,60 +93,18 @@ pub fn image_allowed(image: &str, allowed: &[String]) -> bool {
     })
 }
 
-/// Longest relative path accepted in an airlock request.
-pub const MAX_PATH_LEN: usize = 1024;
-
-/// Why a user-supplied path was refused.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum PathError {
-    #[error("path is empty")]
-    Empty,
-    #[error("path is longer than {MAX_PATH_LEN} bytes")]
-    TooLong,
-    #[error("absolute paths are not allowed; give a path relative to the outbox")]
-    Absolute,
-    #[error("'..' is not allowed: the path must stay inside the outbox")]
-    ParentDir,
-    #[error("empty path segment ('//' or a trailing '/')")]
-    EmptySegment,
-    #[error("backslashes and control characters are not allowed")]
-    ForbiddenCharacter,
-    #[error("path names the outbox itself, not a file in it")]
-    NoFile,
-}
+pub use haven_data::names::{MAX_PATH_LEN, PathError};
 
 /// A path that is safe to join onto a directory: relative, no `..`, no empty segments, no
-/// control characters; `.` segments removed. Symlinks are checked where the file is opened.
+/// control characters; `.` segments removed. The check lives in haven-data (which has no kube
+/// dependency) so the data path and the API share one definition. Symlinks are checked where
+/// the file is opened.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SafeRelativePath(String);
 
 impl SafeRelativePath {
     pub fn parse(raw: &str) -> Result<Self, PathError> {
-        if raw.is_empty() {
-            return Err(PathError::Empty);
-        }
-        if raw.len() > MAX_PATH_LEN {
-            return Err(PathError::TooLong);
-        }
-        if raw.chars().any(|c| c == '\\' || c.is_control()) {
-            return Err(PathError::ForbiddenCharacter);
-        }
-        if raw.starts_with('/') {
-            return Err(PathError::Absolute);
-        }
-        let mut kept = Vec::new();
-        for segment in raw.split('/') {
-            match segment {
-                "" => return Err(PathError::EmptySegment),
-                "." => {}
-                ".." => return Err(PathError::ParentDir),
-                name => kept.push(name),
-            }
-        }
-        if kept.is_empty() {
-            return Err(PathError::NoFile);
-        }
-        Ok(Self(kept.join("/")))
+        haven_data::names::check_relative_path(raw).map(Self)
     }
 
     pub fn as_str(&self) -> &str {

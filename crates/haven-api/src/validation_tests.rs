@@ -104,8 +104,8 @@ fn safe_path_refuses_escapes_and_oddities() {
         ("results\\..\\t.csv", PathError::ForbiddenCharacter),
         ("t\0.csv", PathError::ForbiddenCharacter),
         ("t\n.csv", PathError::ForbiddenCharacter),
-        (".", PathError::NoFile),
-        ("./.", PathError::NoFile),
+        (".", PathError::NoName),
+        ("./.", PathError::NoName),
     ];
     for (raw, expected) in cases {
         assert_eq!(SafeRelativePath::parse(raw), Err(expected.clone()), "{raw:?}");

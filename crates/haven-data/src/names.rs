@@ -64,9 +64,8 @@ pub enum PathError {
 /// Normalises a relative path that is safe to join onto a directory: no leading `/`, no `..`,
 /// no empty segments, no backslash or control characters; `.` segments are dropped.
 ///
-/// A local copy of `haven_api::validation::SafeRelativePath`, because this crate must not
-/// depend on haven-api (which pulls in kube). Symlinks are not resolved here: callers that
-/// open files must not follow them.
+/// The one path check of the project: haven-api's `SafeRelativePath` uses it too. Symlinks
+/// are not resolved here: callers that open files must not follow them.
 pub fn check_relative_path(raw: &str) -> Result<String, PathError> {
     if raw.is_empty() {
         return Err(PathError::Empty);
