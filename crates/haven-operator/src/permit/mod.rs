@@ -31,7 +31,7 @@ pub async fn reconcile(permit: Arc<DataPermit>, ctx: Arc<Context>) -> Result<Act
     let name = permit.name_any();
     let deleting = permit.meta().deletion_timestamp.is_some();
     if !deleting && !permit.finalizers().iter().any(|f| f == finalizers::PERMIT_DESTROY) {
-        set_finalizer(&ctx, &name, true).await?;
+        set_finalizer(&ctx, &permit, true).await?;
         return Ok(Action::await_change());
     }
     let now = ctx.clock.now();
@@ -71,7 +71,7 @@ pub async fn reconcile(permit: Arc<DataPermit>, ctx: Arc<Context>) -> Result<Act
     write_status(&permit, &ctx, &old, new.clone()).await?;
 
     if deleting && new.phase == PermitPhase::Destroyed {
-        set_finalizer(&ctx, &name, false).await?;
+        set_finalizer(&ctx, &permit, false).await?;
         return Ok(Action::await_change());
     }
     Ok(match plan.next_change {
@@ -160,12 +160,19 @@ async fn write_status(
     Ok(())
 }
 
-/// Adds or removes the destroy finalizer with a JSON merge patch of the whole list.
-async fn set_finalizer(ctx: &Context, permit: &str, present: bool) -> Result<()> {
-    let finalizers: Vec<&str> = if present { vec![finalizers::PERMIT_DESTROY] } else { vec![] };
-    let patch = serde_json::json!({"metadata": {"finalizers": finalizers}});
+/// Adds or removes the destroy finalizer, keeping anyone else's; the resourceVersion makes the
+/// write fail (and retry) if the list changed meanwhile.
+async fn set_finalizer(ctx: &Context, permit: &DataPermit, present: bool) -> Result<()> {
+    let mut finalizers: Vec<String> =
+        permit.finalizers().iter().filter(|f| *f != finalizers::PERMIT_DESTROY).cloned().collect();
+    if present {
+        finalizers.push(finalizers::PERMIT_DESTROY.to_owned());
+    }
+    let patch = serde_json::json!({
+        "metadata": {"finalizers": finalizers, "resourceVersion": permit.resource_version()}
+    });
     Api::<DataPermit>::all(ctx.client.clone())
-        .patch(permit, &PatchParams::default(), &Patch::Merge(&patch))
+        .patch(&permit.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
         .await?;
     Ok(())
 }
