@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 CARGO ?= cargo
 
-.PHONY: help demo test test-unit test-e2e lint fmt crds bench control-plane cluster-up cluster-down clean
+.PHONY: help demo test test-unit test-e2e lint fmt crds bench bench-pseudo control-plane cluster-up cluster-down clean
 
 help:
 	@echo "make demo          local control plane + operator + examples, then kubectl get"
@@ -35,6 +35,10 @@ fmt:
 # Benchmarks (not tests): figures and commands go in BENCHMARKS.md.
 bench:
 	bench/workspace-ready.sh 15
+
+# haven pseudonymise against qsv and pandas on a ~1 GB synthetic registry (ROWS=, REPS=).
+bench-pseudo:
+	bench/pseudonymise.sh
 
 crds:
 	$(CARGO) run --quiet --locked -p haven -- crd --out-dir crds

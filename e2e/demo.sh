@@ -23,18 +23,28 @@ kubectl wait --for=condition=Established --timeout=60s \
   crd/datapermits.haven.io crd/workspaces.haven.io crd/airlockrequests.haven.io
 kubectl create namespace haven-system --dry-run=client -o yaml | kubectl apply -f -
 
+say "Raw sources in the data store (synthetic; a custodian would put real ones here)"
+mkdir -p "$data_root/raw/registry" "$data_root/raw/survey"
+cargo run --quiet --release --locked -p haven-data --example synthetic_registry -- 20000 \
+  "$data_root/raw/registry/cancer-2024.csv" \
+  nhs_number,date_of_birth,postcode,age_at_diagnosis,sex,icd10_code,free_text_notes
+{
+  echo "respondent_id,region,answer"
+  for i in $(seq 1 200); do echo "R$((100000 + i * 7919 % 90000)),region-$((i % 5)),$((i % 4))"; done
+} > "$data_root/raw/survey/2025.csv"
+head -3 "$data_root/raw/registry/cancer-2024.csv"
+
 say "Starting the operator (data store: $data_root; log: $data_root.log)"
-# Dataset preparation is not built yet: stand-in extracts let the example permits activate.
-for extract in cancer-outcomes-2026/cancer-registry minimal-permit/survey; do
-  mkdir -p "$data_root/extracts/$extract"
-  echo "pseudonym,value" > "$data_root/extracts/$extract/extract.csv"
-done
 "$haven" run --data-root "$data_root" >"$data_root.log" 2>&1 &
 operator=$!
 trap 'kill "$operator" 2>/dev/null || true' EXIT
 
 say "Applying examples/"
 kubectl apply -f examples/datapermit.yaml -f examples/datapermit-minimal.yaml
+kubectl wait --for=jsonpath='{.status.phase}'=Active --timeout=120s datapermit/cancer-outcomes-2026 datapermit/minimal-permit
+say "Prepared extract of cancer-registry (first rows) and its report's summary"
+head -3 "$data_root/extracts/cancer-outcomes-2026/cancer-registry/data.csv"
+kubectl get datapermit cancer-outcomes-2026 -o jsonpath='{.status.datasets}'; echo
 kubectl apply -f examples/workspace.yaml -f examples/workspace-minimal.yaml
 kubectl wait --for=jsonpath='{.status.phase}'=Ready --timeout=120s workspace/cancer-outcomes workspace/minimal
 kubectl apply -f examples/airlockrequest-export.yaml -f examples/airlockrequest-export-minimal.yaml

@@ -1,5 +1,5 @@
-//! Objects the operator tests create: a permit valid around now, a workspace under it, and
-//! the stand-in extract that lets a permit activate until preparation exists.
+//! Objects the operator tests create: a permit valid around now, a workspace under it, and the
+//! raw source its one dataset is prepared from.
 
 use anyhow::Result;
 use chrono::{Duration, Utc};
@@ -41,10 +41,12 @@ pub fn workspace(name: &str, permit: &str, user: &str, changes: Value) -> Result
     }))?)
 }
 
-/// Writes the extract of the fixture permit's one dataset, as preparation would.
-pub fn prepare_extract(data_root: &std::path::Path, permit: &str) -> Result<()> {
-    let extract = data_root.join("extracts").join(permit).join("survey");
-    std::fs::create_dir_all(&extract)?;
-    std::fs::write(extract.join("survey.csv"), "id\nab12\n")?;
+/// The raw values of the fixture dataset's `id` column, which must never reach an extract.
+pub const RAW_IDS: [&str; 3] = ["9434765919", "9434765870", "9434765862"];
+
+/// Writes the raw source of the fixture permits' one dataset (`raw/survey.csv`).
+pub fn write_raw_source(data_root: &std::path::Path) -> Result<()> {
+    std::fs::create_dir_all(data_root.join("raw"))?;
+    std::fs::write(data_root.join("raw/survey.csv"), format!("id\n{}\n", RAW_IDS.join("\n")))?;
     Ok(())
 }

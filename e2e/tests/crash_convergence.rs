@@ -96,7 +96,7 @@ async fn killing_the_operator_mid_provisioning_and_mid_teardown_converges_withou
     let root = data_root("crash")?;
     let permit = unique_name("crash");
     let user = format!("{permit}@example.org");
-    fixtures::prepare_extract(&root, &permit)?;
+    fixtures::write_raw_source(&root)?;
     let permits: Api<DataPermit> = Api::all(client.clone());
     let workspaces: Api<Workspace> = Api::all(client.clone());
     let mut grant = fixtures::permit(&permit, &user, -5, 600)?;

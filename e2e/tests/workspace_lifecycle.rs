@@ -10,7 +10,7 @@ use haven_e2e::{
 };
 use k8s_openapi::api::{
     apps::v1::StatefulSet,
-    core::v1::{Namespace, Secret},
+    core::v1::{Namespace, PersistentVolume, Secret},
     networking::v1::NetworkPolicy,
     rbac::v1::RoleBinding,
 };
@@ -52,8 +52,8 @@ async fn a_workspace_is_provisioned_confined_repaired_and_archived_on_revocation
     let (permit_name, ws_name) = (unique_name("perm"), unique_name("ws"));
     let user = format!("{ws_name}@example.org");
     let namespace = format!("ws-{ws_name}");
-    // The dataset's extract exists, so the permit becomes Active (preparation is a later step).
-    fixtures::prepare_extract(&root, &permit_name)?;
+    // Only the raw source exists: the operator prepares the extract before the permit is Active.
+    fixtures::write_raw_source(&root)?;
     let _operator = Operator::start(&root).await?;
 
     let permits: Api<DataPermit> = Api::all(client.clone());
@@ -64,6 +64,21 @@ async fn a_workspace_is_provisioned_confined_repaired_and_archived_on_revocation
     })
     .await?;
 
+    // Preparation: an extract and its report exist, the status summarises the report, and no
+    // raw identifier reached the extract.
+    let extract = root.join("extracts").join(&permit_name).join("survey");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(extract.join("report.json"))?)?;
+    assert_eq!((report["rowsIn"].as_u64(), report["rowsOut"].as_u64()), (Some(3), Some(3)), "{report}");
+    let prepared = std::fs::read_to_string(extract.join("data.csv"))?;
+    for raw in fixtures::RAW_IDS {
+        assert!(!prepared.contains(raw), "raw id {raw} leaked into the extract: {prepared}");
+    }
+    let summary = permits.get(&permit_name).await?.status.map(|s| s.datasets).unwrap_or_default();
+    assert_eq!(summary.len(), 1, "{summary:?}");
+    assert_eq!(summary[0].output_sha256, report["outputSha256"].as_str().unwrap_or_default());
+    assert!(summary[0].key_fingerprint.starts_with("sha256:"));
+
     workspaces
         .create(&PostParams::default(), &fixtures::workspace(&ws_name, &permit_name, &user, json!({}))?)
         .await?;
@@ -71,6 +86,13 @@ async fn a_workspace_is_provisioned_confined_repaired_and_archived_on_revocation
         Ok((workspace_phase(&workspaces, &ws_name).await? == WorkspacePhase::Ready).then_some(()))
     })
     .await?;
+
+    // The workspace mounts the extract, never the raw source.
+    let volume =
+        Api::<PersistentVolume>::all(client.clone()).get(&format!("haven-{ws_name}-data-survey")).await?;
+    let path = volume.spec.and_then(|s| s.host_path).map(|h| h.path).unwrap_or_default();
+    assert_eq!(std::path::PathBuf::from(&path), extract, "dataset volume path");
+    assert!(!path.contains("/raw/"));
 
     // Confinement, as the workspace's own user (DESIGN §6 S1-S4); the allowed actions first,
     // so the denials below are RBAC and not a broken setup.
@@ -198,7 +220,10 @@ async fn a_workspace_is_provisioned_confined_repaired_and_archived_on_revocation
         permits.get(&permit_name).await?.status.and_then(|s| s.destruction).context("destruction record")?;
     assert!(record.key_shredded && record.key_fingerprint.starts_with("sha256:"), "{record:?}");
     let deleted_files: u64 = record.deleted.iter().map(|area| area.files).sum();
-    assert_eq!(deleted_files, 3, "the extract, the archived table and its manifest: {record:?}");
+    assert_eq!(
+        deleted_files, 4,
+        "the extract and its report, the archived table and its manifest: {record:?}"
+    );
     assert!(keys.get_opt(&format!("haven-key-{permit_name}")).await?.is_none(), "key shredded");
     assert!(!root.join("archive").join(&permit_name).exists(), "archive destroyed");
     assert!(!root.join("extracts").join(&permit_name).exists(), "extracts destroyed");

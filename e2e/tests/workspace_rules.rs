@@ -61,8 +61,7 @@ async fn a_workspace_the_permit_does_not_allow_is_refused_by_name_and_nothing_is
     let root = data_root("rules")?;
     let (active, pending) = (unique_name("active"), unique_name("pending"));
     let user = format!("{active}@example.org");
-    fixtures::prepare_extract(&root, &active)?;
-    fixtures::prepare_extract(&root, &pending)?;
+    fixtures::write_raw_source(&root)?;
     let _operator = Operator::start(&root).await?;
 
     let permits: Api<DataPermit> = Api::all(client.clone());
@@ -171,7 +170,7 @@ async fn a_workspace_is_torn_down_at_its_expiry() -> Result<()> {
     let permit = unique_name("expiry");
     let name = unique_name("short");
     let user = format!("{name}@example.org");
-    fixtures::prepare_extract(&root, &permit)?;
+    fixtures::write_raw_source(&root)?;
     let _operator = Operator::start(&root).await?;
 
     let permits: Api<DataPermit> = Api::all(client.clone());
@@ -213,7 +212,7 @@ async fn a_permit_activates_at_valid_from() -> Result<()> {
     ensure_namespace(&client, "haven-system").await?;
     let root = data_root("activation")?;
     let name = unique_name("later");
-    fixtures::prepare_extract(&root, &name)?;
+    fixtures::write_raw_source(&root)?;
     let _operator = Operator::start(&root).await?;
     let permits: Api<DataPermit> = Api::all(client.clone());
     let permit = fixtures::permit(&name, "someone@example.org", 6, 600)?;

@@ -90,6 +90,7 @@ pub mod reasons {
     pub const ARCHIVE_VERIFIED: &str = "ArchiveVerified";
     pub const RETENTION_ENDED: &str = "RetentionEnded";
     pub const UNSAFE_PATH: &str = "UnsafePath";
+    pub const PREPARATION_FAILED: &str = "PreparationFailed";
     pub const CHECKS_PASSED: &str = "ChecksPassed";
     pub const CHECKS_NEED_REVIEW: &str = "ChecksNeedReview";
     pub const CHECK_FAILED: &str = "CheckFailed";

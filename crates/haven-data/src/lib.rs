@@ -1,6 +1,7 @@
 //! Haven's data store: the directory tree the operator owns on a shared filesystem, and the
-//! file work done on it — archiving a workspace before teardown, destroying a permit's data
-//! after retention, and the append-only, hash-chained audit log.
+//! file work done on it — preparing pseudonymised dataset extracts, archiving a workspace
+//! before teardown, destroying a permit's data after retention, and the append-only,
+//! hash-chained audit log.
 //!
 //! Plain Rust with no kube dependency, so the heavy file work can be tested with a temporary
 //! directory and run on a blocking pool off the operator's async runtime.
@@ -12,6 +13,7 @@ pub mod destroy;
 mod hashing;
 pub mod manifest;
 pub mod names;
+pub mod prepare;
 pub mod store;
 mod tree;
 

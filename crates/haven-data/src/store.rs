@@ -12,7 +12,7 @@
 //! audit/                              hash-chained audit log
 //! ```
 
-use std::fs::{self, DirBuilder};
+use std::fs::DirBuilder;
 use std::io;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 use crate::names::{NameError, PathError, check_name, check_relative_path};
-use crate::tree::{self, EntryKind};
+use crate::prepare::read_extract_report;
 
 /// Mode of directories the store creates for a workspace: the workspace's group may write,
 /// others get nothing.
@@ -151,22 +151,18 @@ impl DataStore {
         Ok(home)
     }
 
-    /// Whether every listed dataset has a prepared extract: `extracts/<permit>/<dataset>/` is
-    /// a real directory (not a symlink) holding at least one regular file somewhere inside.
+    /// Whether every listed dataset has a complete extract: `extracts/<permit>/<dataset>/`
+    /// is a real directory (not a symlink) whose `report.json` exists and parses. The report
+    /// is written last and the extract swapped in atomically, so it marks completion.
     ///
-    /// The operator's seam until dataset preparation exists. An invalid name or an unreadable
-    /// directory counts as "not present": the caller only ever waits longer, never mounts
-    /// something that is not there. An empty list is trivially present.
+    /// An invalid name or an unreadable directory counts as "not present": the caller only
+    /// ever waits longer, never mounts something that is not there. An empty list is
+    /// trivially present.
     pub fn extracts_present(&self, permit: &str, datasets: &[&str]) -> bool {
-        datasets.iter().all(|dataset| self.extract(permit, dataset).is_ok_and(|dir| holds_a_file(&dir)))
+        datasets
+            .iter()
+            .all(|dataset| self.extract(permit, dataset).is_ok_and(|dir| read_extract_report(&dir).is_some()))
     }
-}
-
-fn holds_a_file(dir: &Path) -> bool {
-    let is_dir = fs::symlink_metadata(dir).is_ok_and(|meta| meta.is_dir());
-    is_dir
-        && tree::walk(dir)
-            .is_ok_and(|entries| entries.iter().any(|entry| matches!(entry.kind, EntryKind::File { .. })))
 }
 
 #[cfg(test)]

@@ -1,3 +1,4 @@
+use std::fs;
 use std::os::unix::fs::{PermissionsExt, symlink};
 
 use super::*;
@@ -59,14 +60,37 @@ fn ensure_workspace_home_creates_home_and_outbox_idempotently() {
     assert_eq!(store.ensure_workspace_home("ws1").expect("again"), home);
 }
 
+/// Prepares a one-column extract into `dir`, as the operator would.
+fn prepare_into(root: &Path, dir: &Path) {
+    use crate::prepare::{ColumnSpec, PreparationSpec, RuleKind, prepare_extract};
+    let input = root.join("source.csv");
+    fs::write(&input, "id\n1\n").expect("write source");
+    let column: ColumnSpec =
+        serde_json::from_value(serde_json::json!({"name": "id", "rule": "Keep"})).expect("column");
+    assert_eq!(column.rule, RuleKind::Keep);
+    let spec = PreparationSpec {
+        name: "visits".into(),
+        source: String::new(),
+        delimiter: ",".into(),
+        columns: vec![column],
+        on_unknown_column: Default::default(),
+        k_anonymity: None,
+    };
+    prepare_extract(&spec, b"permit-key-0123456789abcdef", &input, dir, &|_| {}).expect("prepare");
+}
+
 #[test]
-fn extracts_are_present_only_when_every_dataset_has_a_file() {
-    let (_dir, store) = store();
+fn extracts_are_present_only_when_every_dataset_has_a_report() {
+    let (dir, store) = store();
     assert!(!store.extracts_present("p1", &["visits"]));
     let visits = store.extract("p1", "visits").expect("path");
-    fs::create_dir_all(visits.join("part")).expect("mkdir");
-    assert!(!store.extracts_present("p1", &["visits"]), "an empty directory is not an extract");
-    fs::write(visits.join("part/data.csv"), "id\n").expect("write");
+    fs::create_dir_all(&visits).expect("mkdir");
+    fs::write(visits.join("data.csv"), "id\n").expect("write");
+    assert!(!store.extracts_present("p1", &["visits"]), "data without a report is not complete");
+    fs::write(visits.join("report.json"), "{").expect("write");
+    assert!(!store.extracts_present("p1", &["visits"]), "a report that does not parse is not complete");
+    fs::remove_dir_all(&visits).expect("clean");
+    prepare_into(dir.path(), &visits);
     assert!(store.extracts_present("p1", &["visits"]));
     assert!(!store.extracts_present("p1", &["visits", "labs"]));
     assert!(!store.extracts_present("p1", &["visits", "../p2"]));
@@ -77,8 +101,7 @@ fn extracts_are_present_only_when_every_dataset_has_a_file() {
 fn a_symlinked_extract_is_not_present() {
     let (dir, store) = store();
     let elsewhere = dir.path().join("elsewhere");
-    fs::create_dir_all(&elsewhere).expect("mkdir");
-    fs::write(elsewhere.join("data.csv"), "id\n").expect("write");
+    prepare_into(dir.path(), &elsewhere);
     let labs = store.extract("p1", "labs").expect("path");
     fs::create_dir_all(labs.parent().expect("parent")).expect("mkdir");
     symlink(&elsewhere, &labs).expect("link");

@@ -9,7 +9,7 @@ use kube::{
     runtime::events::{Event, EventType, Recorder},
 };
 
-use crate::{clock::Clock, config::OperatorConfig};
+use crate::{clock::Clock, config::OperatorConfig, permit::Preparations};
 
 /// Shared by every reconcile of every controller.
 #[allow(missing_debug_implementations)] // Client and Recorder have no Debug
@@ -20,6 +20,7 @@ pub struct Context {
     pub store: DataStore,
     pub audit: Arc<AuditLog>,
     pub recorder: Recorder,
+    pub preparations: Preparations,
 }
 
 impl Context {

@@ -20,6 +20,9 @@ use serde::de::DeserializeOwned;
 
 use crate::{clock::Clock, config::OperatorConfig, context::Context, error::Error, permit, workspace};
 
+/// Datasets prepared at once: one per core of a small operator pod.
+const PREPARATION_CONCURRENCY: usize = 2;
+
 /// Runs both controllers until SIGTERM/SIGINT.
 pub async fn run(client: Client, config: OperatorConfig, clock: Arc<dyn Clock>) -> Result<(), Error> {
     let store = DataStore::new(config.data_root.clone());
@@ -36,6 +39,7 @@ pub async fn run(client: Client, config: OperatorConfig, clock: Arc<dyn Clock>) 
         store,
         audit: Arc::new(audit),
         recorder: Recorder::new(client.clone(), "haven-operator".into()),
+        preparations: permit::Preparations::new(PREPARATION_CONCURRENCY),
     });
     tracing::info!(data_root = %ctx.config.data_root.display(), "starting the DataPermit and Workspace controllers");
     future::join(workspace_controller(client.clone(), ctx.clone()), permit_controller(client, ctx)).await;

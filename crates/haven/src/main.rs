@@ -4,6 +4,8 @@
 use std::{io::Write, path::PathBuf, sync::Arc};
 
 use anyhow::Context;
+
+mod pseudonymise;
 use clap::{Parser, Subcommand, ValueEnum};
 use haven_operator::{
     clock::SystemClock,
@@ -28,6 +30,8 @@ enum Command {
         #[arg(long)]
         out_dir: Option<PathBuf>,
     },
+    /// Minimise and pseudonymise a CSV file with a dataset's rules, as the operator does.
+    Pseudonymise(pseudonymise::PseudonymiseArgs),
     /// Tools for the audit log.
     Audit {
         #[command(subcommand)]
@@ -106,6 +110,7 @@ impl RunArgs {
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Run(args) => run(args),
+        Command::Pseudonymise(args) => pseudonymise::run(args),
         Command::Crd { out_dir: None } => {
             let yaml = haven_api::crd::to_yaml(&haven_api::crd::all())?;
             std::io::stdout().lock().write_all(yaml.as_bytes())?;

@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 
 use haven_api::constants::labels;
+use haven_data::prepare::key_fingerprint as fingerprint;
 use k8s_openapi::{ByteString, api::core::v1::Secret, apimachinery::pkg::apis::meta::v1::ObjectMeta};
 use kube::{Api, api::PostParams};
-use sha2::{Digest, Sha256};
 
 use crate::{context::Context, error::Result};
 
@@ -16,22 +16,43 @@ pub fn key_secret_name(permit: &str) -> String {
     format!("haven-key-{permit}")
 }
 
-/// `sha256:<first 16 hex>` of the key: identifies it in reports without revealing it.
-pub fn fingerprint(key: &[u8]) -> String {
-    let digest = Sha256::digest(key);
-    format!("sha256:{}", &hex::encode(digest)[..16])
+/// A permit's key as preparation needs it.
+#[derive(Clone)]
+pub struct PermitKey {
+    pub fingerprint: String,
+    pub bytes: Vec<u8>,
+}
+
+impl std::fmt::Debug for PermitKey {
+    // Never print the key itself.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PermitKey").field("fingerprint", &self.fingerprint).finish_non_exhaustive()
+    }
+}
+
+impl From<&Secret> for PermitKey {
+    fn from(secret: &Secret) -> Self {
+        let bytes =
+            secret.data.as_ref().and_then(|d| d.get(KEY_FIELD)).map(|k| k.0.clone()).unwrap_or_default();
+        Self { fingerprint: fingerprint(&bytes), bytes }
+    }
 }
 
 fn secrets(ctx: &Context) -> Api<Secret> {
     Api::namespaced(ctx.client.clone(), &ctx.config.operator_namespace)
 }
 
-/// Creates the key if it does not exist; returns its fingerprint.
-pub async fn ensure_key(ctx: &Context, permit: &str) -> Result<String> {
+/// The key if it exists.
+pub async fn existing_key(ctx: &Context, permit: &str) -> Result<Option<PermitKey>> {
+    Ok(secrets(ctx).get_opt(&key_secret_name(permit)).await?.as_ref().map(PermitKey::from))
+}
+
+/// Creates the key if it does not exist; returns it.
+pub async fn ensure_key(ctx: &Context, permit: &str) -> Result<PermitKey> {
     let api = secrets(ctx);
     let name = key_secret_name(permit);
     if let Some(existing) = api.get_opt(&name).await? {
-        return Ok(fingerprint_of(&existing));
+        return Ok(PermitKey::from(&existing));
     }
     let mut key = [0u8; 32];
     getrandom::fill(&mut key).map_err(crate::error::Error::data_store)?;
@@ -49,9 +70,9 @@ pub async fn ensure_key(ctx: &Context, permit: &str) -> Result<String> {
         ..Secret::default()
     };
     match api.create(&PostParams::default(), &secret).await {
-        Ok(created) => Ok(fingerprint_of(&created)),
+        Ok(created) => Ok(PermitKey::from(&created)),
         // Another reconcile (or a restarted operator) created it first: use that one.
-        Err(kube::Error::Api(status)) if status.code == 409 => Ok(fingerprint_of(&api.get(&name).await?)),
+        Err(kube::Error::Api(status)) if status.code == 409 => Ok(PermitKey::from(&api.get(&name).await?)),
         Err(error) => Err(error.into()),
     }
 }
@@ -62,12 +83,7 @@ pub async fn shred_key(ctx: &Context, permit: &str) -> Result<Option<String>> {
     let name = key_secret_name(permit);
     let Some(existing) = api.get_opt(&name).await? else { return Ok(None) };
     crate::kubeapi::delete_if_exists(&api, &name).await?;
-    Ok(Some(fingerprint_of(&existing)))
-}
-
-fn fingerprint_of(secret: &Secret) -> String {
-    let key = secret.data.as_ref().and_then(|d| d.get(KEY_FIELD)).map(|k| k.0.as_slice()).unwrap_or_default();
-    fingerprint(key)
+    Ok(Some(PermitKey::from(&existing).fingerprint))
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 
 mod key;
 pub mod phase;
+mod prepare;
 
 use std::{sync::Arc, time::Duration};
 
@@ -19,8 +20,12 @@ use kube::{
     runtime::controller::Action,
 };
 
-pub use self::key::{fingerprint, key_secret_name};
-use self::phase::{Lifecycle, PermitFacts, lifecycle};
+pub use self::key::key_secret_name;
+pub use self::prepare::Preparations;
+use self::{
+    phase::{Lifecycle, PermitFacts, lifecycle},
+    prepare::Readiness,
+};
 use crate::{
     conditions::{Desired, set_conditions},
     context::Context,
@@ -40,39 +45,60 @@ pub async fn reconcile(permit: Arc<DataPermit>, ctx: Arc<Context>) -> Result<Act
         .iter()
         .filter(|w| w.status.as_ref().map(|s| s.phase) != Some(WorkspacePhase::Archived))
         .count();
-    let datasets: Vec<&str> = permit.spec.datasets.iter().map(|d| d.name.as_str()).collect();
+    let key = key::existing_key(&ctx, &name).await?;
+    let reports = prepare::current_reports(&ctx, &permit, key.as_ref())?;
     let facts = PermitFacts {
-        extracts_present: ctx.store.extracts_present(&name, &datasets),
+        extracts_present: reports.iter().all(Option::is_some),
         live_workspaces: u32::try_from(live).unwrap_or(u32::MAX),
         deleting,
     };
     let old = permit.status.clone().unwrap_or_default();
     let plan = lifecycle(&permit.spec, &old, facts, now);
 
+    // Preparation runs while the window is open and an extract is missing or stale.
+    let readiness = match plan.phase {
+        PermitPhase::Preparing => {
+            let key = key::ensure_key(&ctx, &name).await?;
+            Some(prepare::advance(&ctx, &permit, &key, &reports)?)
+        }
+        PermitPhase::Active => Some(Readiness::Ready),
+        _ => None,
+    };
+    let prepared = prepare::dataset_reports(&ctx, &permit, &reports);
     let mut new = DataPermitStatus {
         phase: plan.phase,
         observed_generation: permit.meta().generation,
         conditions: old.conditions.clone(),
-        datasets: old.datasets.clone(),
+        // Once extracts are destroyed, the last reports stay as the record of what was made.
+        datasets: if prepared.is_empty() { old.datasets.clone() } else { prepared },
         workspaces: u32::try_from(workspaces.len()).unwrap_or(u32::MAX),
         archived_at: plan.archived_at,
         destroy_after: plan.destroy_after,
         destruction: old.destruction.clone(),
     };
-    if matches!(plan.phase, PermitPhase::Preparing | PermitPhase::Active) {
-        key::ensure_key(&ctx, &name).await?;
-    }
     if plan.destroy_now {
         new.destruction = Some(destroy(&ctx, &name, &workspaces).await?);
         new.phase = PermitPhase::Destroyed;
     }
-    let desired = permit_conditions(&new, &plan);
+    let mut desired = permit_conditions(&new, &plan);
+    desired.extend(preparation_condition(readiness.as_ref()));
+    let newly_failed = matches!(readiness, Some(Readiness::Failed(_)))
+        && !old
+            .conditions
+            .iter()
+            .any(|c| c.type_ == conditions::DATASETS_PREPARED && c.reason == reasons::PREPARATION_FAILED);
     set_conditions(&mut new.conditions, desired, permit.meta().generation, now);
     write_status(&permit, &ctx, &old, new.clone()).await?;
+    if let (true, Some(Readiness::Failed(message))) = (newly_failed, &readiness) {
+        ctx.record(&permit.object_ref(&()), true, reasons::PREPARATION_FAILED, message.clone()).await;
+    }
 
     if deleting && new.phase == PermitPhase::Destroyed {
         set_finalizer(&ctx, &permit, false).await?;
         return Ok(Action::await_change());
+    }
+    if matches!(readiness, Some(Readiness::Preparing(_))) {
+        return Ok(Action::requeue(Duration::from_secs(2))); // progress, and the moment it is done
     }
     Ok(match plan.next_change {
         Some(at) => Action::requeue(
@@ -81,6 +107,15 @@ pub async fn reconcile(permit: Arc<DataPermit>, ctx: Arc<Context>) -> Result<Act
         // Waiting on preparation or on workspaces: their changes wake us; poll gently as well.
         None => Action::requeue(Duration::from_secs(30)),
     })
+}
+
+fn preparation_condition(readiness: Option<&Readiness>) -> Option<Desired<'static>> {
+    let (status, reason, message) = match readiness? {
+        Readiness::Ready => (true, reasons::PROVISIONED, "every dataset has a current extract".to_owned()),
+        Readiness::Preparing(progress) => (false, reasons::PROGRESSING, progress.clone()),
+        Readiness::Failed(message) => (false, reasons::PREPARATION_FAILED, message.clone()),
+    };
+    Some(Desired { type_: conditions::DATASETS_PREPARED, status, reason, message })
 }
 
 fn permit_conditions(status: &DataPermitStatus, plan: &Lifecycle) -> Vec<Desired<'static>> {

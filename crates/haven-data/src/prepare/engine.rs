@@ -1,0 +1,288 @@
+//! The streaming engine: source CSV in, extract CSV out, one row at a time with reused
+//! buffers, so memory depends on the number of distinct values counted, never on the file.
+//!
+//! With `kAnonymity.action: SuppressRows` the source is read twice: pass 1 counts the
+//! equivalence classes from the transformed quasi-identifiers only, pass 2 writes the rows
+//! of classes of at least k. Both passes hash the source, so a file that changed in between
+//! is caught rather than half-suppressed.
+
+use std::fs::{self, File};
+use std::io;
+use std::path::Path;
+use std::time::Instant;
+
+use csv::ByteRecord;
+
+use super::error::PrepareError;
+use super::plan::{self, Plan, PlannedColumn};
+use super::report::{ColumnReport, PreparationReport, k_anonymity_report, round_rate};
+use super::source::{RowAt, Source};
+use super::spec::{KAnonymityAction, PreparationSpec, key_fingerprint, rules_sha256};
+use super::stats::{ClassCounts, ClassKey, DISTINCT_CAP, DistinctCounter};
+use super::stream::HashingWriter;
+use super::transform::Transform;
+
+/// Large writes: the extract goes to a shared filesystem where small writes are slow.
+const WRITE_BUFFER: usize = 1 << 20;
+
+/// Rows between progress calls.
+const PROGRESS_EVERY: u64 = 1 << 16;
+
+/// Streams `input` (CSV with a header) to `output` (CSV), returning the report. `progress`
+/// is called every ~64k rows and at the end with the rows read so far (over both passes when
+/// suppressing). On error `output` is removed, so a failed run never leaves a plausible but
+/// partial file; the output is synced to disk before returning.
+pub fn prepare_csv(
+    spec: &PreparationSpec,
+    key: &[u8],
+    input: &Path,
+    output: &Path,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<PreparationReport, PrepareError> {
+    let started = Instant::now();
+    let delimiter = plan::delimiter(spec)?;
+    plan::transforms(spec, key)?;
+    let mut progress = Progress { report: progress, rows: 0 };
+    let dataset = spec.name.as_str();
+
+    let suppression = match &spec.k_anonymity {
+        Some(k) if k.action == KAnonymityAction::SuppressRows => {
+            let (classes, rows, input_sha256) = count_classes(spec, key, input, delimiter, &mut progress)?;
+            let suppressed: u64 = classes.sizes().filter(|size| *size < u64::from(k.k)).sum();
+            if u128::from(suppressed) * 100 > u128::from(rows) * u128::from(k.max_suppressed_percent) {
+                return Err(PrepareError::TooManySuppressed {
+                    dataset: dataset.to_owned(),
+                    k: k.k,
+                    suppressed,
+                    rows,
+                    max_percent: k.max_suppressed_percent,
+                });
+            }
+            Some((classes, u64::from(k.k), input_sha256))
+        }
+        _ => None,
+    };
+
+    let mut source = Source::open(dataset, input, delimiter)?;
+    let header = source.header()?;
+    let plan = plan::plan(spec, key, &header)?;
+    let write_error = |source: io::Error| PrepareError::WriteOutput {
+        dataset: dataset.to_owned(),
+        path: output.to_path_buf(),
+        source,
+    };
+    let file = File::create(output).map_err(write_error)?;
+    let keep_class = suppression.as_ref().map(|(classes, k, _)| (classes, *k));
+    let written = write_extract(&mut source, &plan, keep_class, delimiter, file, &mut progress, &write_error)
+        .and_then(|written| Ok((written, source.finish()?)));
+    let (written, (input_bytes, input_sha256)) = match written {
+        Ok(done) => done,
+        Err(e) => {
+            // Best effort: the error matters more than a failure to clean up.
+            let _ = fs::remove_file(output);
+            return Err(e);
+        }
+    };
+    if let Some((_, _, first_sha256)) = &suppression
+        && *first_sha256 != input_sha256
+    {
+        let _ = fs::remove_file(output);
+        return Err(PrepareError::InputChanged { dataset: dataset.to_owned() });
+    }
+    progress.finish();
+
+    let k_anonymity = spec.k_anonymity.as_ref().map(|k| {
+        let quasi_identifiers =
+            plan.quasi_identifiers.iter().map(|&i| plan.columns[i].name.clone()).collect();
+        let classes = suppression.as_ref().map_or(&written.classes, |(classes, _, _)| classes);
+        let min_size = suppression.as_ref().map_or(1, |(_, k, _)| *k);
+        k_anonymity_report(k.k, quasi_identifiers, classes.sizes(), min_size)
+    });
+    let seconds = started.elapsed().as_secs_f64().max(1e-6);
+    Ok(PreparationReport {
+        dataset: dataset.to_owned(),
+        rows_in: written.rows_in,
+        rows_out: written.rows_out,
+        suppressed_rows: written.rows_in - written.rows_out,
+        input_sha256,
+        output_sha256: written.output_sha256,
+        rules_sha256: rules_sha256(spec),
+        key_fingerprint: key_fingerprint(key),
+        columns: written.columns,
+        k_anonymity,
+        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        rows_per_second: round_rate(written.rows_in as f64 / seconds),
+        megabytes_per_second: round_rate(input_bytes as f64 / 1e6 / seconds),
+    })
+}
+
+/// Calls the caller's progress callback now and then.
+struct Progress<'f> {
+    report: &'f (dyn Fn(u64) + Sync),
+    rows: u64,
+}
+
+impl Progress<'_> {
+    fn row(&mut self) {
+        self.rows += 1;
+        if self.rows.is_multiple_of(PROGRESS_EVERY) {
+            (self.report)(self.rows);
+        }
+    }
+
+    fn finish(&self) {
+        (self.report)(self.rows);
+    }
+}
+
+/// Pass 1 of suppression: class sizes, data rows and the source's SHA-256.
+fn count_classes(
+    spec: &PreparationSpec,
+    key: &[u8],
+    input: &Path,
+    delimiter: u8,
+    progress: &mut Progress<'_>,
+) -> Result<(ClassCounts, u64, String), PrepareError> {
+    let mut source = Source::open(&spec.name, input, delimiter)?;
+    let plan = plan::plan(spec, key, &source.header()?)?;
+    let quasi: Vec<&PlannedColumn> = plan.quasi_identifiers.iter().map(|&i| &plan.columns[i]).collect();
+    let (mut record, mut values, mut scratch) = (ByteRecord::new(), ByteRecord::new(), Vec::new());
+    let (mut classes, mut class_key) = (ClassCounts::default(), ClassKey::default());
+    while source.next(&mut record)? {
+        progress.row();
+        values.clear();
+        transform_columns(&spec.name, quasi.iter().copied(), &record, source.at(), &mut values, &mut scratch)
+            .map_err(|e| source.row_error(source.at(), e))?;
+        classes.add(class_key.of(values.iter()));
+    }
+    let rows = source.at().row;
+    let (_, sha256) = source.finish()?;
+    Ok((classes, rows, sha256))
+}
+
+/// What the writing pass produced.
+struct Written {
+    rows_in: u64,
+    rows_out: u64,
+    output_sha256: String,
+    columns: Vec<ColumnReport>,
+    /// Class sizes of the rows written (empty when suppressing: pass 1 has them).
+    classes: ClassCounts,
+}
+
+/// The writing pass. With `keep_class`, rows whose class (in pass 1's counts) is smaller
+/// than k are left out.
+fn write_extract(
+    source: &mut Source<'_>,
+    plan: &Plan,
+    keep_class: Option<(&ClassCounts, u64)>,
+    delimiter: u8,
+    file: File,
+    progress: &mut Progress<'_>,
+    write_error: &dyn Fn(io::Error) -> PrepareError,
+) -> Result<Written, PrepareError> {
+    let dataset = source.dataset();
+    let mut writer = csv::WriterBuilder::new()
+        .delimiter(delimiter)
+        .buffer_capacity(WRITE_BUFFER)
+        .from_writer(HashingWriter::new(file));
+    let csv_write_error = |e: csv::Error| write_error(io::Error::other(e));
+    writer.write_byte_record(&plan.header()).map_err(csv_write_error)?;
+
+    let track_classes = plan.k_anonymity.is_some() && keep_class.is_none();
+    let mut stats: Vec<(u64, DistinctCounter)> =
+        plan.columns.iter().map(|_| (0, DistinctCounter::with_cap(DISTINCT_CAP))).collect();
+    let (mut record, mut out, mut scratch) = (ByteRecord::new(), ByteRecord::new(), Vec::new());
+    let (mut classes, mut class_key) = (ClassCounts::default(), ClassKey::default());
+    let mut rows_out = 0;
+    while source.next(&mut record)? {
+        progress.row();
+        out.clear();
+        transform_columns(dataset, plan.columns.iter(), &record, source.at(), &mut out, &mut scratch)
+            .map_err(|e| source.row_error(source.at(), e))?;
+        if plan.k_anonymity.is_some() {
+            let class = class_key.of(plan.quasi_identifiers.iter().map(|&i| &out[i]));
+            match keep_class {
+                Some((counts, k)) if counts.size(class) < k => continue,
+                _ if track_classes => classes.add(class),
+                _ => {}
+            }
+        }
+        for ((nulls, distinct), value) in stats.iter_mut().zip(out.iter()) {
+            if value.is_empty() {
+                *nulls += 1;
+            } else {
+                distinct.observe(value);
+            }
+        }
+        writer.write_byte_record(&out).map_err(csv_write_error)?;
+        rows_out += 1;
+    }
+    let hashing = writer.into_inner().map_err(|e| write_error(e.into_error()))?;
+    let (file, _, output_sha256) = hashing.finish();
+    file.sync_all().map_err(write_error)?;
+
+    let columns = plan
+        .columns
+        .iter()
+        .zip(stats)
+        .map(|(column, (nulls, distinct))| {
+            let (distinct, distinct_is_lower_bound) = distinct.result();
+            ColumnReport {
+                name: column.name.clone(),
+                rule: column.rule.as_str().to_owned(),
+                nulls,
+                distinct,
+                distinct_is_lower_bound,
+            }
+        })
+        .collect();
+    Ok(Written { rows_in: source.at().row, rows_out, output_sha256, columns, classes })
+}
+
+/// Appends the transformed values of `columns` of `record` to `out`. Dropped columns are
+/// never looked at and suppressed ones never decoded, so only data that reaches the extract
+/// has to be valid UTF-8.
+fn transform_columns<'p>(
+    dataset: &str,
+    columns: impl Iterator<Item = &'p PlannedColumn>,
+    record: &ByteRecord,
+    at: RowAt,
+    out: &mut ByteRecord,
+    scratch: &mut Vec<u8>,
+) -> Result<(), PrepareError> {
+    // One check of the whole record is much cheaper than one per field; slicing a valid
+    // record at a field's range is then O(1). Only a record with bad bytes somewhere (perhaps
+    // in a dropped column) falls back to checking field by field.
+    let whole = std::str::from_utf8(record.as_slice()).ok();
+    for column in columns {
+        let raw = record.get(column.input).unwrap_or_default();
+        if raw.is_empty() || matches!(column.transform, Transform::Suppress) {
+            out.push_field(b"");
+            continue;
+        }
+        let checked = whole.zip(record.range(column.input)).and_then(|(whole, range)| whole.get(range));
+        let value =
+            checked.map_or_else(|| std::str::from_utf8(raw), Ok).map_err(|_| PrepareError::InvalidUtf8 {
+                dataset: dataset.to_owned(),
+                row: at.row,
+                line: at.line,
+                column: column.name.clone(),
+            })?;
+        if let Transform::Keep = column.transform {
+            out.push_field(raw);
+            continue;
+        }
+        scratch.clear();
+        column.transform.apply(value, scratch).map_err(|reason| PrepareError::InvalidValue {
+            dataset: dataset.to_owned(),
+            row: at.row,
+            line: at.line,
+            column: column.name.clone(),
+            rule: column.rule.as_str(),
+            reason,
+        })?;
+        out.push_field(scratch);
+    }
+    Ok(())
+}
