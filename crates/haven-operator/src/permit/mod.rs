@@ -97,8 +97,10 @@ pub async fn reconcile(permit: Arc<DataPermit>, ctx: Arc<Context>) -> Result<Act
         set_finalizer(&ctx, &permit, false).await?;
         return Ok(Action::await_change());
     }
-    if matches!(readiness, Some(Readiness::Preparing(_))) {
-        return Ok(Action::requeue(Duration::from_secs(2))); // progress, and the moment it is done
+    match readiness {
+        Some(Readiness::Preparing(_)) => return Ok(Action::requeue(Duration::from_secs(2))), // progress
+        Some(Readiness::Failed(_)) => return Ok(Action::requeue(Duration::from_secs(10))),   // notice a fix
+        _ => {}
     }
     Ok(match plan.next_change {
         Some(at) => Action::requeue(

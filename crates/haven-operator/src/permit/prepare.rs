@@ -25,11 +25,13 @@ use tokio::sync::Semaphore;
 use super::key::PermitKey;
 use crate::{context::Context, error::Error};
 
-/// A failed job is retried after this long (the raw file may have been fixed).
+/// A failed job is retried after this long even if nothing visible changed; a changed rule or
+/// a changed source file (size or modification time) retries at once.
 const RETRY_FAILED_AFTER: Duration = Duration::from_secs(60);
 
-/// Which extract a job makes: permit, dataset and the hash of the rules it applies.
-type JobKey = (String, String, String);
+/// Which extract a job makes: permit, dataset, the hash of its rules, and the source file's
+/// size and modification time.
+type JobKey = (String, String, String, String);
 
 #[derive(Debug)]
 enum Job {
@@ -109,7 +111,8 @@ pub fn advance(
             continue;
         }
         let spec = spec_of(dataset)?;
-        let job_key = (name.clone(), dataset.name.clone(), rules_sha256(&spec));
+        let source = ctx.store.raw(&dataset.source).map_err(Error::data_store)?;
+        let job_key = (name.clone(), dataset.name.clone(), rules_sha256(&spec), file_version(&source));
         match jobs.get(&job_key) {
             Some(Job::Running { rows }) => {
                 progress.push(format!("{}: {} rows read", dataset.name, rows.load(Ordering::Relaxed)));
@@ -141,7 +144,7 @@ fn spawn_job(
     source: &str,
     rows: Arc<AtomicU64>,
 ) -> Result<(), Error> {
-    let (permit, dataset, _) = &job_key;
+    let (permit, dataset, ..) = &job_key;
     let input = ctx.store.raw(source).map_err(Error::data_store)?;
     let extract_dir = ctx.store.extract(permit, dataset).map_err(Error::data_store)?;
     let slots = ctx.preparations.slots.clone();
@@ -169,6 +172,12 @@ fn spawn_job(
         }
     });
     Ok(())
+}
+
+/// Size and modification time of a source file ("missing" if it is not there yet).
+fn file_version(path: &std::path::Path) -> String {
+    std::fs::metadata(path)
+        .map_or_else(|_| "missing".to_owned(), |meta| format!("{}:{:?}", meta.len(), meta.modified().ok()))
 }
 
 /// The status summary of each prepared dataset.
