@@ -25,8 +25,21 @@ fi
 [ -f "$work/key" ] || head -c 32 /dev/urandom > "$work/key"
 qsv="$cache/qsv-$qsv_version/bin/qsvlite"
 if [ ! -x "$qsv" ]; then
-  say "building qsvlite $qsv_version (once)"
-  cargo install --quiet --locked qsv@"$qsv_version" --no-default-features --features lite --bin qsvlite --root "$cache/qsv-$qsv_version"
+  # `cargo install qsv` fails from crates.io: its `json` command calls a method that only its
+  # git fork of json-objects-to-csv has. Fetch the published crate, drop that one call (the
+  # `pseudo` command measured here is untouched) and build the lite binary once.
+  say "building qsvlite $qsv_version once (a few minutes)"
+  fetch="$work/qsv-fetch"
+  mkdir -p "$fetch/src" && : > "$fetch/src/lib.rs"
+  printf '[package]\nname = "qsv-fetch"\nversion = "0.0.0"\nedition = "2021"\n[dependencies]\nqsv = { version = "=%s", default-features = false }\n' \
+    "$qsv_version" > "$fetch/Cargo.toml"
+  (cd "$fetch" && cargo fetch --quiet)
+  crate=$(ls "$HOME"/.cargo/registry/cache/*/qsv-"$qsv_version".crate | head -1)
+  rm -rf "$work/qsv-src" && mkdir -p "$work/qsv-src"
+  tar -xzf "$crate" -C "$work/qsv-src" --strip-components=1
+  sed -i '/\.preserve_key_order(true)/d' "$work/qsv-src/src/cmd/json.rs"
+  cargo install --quiet --locked --path "$work/qsv-src" --no-default-features --features lite --bin qsvlite \
+    --root "$cache/qsv-$qsv_version"
 fi
 venv="$work/venv"
 if [ ! -x "$venv/bin/python" ]; then
