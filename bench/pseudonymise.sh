@@ -7,7 +7,7 @@
 # Each tool runs REPS times, interleaved; the table shows medians and peak RSS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rows="${ROWS:-5000000}"
+rows="${ROWS:-7000000}"
 reps="${REPS:-3}"
 cache="${HAVEN_CACHE:-$HOME/.cache/haven}"
 work="$cache/bench"
