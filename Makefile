@@ -9,7 +9,7 @@ help:
 	@echo "make demo          local control plane + operator + examples, then kubectl get"
 	@echo "make test          lint, unit tests, then end-to-end tests against a local control plane"
 	@echo "make crds          regenerate crds/ from the Rust types"
-	@echo "make bench         benchmarks (see BENCHMARKS.md)"
+	@echo "make bench         workspace apply-to-Ready; make bench-pseudo: preparation vs qsv and pandas (BENCHMARKS.md)"
 	@echo "make lint | fmt    clippy -D warnings and rustfmt --check | format the code"
 	@echo "make cluster-up    start the local control plane (.cluster/kubeconfig); cluster-down stops it"
 
