@@ -1,5 +1,7 @@
-//! The streaming engine: source CSV in, extract CSV out, one row at a time with reused
+//! The streaming engine: source CSV in, extract CSV out, in batches of rows with reused
 //! buffers, so memory depends on the number of distinct values counted, never on the file.
+//! Reading, transforming and writing run on their own threads, in row order, so the output
+//! and the first error are exactly those of doing it all on one.
 //!
 //! With `kAnonymity.action: SuppressRows` the source is read twice: pass 1 counts the
 //! equivalence classes from the transformed quasi-identifiers only, pass 2 writes the rows
@@ -14,16 +16,14 @@ use std::time::Instant;
 use csv::ByteRecord;
 
 use super::error::PrepareError;
+use super::pipeline::read_in_background;
 use super::plan::{self, Plan, PlannedColumn};
 use super::report::{ColumnReport, PreparationReport, k_anonymity_report, round_rate};
+use super::sink::{WriteError, write_in_background};
 use super::source::{RowAt, Source};
 use super::spec::{KAnonymityAction, PreparationSpec, key_fingerprint, rules_sha256};
-use super::stats::{ClassCounts, ClassKey, DISTINCT_CAP, DistinctCounter};
-use super::stream::HashingWriter;
+use super::stats::{ClassCounts, ClassKey};
 use super::transform::Transform;
-
-/// Large writes: the extract goes to a shared filesystem where small writes are slow.
-const WRITE_BUFFER: usize = 1 << 20;
 
 /// Rows between progress calls.
 const PROGRESS_EVERY: u64 = 1 << 16;
@@ -73,10 +73,9 @@ pub fn prepare_csv(
     };
     let file = File::create(output).map_err(write_error)?;
     let keep_class = suppression.as_ref().map(|(classes, k, _)| (classes, *k));
-    let written = write_extract(&mut source, &plan, keep_class, delimiter, file, &mut progress, &write_error)
-        .and_then(|written| Ok((written, source.finish()?)));
-    let (written, (input_bytes, input_sha256)) = match written {
-        Ok(done) => done,
+    let written = write_extract(source, &plan, keep_class, delimiter, file, &mut progress, &write_error);
+    let written = match written {
+        Ok(written) => written,
         Err(e) => {
             // Best effort: the error matters more than a failure to clean up.
             let _ = fs::remove_file(output);
@@ -84,7 +83,7 @@ pub fn prepare_csv(
         }
     };
     if let Some((_, _, first_sha256)) = &suppression
-        && *first_sha256 != input_sha256
+        && *first_sha256 != written.input_sha256
     {
         let _ = fs::remove_file(output);
         return Err(PrepareError::InputChanged { dataset: dataset.to_owned() });
@@ -104,7 +103,7 @@ pub fn prepare_csv(
         rows_in: written.rows_in,
         rows_out: written.rows_out,
         suppressed_rows: written.rows_in - written.rows_out,
-        input_sha256,
+        input_sha256: written.input_sha256,
         output_sha256: written.output_sha256,
         rules_sha256: rules_sha256(spec),
         key_fingerprint: key_fingerprint(key),
@@ -112,7 +111,7 @@ pub fn prepare_csv(
         k_anonymity,
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         rows_per_second: round_rate(written.rows_in as f64 / seconds),
-        megabytes_per_second: round_rate(input_bytes as f64 / 1e6 / seconds),
+        megabytes_per_second: round_rate(written.input_bytes as f64 / 1e6 / seconds),
     })
 }
 
@@ -135,7 +134,8 @@ impl Progress<'_> {
     }
 }
 
-/// Pass 1 of suppression: class sizes, data rows and the source's SHA-256.
+/// Pass 1 of suppression: class sizes, data rows and the source's SHA-256. The source is
+/// parsed and hashed on a second thread while this one transforms the quasi-identifiers.
 fn count_classes(
     spec: &PreparationSpec,
     key: &[u8],
@@ -145,105 +145,86 @@ fn count_classes(
 ) -> Result<(ClassCounts, u64, String), PrepareError> {
     let mut source = Source::open(&spec.name, input, delimiter)?;
     let plan = plan::plan(spec, key, &source.header()?)?;
+    let origin = source.origin().clone();
     let quasi: Vec<&PlannedColumn> = plan.quasi_identifiers.iter().map(|&i| &plan.columns[i]).collect();
-    let (mut record, mut values, mut scratch) = (ByteRecord::new(), ByteRecord::new(), Vec::new());
+    let (mut values, mut scratch) = (ByteRecord::new(), Vec::new());
     let (mut classes, mut class_key) = (ClassCounts::default(), ClassKey::default());
-    while source.next(&mut record)? {
-        progress.row();
-        values.clear();
-        transform_columns(&spec.name, quasi.iter().copied(), &record, source.at(), &mut values, &mut scratch)
-            .map_err(|e| source.row_error(source.at(), e))?;
-        classes.add(class_key.of(values.iter()));
-    }
-    let rows = source.at().row;
-    let (_, sha256) = source.finish()?;
-    Ok((classes, rows, sha256))
+    let finished = read_in_background(source, |batch| {
+        for (record, at) in batch.rows() {
+            progress.row();
+            values.clear();
+            transform_columns(&spec.name, quasi.iter().copied(), record, at, &mut values, &mut scratch)
+                .map_err(|e| origin.row_error(at, e))?;
+            classes.add(class_key.of(values.iter()));
+        }
+        Ok(())
+    })?;
+    Ok((classes, finished.rows, finished.sha256))
 }
 
 /// What the writing pass produced.
 struct Written {
     rows_in: u64,
     rows_out: u64,
+    input_bytes: u64,
+    input_sha256: String,
     output_sha256: String,
     columns: Vec<ColumnReport>,
     /// Class sizes of the rows written (empty when suppressing: pass 1 has them).
     classes: ClassCounts,
 }
 
-/// The writing pass. With `keep_class`, rows whose class (in pass 1's counts) is smaller
-/// than k are left out.
+/// The writing pass, on three threads: one parses and hashes the source, this one
+/// transforms, one writes and hashes the extract. With `keep_class`, rows whose class (in
+/// pass 1's counts) is smaller than k are left out.
 fn write_extract(
-    source: &mut Source<'_>,
+    source: Source<'_>,
     plan: &Plan,
     keep_class: Option<(&ClassCounts, u64)>,
     delimiter: u8,
     file: File,
     progress: &mut Progress<'_>,
-    write_error: &dyn Fn(io::Error) -> PrepareError,
+    write_error: WriteError<'_>,
 ) -> Result<Written, PrepareError> {
-    let dataset = source.dataset();
-    let mut writer = csv::WriterBuilder::new()
-        .delimiter(delimiter)
-        .buffer_capacity(WRITE_BUFFER)
-        .from_writer(HashingWriter::new(file));
-    let csv_write_error = |e: csv::Error| write_error(io::Error::other(e));
-    writer.write_byte_record(&plan.header()).map_err(csv_write_error)?;
-
+    let origin = source.origin().clone();
+    let dataset = origin.dataset();
     let track_classes = plan.k_anonymity.is_some() && keep_class.is_none();
-    let mut stats: Vec<(u64, DistinctCounter)> =
-        plan.columns.iter().map(|_| (0, DistinctCounter::with_cap(DISTINCT_CAP))).collect();
-    let (mut record, mut out, mut scratch) = (ByteRecord::new(), ByteRecord::new(), Vec::new());
-    let (mut classes, mut class_key) = (ClassCounts::default(), ClassKey::default());
-    let mut rows_out = 0;
-    while source.next(&mut record)? {
-        progress.row();
-        out.clear();
-        transform_columns(dataset, plan.columns.iter(), &record, source.at(), &mut out, &mut scratch)
-            .map_err(|e| source.row_error(source.at(), e))?;
-        if plan.k_anonymity.is_some() {
-            let class = class_key.of(plan.quasi_identifiers.iter().map(|&i| &out[i]));
-            match keep_class {
-                Some((counts, k)) if counts.size(class) < k => continue,
-                _ if track_classes => classes.add(class),
-                _ => {}
+    let (mut scratch, mut classes, mut class_key) = (Vec::new(), ClassCounts::default(), ClassKey::default());
+    let (finished, output) = write_in_background(plan, delimiter, file, write_error, |rows| {
+        read_in_background(source, |batch| {
+            for (record, at) in batch.rows() {
+                progress.row();
+                let out = rows.next();
+                transform_columns(dataset, plan.columns.iter(), record, at, out, &mut scratch)
+                    .map_err(|e| origin.row_error(at, e))?;
+                if plan.k_anonymity.is_some() {
+                    let class = class_key.of(plan.quasi_identifiers.iter().map(|&i| &out[i]));
+                    match keep_class {
+                        Some((counts, k)) if counts.size(class) < k => continue,
+                        _ if track_classes => classes.add(class),
+                        _ => {}
+                    }
+                }
+                rows.keep();
             }
-        }
-        for ((nulls, distinct), value) in stats.iter_mut().zip(out.iter()) {
-            if value.is_empty() {
-                *nulls += 1;
-            } else {
-                distinct.observe(value);
-            }
-        }
-        writer.write_byte_record(&out).map_err(csv_write_error)?;
-        rows_out += 1;
-    }
-    let hashing = writer.into_inner().map_err(|e| write_error(e.into_error()))?;
-    let (file, _, output_sha256) = hashing.finish();
-    file.sync_all().map_err(write_error)?;
-
-    let columns = plan
-        .columns
-        .iter()
-        .zip(stats)
-        .map(|(column, (nulls, distinct))| {
-            let (distinct, distinct_is_lower_bound) = distinct.result();
-            ColumnReport {
-                name: column.name.clone(),
-                rule: column.rule.as_str().to_owned(),
-                nulls,
-                distinct,
-                distinct_is_lower_bound,
-            }
+            rows.send()
         })
-        .collect();
-    Ok(Written { rows_in: source.at().row, rows_out, output_sha256, columns, classes })
+    })?;
+    Ok(Written {
+        rows_in: finished.rows,
+        rows_out: output.rows,
+        input_bytes: finished.bytes,
+        input_sha256: finished.sha256,
+        output_sha256: output.sha256,
+        columns: output.columns,
+        classes,
+    })
 }
 
 /// Appends the transformed values of `columns` of `record` to `out`. Dropped columns are
 /// never looked at and suppressed ones never decoded, so only data that reaches the extract
 /// has to be valid UTF-8.
-fn transform_columns<'p>(
+pub(crate) fn transform_columns<'p>(
     dataset: &str,
     columns: impl Iterator<Item = &'p PlannedColumn>,
     record: &ByteRecord,

@@ -12,8 +12,10 @@ mod engine;
 mod error;
 mod extract;
 mod generalise;
+mod pipeline;
 mod plan;
 mod report;
+mod sink;
 mod source;
 mod spec;
 mod stats;
@@ -37,6 +39,8 @@ mod extract_tests;
 mod input_tests;
 #[cfg(test)]
 mod kanon_tests;
+#[cfg(test)]
+mod pipeline_tests;
 #[cfg(test)]
 mod property_tests;
 #[cfg(test)]

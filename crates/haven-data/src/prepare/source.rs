@@ -21,12 +21,43 @@ pub(crate) struct RowAt {
     byte: u64,
 }
 
-/// One pass over the source.
-#[derive(Debug)]
-pub(crate) struct Source<'a> {
+/// Which source a pass reads, enough to explain a bad row from any thread.
+#[derive(Debug, Clone)]
+pub(crate) struct Origin<'a> {
     dataset: &'a str,
     path: PathBuf,
     delimiter: u8,
+}
+
+impl<'a> Origin<'a> {
+    pub(crate) fn dataset(&self) -> &'a str {
+        self.dataset
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The error to report for a bad value at `at`: an unclosed quote there explains the bad
+    /// value better than the value itself does.
+    pub(crate) fn row_error(&self, at: RowAt, error: PrepareError) -> PrepareError {
+        if self.unclosed_quote(at.byte) { self.unterminated(at) } else { error }
+    }
+
+    fn unclosed_quote(&self, byte: u64) -> bool {
+        // An I/O error here just means the original error stands.
+        has_unclosed_quote(&self.path, byte, self.delimiter).unwrap_or(false)
+    }
+
+    fn unterminated(&self, at: RowAt) -> PrepareError {
+        PrepareError::UnterminatedQuote { dataset: self.dataset.to_owned(), row: at.row, line: at.line }
+    }
+}
+
+/// One pass over the source.
+#[derive(Debug)]
+pub(crate) struct Source<'a> {
+    origin: Origin<'a>,
     reader: csv::Reader<HashingReader<File>>,
     /// The last record read: the header until the first data row.
     last: RowAt,
@@ -45,7 +76,8 @@ impl<'a> Source<'a> {
             .flexible(false)
             .buffer_capacity(READ_BUFFER)
             .from_reader(HashingReader::new(file));
-        Ok(Self { dataset, path: path.to_path_buf(), delimiter, reader, last: RowAt::default() })
+        let origin = Origin { dataset, path: path.to_path_buf(), delimiter };
+        Ok(Self { origin, reader, last: RowAt::default() })
     }
 
     /// The header row (empty for an empty file).
@@ -73,8 +105,8 @@ impl<'a> Source<'a> {
         }
     }
 
-    pub(crate) fn dataset(&self) -> &'a str {
-        self.dataset
+    pub(crate) fn origin(&self) -> &Origin<'a> {
+        &self.origin
     }
 
     /// Where the last record read is.
@@ -85,33 +117,20 @@ impl<'a> Source<'a> {
     /// Checks the file ended cleanly and returns its size and SHA-256. An unclosed quote can
     /// only be in the last record, since it swallows everything after it.
     pub(crate) fn finish(self) -> Result<(u64, String), PrepareError> {
-        if self.unclosed_quote(self.last.byte) {
-            return Err(self.unterminated(self.last));
+        if self.origin.unclosed_quote(self.last.byte) {
+            return Err(self.origin.unterminated(self.last));
         }
         Ok(self.reader.into_inner().finish())
     }
 
-    /// The error to report for a bad value at `at`: an unclosed quote there explains the bad
-    /// value better than the value itself does.
-    pub(crate) fn row_error(&self, at: RowAt, error: PrepareError) -> PrepareError {
-        if self.unclosed_quote(at.byte) { self.unterminated(at) } else { error }
-    }
-
-    fn unclosed_quote(&self, byte: u64) -> bool {
-        // An I/O error here just means the original error stands.
-        has_unclosed_quote(&self.path, byte, self.delimiter).unwrap_or(false)
-    }
-
-    fn unterminated(&self, at: RowAt) -> PrepareError {
-        PrepareError::UnterminatedQuote { dataset: self.dataset.to_owned(), row: at.row, line: at.line }
-    }
-
     fn csv_error(&self, error: csv::Error) -> PrepareError {
-        let dataset = self.dataset.to_owned();
+        let dataset = self.origin.dataset.to_owned();
         let row = self.last.row + 1;
         let line_of = |pos: Option<&csv::Position>| pos.map_or(0, csv::Position::line);
         match error.into_kind() {
-            ErrorKind::Io(source) => PrepareError::ReadInput { dataset, path: self.path.clone(), source },
+            ErrorKind::Io(source) => {
+                PrepareError::ReadInput { dataset, path: self.origin.path.clone(), source }
+            }
             ErrorKind::UnequalLengths { pos, expected_len, len } => {
                 let at = RowAt {
                     row,
@@ -125,7 +144,7 @@ impl<'a> Source<'a> {
                     expected: expected_len,
                     found: len,
                 };
-                self.row_error(at, ragged)
+                self.origin.row_error(at, ragged)
             }
             ErrorKind::Utf8 { pos, err } => PrepareError::MalformedCsv {
                 dataset,
