@@ -21,9 +21,6 @@ pub fn conditions(generator: &mut SchemaGenerator) -> Schema {
     schema
 }
 
-/// A DNS-1123 label: names that become paths, labels and namespace suffixes.
-pub const DNS_LABEL: &str = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
-
 pub(crate) fn quantity_of(value: &str) -> Quantity {
     Quantity(value.to_owned())
 }

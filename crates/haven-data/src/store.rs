@@ -20,7 +20,6 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 use crate::names::{NameError, PathError, check_name, check_relative_path};
-use crate::prepare::read_extract_report;
 
 /// Mode of directories the store creates for a workspace: the workspace's group may write,
 /// others get nothing.
@@ -149,19 +148,6 @@ impl DataStore {
             .create(&outbox)
             .map_err(|source| StoreError::Io { path: outbox, source })?;
         Ok(home)
-    }
-
-    /// Whether every listed dataset has a complete extract: `extracts/<permit>/<dataset>/`
-    /// is a real directory (not a symlink) whose `report.json` exists and parses. The report
-    /// is written last and the extract swapped in atomically, so it marks completion.
-    ///
-    /// An invalid name or an unreadable directory counts as "not present": the caller only
-    /// ever waits longer, never mounts something that is not there. An empty list is
-    /// trivially present.
-    pub fn extracts_present(&self, permit: &str, datasets: &[&str]) -> bool {
-        datasets
-            .iter()
-            .all(|dataset| self.extract(permit, dataset).is_ok_and(|dir| read_extract_report(&dir).is_some()))
     }
 }
 

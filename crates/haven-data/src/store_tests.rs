@@ -2,6 +2,7 @@ use std::fs;
 use std::os::unix::fs::{PermissionsExt, symlink};
 
 use super::*;
+use crate::prepare::read_extract_report;
 
 fn store() -> (tempfile::TempDir, DataStore) {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -80,21 +81,18 @@ fn prepare_into(root: &Path, dir: &Path) {
 }
 
 #[test]
-fn extracts_are_present_only_when_every_dataset_has_a_report() {
+fn an_extract_is_complete_only_with_a_report() {
     let (dir, store) = store();
-    assert!(!store.extracts_present("p1", &["visits"]));
     let visits = store.extract("p1", "visits").expect("path");
+    assert!(read_extract_report(&visits).is_none());
     fs::create_dir_all(&visits).expect("mkdir");
     fs::write(visits.join("data.csv"), "id\n").expect("write");
-    assert!(!store.extracts_present("p1", &["visits"]), "data without a report is not complete");
+    assert!(read_extract_report(&visits).is_none(), "data without a report is not complete");
     fs::write(visits.join("report.json"), "{").expect("write");
-    assert!(!store.extracts_present("p1", &["visits"]), "a report that does not parse is not complete");
+    assert!(read_extract_report(&visits).is_none(), "a report that does not parse is not complete");
     fs::remove_dir_all(&visits).expect("clean");
     prepare_into(dir.path(), &visits);
-    assert!(store.extracts_present("p1", &["visits"]));
-    assert!(!store.extracts_present("p1", &["visits", "labs"]));
-    assert!(!store.extracts_present("p1", &["visits", "../p2"]));
-    assert!(store.extracts_present("p1", &[]));
+    assert!(read_extract_report(&visits).is_some());
 }
 
 #[test]
@@ -105,5 +103,5 @@ fn a_symlinked_extract_is_not_present() {
     let labs = store.extract("p1", "labs").expect("path");
     fs::create_dir_all(labs.parent().expect("parent")).expect("mkdir");
     symlink(&elsewhere, &labs).expect("link");
-    assert!(!store.extracts_present("p1", &["labs"]));
+    assert!(read_extract_report(&labs).is_none());
 }

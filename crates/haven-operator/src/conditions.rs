@@ -46,11 +46,6 @@ pub fn set_conditions(
     }
 }
 
-/// Whether condition `type_` is True.
-pub fn is_true(conditions: &[Condition], type_: &str) -> bool {
-    conditions.iter().any(|c| c.type_ == type_ && c.status == "True")
-}
-
 pub fn to_time(at: DateTime<Utc>) -> Time {
     Time(Timestamp::from_second(at.timestamp()).unwrap_or(Timestamp::UNIX_EPOCH))
 }
@@ -87,6 +82,5 @@ mod tests {
         assert_eq!(conditions[0].status, "False");
         assert_eq!(conditions[0].last_transition_time, to_time(at(30)));
         assert_eq!(conditions[0].observed_generation, Some(2));
-        assert!(!is_true(&conditions, "Ready"));
     }
 }

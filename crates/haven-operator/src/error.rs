@@ -11,22 +11,19 @@ pub enum Error {
     Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
     #[error("background task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
-    #[error("object has no {0}")]
-    MissingField(&'static str),
     /// A step is waiting for the cluster (e.g. a pod to stop); retried shortly, not a failure.
     #[error("waiting for {0}")]
     NotYet(&'static str),
 }
 
 impl Error {
-    /// A short, stable label: `kube`, `data-store`, `finalizer`, `task`, `object`.
+    /// A short, stable label: `kube`, `data-store`, `finalizer`, `task`, `waiting`.
     pub fn category(&self) -> &'static str {
         match self {
             Self::Kube(_) => "kube",
             Self::DataStore(_) => "data-store",
             Self::Finalizer(_) => "finalizer",
             Self::Task(_) => "task",
-            Self::MissingField(_) => "object",
             Self::NotYet(_) => "waiting",
         }
     }
