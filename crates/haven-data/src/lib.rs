@@ -9,7 +9,9 @@
 
 pub mod archive;
 pub mod audit;
+pub mod airlock;
 pub mod destroy;
+pub mod disclosure;
 mod hashing;
 pub mod manifest;
 pub mod names;

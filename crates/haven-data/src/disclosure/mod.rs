@@ -1,0 +1,1 @@
+//! Automated disclosure checks for airlock requests (being written).
