@@ -7,9 +7,9 @@
 //! directory and run on a blocking pool off the operator's async runtime.
 #![forbid(unsafe_code)]
 
+pub mod airlock;
 pub mod archive;
 pub mod audit;
-pub mod airlock;
 pub mod destroy;
 pub mod disclosure;
 mod hashing;

@@ -72,23 +72,34 @@ pub(crate) fn verify_dir(dir: &Path) -> Result<(Manifest, String), ArchiveError>
     };
     let manifest: Manifest = serde_json::from_slice(&bytes)
         .map_err(|e| ArchiveError::BadManifest { path: manifest_path.clone(), reason: e.to_string() })?;
-    let files = dir.join(FILES);
+    verify_files(&dir.join(FILES), &manifest.files, &manifest_path)?;
+    Ok((manifest, sha256_hex(&bytes)))
+}
+
+/// Checks that `files_dir` holds exactly `files`: each present with its size and SHA-256,
+/// every path safe and listed once, and nothing unlisted. `manifest_path` names the list in
+/// errors.
+pub(crate) fn verify_files(
+    files_dir: &Path,
+    files: &[ManifestFile],
+    manifest_path: &Path,
+) -> Result<(), ArchiveError> {
     let mut listed = BTreeSet::new();
-    for file in &manifest.files {
+    for file in files {
         if !stays_inside(&file.path) || !listed.insert(PathBuf::from(&file.path)) {
             let reason = format!("path {:?} is unsafe or listed twice", file.path);
-            return Err(ArchiveError::BadManifest { path: manifest_path, reason });
+            return Err(ArchiveError::BadManifest { path: manifest_path.to_path_buf(), reason });
         }
-        check_file(&files.join(&file.path), file)?;
+        check_file(&files_dir.join(&file.path), file)?;
     }
-    let present = tree::walk(&files).map_err(ArchiveError::from)?;
+    let present = tree::walk(files_dir).map_err(ArchiveError::from)?;
     if let Some(extra) = present
         .iter()
         .find(|entry| !(matches!(entry.kind, EntryKind::File { .. }) && listed.contains(&entry.rel)))
     {
-        return Err(ArchiveError::UnexpectedFile { path: files.join(&extra.rel) });
+        return Err(ArchiveError::UnexpectedFile { path: files_dir.join(&extra.rel) });
     }
-    Ok((manifest, sha256_hex(&bytes)))
+    Ok(())
 }
 
 fn check_file(path: &Path, expected: &ManifestFile) -> Result<(), ArchiveError> {

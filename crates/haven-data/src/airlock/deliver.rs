@@ -1,0 +1,114 @@
+//! Delivering a reviewed snapshot: every byte is re-hashed on its way out and compared with
+//! the manifest the reviewers saw, so a snapshot changed after review is never delivered.
+
+use std::fs::{self, File, OpenOptions, Permissions};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::{AirlockError, AirlockManifest, fresh_partial, publish, read_manifest, verify, write_synced};
+use crate::archive::ArchiveError;
+use crate::hashing::copy_hashing;
+use crate::manifest::{FILES, MANIFEST};
+use crate::tree;
+
+/// The disclosure-check report delivered beside the files (ACRO's `results.json`).
+pub const REPORT: &str = "results.json";
+
+/// Mode of delivered files: nobody writes them, so what arrives is what was reviewed.
+const READ_ONLY: u32 = 0o444;
+
+/// A completed delivery.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Delivered {
+    pub files: u64,
+    pub bytes: u64,
+    /// SHA-256 of `MANIFEST.json`, the same as the snapshot's.
+    pub manifest_sha256: String,
+}
+
+impl Delivered {
+    fn of(manifest: &AirlockManifest, manifest_sha256: String) -> Self {
+        Self {
+            files: manifest.files.len() as u64,
+            bytes: manifest.files.iter().map(|f| f.size).sum(),
+            manifest_sha256,
+        }
+    }
+}
+
+/// Copies the snapshot at `quarantine` to `target` (`egress/<permit>/<request>/` or the
+/// workspace's `imports/<request>/`): `files/…`, the snapshot's `MANIFEST.json` byte for byte,
+/// and `report` as `results.json`. Files are made read-only. Idempotent: an existing delivery
+/// is verified and returned.
+pub fn deliver(quarantine: &Path, target: &Path, report: &[u8]) -> Result<Delivered, AirlockError> {
+    if target.try_exists().map_err(|source| AirlockError::Io { path: target.to_path_buf(), source })? {
+        let (manifest, sha256) = verify(target)?;
+        return Ok(Delivered::of(&manifest, sha256));
+    }
+    let (manifest, manifest_sha256) = read_manifest(quarantine)?;
+    let (Some(parent), Some(name)) = (target.parent(), target.file_name().and_then(|n| n.to_str())) else {
+        let source = std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a directory path");
+        return Err(AirlockError::Io { path: target.to_path_buf(), source });
+    };
+    let partial = fresh_partial(parent, name)?;
+    if let Err(e) = copy_verified(quarantine, &partial, &manifest, report) {
+        let _ = tree::remove_all(&partial);
+        return Err(e);
+    }
+    publish(&partial, target)?;
+    let (delivered, sha256) = verify(target)?;
+    if sha256 != manifest_sha256 {
+        let reason = "the delivered manifest differs from the snapshot's".to_owned();
+        return Err(AirlockError::Corrupt(ArchiveError::BadManifest { path: target.join(MANIFEST), reason }));
+    }
+    Ok(Delivered::of(&delivered, sha256))
+}
+
+fn copy_verified(
+    quarantine: &Path,
+    partial: &Path,
+    manifest: &AirlockManifest,
+    report: &[u8],
+) -> Result<(), AirlockError> {
+    let (from_dir, to_dir) = (quarantine.join(FILES), partial.join(FILES));
+    let io_at = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| AirlockError::Io { path, source }
+    };
+    fs::create_dir_all(&to_dir).map_err(io_at(&to_dir))?;
+    let mut dirs = vec![partial.to_path_buf(), to_dir.clone()];
+    for file in &manifest.files {
+        let (from, to) = (from_dir.join(&file.path), to_dir.join(&file.path));
+        if let Some(dir) = to.parent().filter(|dir| *dir != to_dir) {
+            fs::create_dir_all(dir).map_err(io_at(dir))?;
+            dirs.push(dir.to_path_buf());
+        }
+        let reader = File::open(&from).map_err(|source| match source.kind() {
+            std::io::ErrorKind::NotFound => {
+                AirlockError::Corrupt(ArchiveError::FileMissing { path: from.clone() })
+            }
+            _ => AirlockError::Io { path: from.clone(), source },
+        })?;
+        let mut writer = OpenOptions::new().write(true).create_new(true).open(&to).map_err(io_at(&to))?;
+        let (size, sha256) = copy_hashing(reader, &mut writer).map_err(io_at(&from))?;
+        if sha256 != file.sha256 || size != file.size {
+            let (expected, actual) = (file.sha256.clone(), sha256);
+            return Err(AirlockError::Corrupt(ArchiveError::HashMismatch { path: from, expected, actual }));
+        }
+        writer.set_permissions(Permissions::from_mode(READ_ONLY)).map_err(io_at(&to))?;
+        writer.sync_all().map_err(io_at(&to))?;
+    }
+    // The snapshot's manifest byte for byte, so both have the same SHA-256.
+    let snapshot_manifest = quarantine.join(MANIFEST);
+    let bytes = fs::read(&snapshot_manifest).map_err(io_at(&snapshot_manifest))?;
+    write_synced(&partial.join(MANIFEST), &bytes)?;
+    write_synced(&partial.join(REPORT), report)?;
+    dirs.sort();
+    dirs.dedup();
+    for dir in dirs.iter().rev() {
+        tree::sync_dir(dir)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,174 @@
+//! Airlock file work (DESIGN §5 "Airlock export"): a request's files are copied once into
+//! `quarantine/<namespace>/<request>/` and hashed; checks and reviews see only that snapshot;
+//! delivery copies exactly those bytes (same SHA-256) to `egress/<permit>/<request>/` for an
+//! export, or into the workspace's read-only `imports/<request>/` for an import.
+//!
+//! Both steps are crash-safe and idempotent, like archives: the result is built in a hidden
+//! sibling (`.<request>.partial-…`; request names are DNS names, so a `.` prefix never
+//! collides) and renamed into place, so a directory under its final name is always complete.
+//! A repeated call returns what is in place, verified, and never re-reads the source: the
+//! first snapshot is the one that was checked.
+
+mod deliver;
+mod scan;
+mod snapshot;
+
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+pub use deliver::{Delivered, REPORT, deliver};
+pub use scan::{ScanVerdict, Scanner};
+pub use snapshot::{SnapshotSource, remove_snapshot, take_snapshot};
+
+use crate::archive::ArchiveError;
+use crate::hashing::sha256_hex;
+use crate::manifest::{FILES, MANIFEST, ManifestFile, verify_files};
+use crate::names::PathError;
+use crate::store::StoreError;
+use crate::tree::{self, WalkError};
+
+/// What a snapshot (and its delivery) holds: every file with its size and SHA-256, in the
+/// order requested (paths normalised: `./a.csv` is `a.csv`). The same bytes are written beside the snapshot and the delivery, so both
+/// have the same manifest SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AirlockManifest {
+    /// `<namespace>/<request>`.
+    pub request: String,
+    pub files: Vec<ManifestFile>,
+}
+
+#[derive(Debug, Error)]
+pub enum AirlockError {
+    /// The request itself is at fault; retrying cannot help.
+    #[error("spec.files[{index}] {path:?}: {reason}")]
+    Refused { index: usize, path: String, reason: Refusal },
+    /// The snapshot or a delivery no longer matches its manifest.
+    #[error("{0}")]
+    Corrupt(ArchiveError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("I/O error at {path}: {source}", path = path.display())]
+    Io { path: PathBuf, source: io::Error },
+}
+
+impl AirlockError {
+    /// Whether the request can never succeed as submitted (as opposed to a store problem that
+    /// may go away).
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, Self::Refused { .. } | Self::Corrupt(_))
+    }
+}
+
+impl From<WalkError> for AirlockError {
+    fn from(e: WalkError) -> Self {
+        Self::Io { path: e.path, source: e.source }
+    }
+}
+
+impl From<ArchiveError> for AirlockError {
+    fn from(e: ArchiveError) -> Self {
+        match e {
+            ArchiveError::Io { path, source } => Self::Io { path, source },
+            ArchiveError::Store(e) => Self::Store(e),
+            other => Self::Corrupt(other),
+        }
+    }
+}
+
+/// Why a requested file was not taken into the snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum Refusal {
+    #[error("{0}")]
+    UnsafePath(PathError),
+    #[error("no such file in the {area}")]
+    Missing { area: &'static str },
+    #[error("leads outside the {area} (through a symlink or an absolute link); copy the file itself there")]
+    Escapes { area: &'static str },
+    #[error("is a {kind}, not a regular file")]
+    NotAFile { kind: &'static str },
+    #[error("names the same file as an earlier entry")]
+    Duplicate,
+    #[error("the {area} itself is missing or is not a real directory")]
+    NoArea { area: &'static str },
+}
+
+/// Distinguishes the partial directories of concurrent calls within one process.
+static PARTIAL_SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// `parent/.<name>.partial-<pid>-<n>`, after removing what a crashed earlier call left.
+fn fresh_partial(parent: &Path, name: &str) -> Result<PathBuf, AirlockError> {
+    let io_err = |source| AirlockError::Io { path: parent.to_path_buf(), source };
+    fs::create_dir_all(parent).map_err(io_err)?;
+    let prefix = format!(".{name}.partial-");
+    for entry in fs::read_dir(parent).map_err(io_err)? {
+        let entry = entry.map_err(io_err)?;
+        if entry.file_name().to_str().is_some_and(|n| n.starts_with(&prefix)) {
+            tree::remove_all(&entry.path())?;
+        }
+    }
+    let seq = PARTIAL_SEQ.fetch_add(1, Ordering::Relaxed);
+    Ok(parent.join(format!(".{name}.partial-{}-{seq}", std::process::id())))
+}
+
+/// Moves a finished partial directory into place and syncs the parent. If another call got
+/// there first, the partial is dropped and `Ok(false)` says so.
+fn publish(partial: &Path, target: &Path) -> Result<bool, AirlockError> {
+    match fs::rename(partial, target) {
+        Ok(()) => {}
+        Err(source) => {
+            let _ = tree::remove_all(partial);
+            return match target.try_exists() {
+                Ok(true) => Ok(false),
+                _ => Err(AirlockError::Io { path: target.to_path_buf(), source }),
+            };
+        }
+    }
+    if let Some(parent) = target.parent() {
+        tree::sync_dir(parent)?;
+    }
+    Ok(true)
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), AirlockError> {
+    let io_err = |source| AirlockError::Io { path: path.to_path_buf(), source };
+    let mut file = OpenOptions::new().write(true).create_new(true).open(path).map_err(io_err)?;
+    file.write_all(bytes).and_then(|()| file.sync_all()).map_err(io_err)
+}
+
+fn manifest_bytes(manifest: &AirlockManifest, path: &Path) -> Result<Vec<u8>, AirlockError> {
+    let mut bytes = serde_json::to_vec_pretty(manifest)
+        .map_err(|e| AirlockError::Io { path: path.to_path_buf(), source: io::Error::other(e) })?;
+    bytes.push(b'\n');
+    Ok(bytes)
+}
+
+/// Reads and parses `dir/MANIFEST.json`; returns it with the SHA-256 of its bytes.
+fn read_manifest(dir: &Path) -> Result<(AirlockManifest, String), AirlockError> {
+    let path = dir.join(MANIFEST);
+    let bytes = fs::read(&path).map_err(|source| match source.kind() {
+        io::ErrorKind::NotFound => AirlockError::Corrupt(ArchiveError::Missing { path: path.clone() }),
+        _ => AirlockError::Io { path: path.clone(), source },
+    })?;
+    let manifest = serde_json::from_slice(&bytes).map_err(|e| {
+        AirlockError::Corrupt(ArchiveError::BadManifest { path: path.clone(), reason: e.to_string() })
+    })?;
+    Ok((manifest, sha256_hex(&bytes)))
+}
+
+/// Checks that `dir` holds exactly the files its manifest lists, with their sizes and
+/// SHA-256s; returns the manifest and its SHA-256.
+fn verify(dir: &Path) -> Result<(AirlockManifest, String), AirlockError> {
+    let (manifest, sha256) = read_manifest(dir)?;
+    verify_files(&dir.join(FILES), &manifest.files, &dir.join(MANIFEST))?;
+    Ok((manifest, sha256))
+}
+
+#[cfg(test)]
+#[path = "airlock_tests.rs"]
+mod tests;

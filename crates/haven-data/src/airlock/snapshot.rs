@@ -1,0 +1,190 @@
+//! Taking the snapshot. The researcher controls the outbox, including links in it, so every
+//! requested file is opened with `openat2(RESOLVE_BENEATH)`: the kernel refuses any path
+//! that would resolve outside the outbox, however the links are arranged and even if they
+//! change while the snapshot is taken. Links that stay inside (relative ones) are followed.
+
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileTypeExt;
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{Mode, OFlags, ResolveFlags, openat2};
+use rustix::io::Errno;
+
+use super::{
+    AirlockError, AirlockManifest, Refusal, fresh_partial, manifest_bytes, publish, verify, write_synced,
+};
+use crate::hashing::copy_hashing;
+use crate::manifest::{FILES, MANIFEST, ManifestFile};
+use crate::names::check_relative_path;
+use crate::store::{DataStore, StoreError};
+use crate::tree;
+
+/// Where a request's files come from: a directory the operator trusts (it created it) and,
+/// inside it, a subdirectory the researcher could have replaced by a link, which therefore
+/// must be a real directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotSource {
+    trusted: PathBuf,
+    subdir: Option<&'static str>,
+    /// How errors name it: `outbox`, `import drop zone`.
+    area: &'static str,
+}
+
+impl SnapshotSource {
+    /// The workspace outbox `workspaces/<workspace>/home/outputs/`, for an export.
+    pub fn outbox(store: &DataStore, workspace: &str) -> Result<Self, StoreError> {
+        Ok(Self { trusted: store.workspace_home(workspace)?, subdir: Some("outputs"), area: "outbox" })
+    }
+
+    /// The drop zone `imports/<workspace>/`, for an import (written by data custodians).
+    pub fn imports(store: &DataStore, workspace: &str) -> Result<Self, StoreError> {
+        Ok(Self { trusted: store.imports(workspace)?, subdir: None, area: "import drop zone" })
+    }
+
+    /// Opens the source directory itself; `None` if it is missing or not a real directory.
+    fn open(&self) -> Result<Option<File>, AirlockError> {
+        let trusted = match File::open(&self.trusted) {
+            Ok(dir) => dir,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(AirlockError::Io { path: self.trusted.clone(), source }),
+        };
+        let Some(subdir) = self.subdir else { return Ok(Some(trusted)) };
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        match openat2(&trusted, subdir, flags, Mode::empty(), ResolveFlags::BENEATH) {
+            Ok(fd) => Ok(Some(File::from(fd))),
+            Err(Errno::NOENT | Errno::NOTDIR | Errno::LOOP | Errno::XDEV) => Ok(None),
+            Err(e) => Err(AirlockError::Io { path: self.trusted.join(subdir), source: e.into() }),
+        }
+    }
+}
+
+/// Copies `files` from `source` into `quarantine` (`quarantine/<namespace>/<request>/`):
+/// `files/<path>` for each, and `MANIFEST.json` with sizes and SHA-256s, hashed in the same
+/// pass as the copy. Every file is checked before anything is published: one refused file
+/// refuses the request, naming the file and the reason. If the snapshot already exists it is
+/// verified and returned, and the source is not read again.
+pub fn take_snapshot(
+    source: &SnapshotSource,
+    request: &str,
+    files: &[String],
+    quarantine: &Path,
+) -> Result<(AirlockManifest, String), AirlockError> {
+    if quarantine.try_exists().map_err(|e| io_at(quarantine, e))? {
+        return verify(quarantine);
+    }
+    let refuse = |index: usize, reason| AirlockError::Refused { index, path: files[index].clone(), reason };
+    let rels = files
+        .iter()
+        .enumerate()
+        .map(|(index, file)| check_relative_path(file).map_err(|e| refuse(index, Refusal::UnsafePath(e))))
+        .collect::<Result<Vec<_>, _>>()?;
+    if let Some(index) = (1..rels.len()).find(|&i| rels[..i].contains(&rels[i])) {
+        return Err(refuse(index, Refusal::Duplicate));
+    }
+    let Some(dir) = source.open()? else {
+        return Err(refuse(0, Refusal::NoArea { area: source.area }));
+    };
+    let opened = rels
+        .iter()
+        .enumerate()
+        .map(|(index, rel)| open_beneath(&dir, Path::new(rel), source.area).map_err(|e| e.at(index, files)))
+        .collect::<Result<Vec<_>, _>>()?;
+
+    let (parent, name) = split(quarantine)?;
+    let partial = fresh_partial(parent, name)?;
+    if let Err(e) = copy_all(&partial, request, &rels, opened) {
+        let _ = tree::remove_all(&partial);
+        return Err(e);
+    }
+    // Whether this call or a concurrent one published it, what is in place is re-read.
+    publish(&partial, quarantine)?;
+    verify(quarantine)
+}
+
+/// Deletes a finished request's snapshot (its retention ran out). Idempotent.
+pub fn remove_snapshot(quarantine: &Path) -> Result<(), AirlockError> {
+    Ok(tree::remove_all(quarantine)?)
+}
+
+fn copy_all(partial: &Path, request: &str, files: &[String], opened: Vec<File>) -> Result<(), AirlockError> {
+    let files_dir = partial.join(FILES);
+    fs::create_dir_all(&files_dir).map_err(|e| io_at(&files_dir, e))?;
+    let mut manifest =
+        AirlockManifest { request: request.to_owned(), files: Vec::with_capacity(files.len()) };
+    let mut dirs = vec![partial.to_path_buf(), files_dir.clone()];
+    for (file, reader) in files.iter().zip(opened) {
+        let to = files_dir.join(file);
+        if let Some(dir) = to.parent().filter(|dir| *dir != files_dir) {
+            fs::create_dir_all(dir).map_err(|e| io_at(dir, e))?;
+            dirs.push(dir.to_path_buf());
+        }
+        let io_err = |e| io_at(&to, e);
+        let mut writer = OpenOptions::new().write(true).create_new(true).open(&to).map_err(io_err)?;
+        let (size, sha256) = copy_hashing(reader, &mut writer).map_err(io_err)?;
+        writer.sync_all().map_err(io_err)?;
+        manifest.files.push(ManifestFile { path: file.clone(), size, sha256 });
+    }
+    let manifest_path = partial.join(MANIFEST);
+    write_synced(&manifest_path, &manifest_bytes(&manifest, &manifest_path)?)?;
+    dirs.sort();
+    dirs.dedup();
+    for dir in dirs.iter().rev() {
+        tree::sync_dir(dir)?;
+    }
+    Ok(())
+}
+
+/// A refusal or an I/O error for one file, before the index is known.
+enum OpenError {
+    Refused(Refusal),
+    Io(io::Error),
+}
+
+impl OpenError {
+    fn at(self, index: usize, files: &[String]) -> AirlockError {
+        match self {
+            Self::Refused(reason) => AirlockError::Refused { index, path: files[index].clone(), reason },
+            Self::Io(source) => AirlockError::Io { path: PathBuf::from(&files[index]), source },
+        }
+    }
+}
+
+/// Opens `rel` under `dir` without ever resolving outside it. `NONBLOCK` so a fifo planted in
+/// the outbox cannot hang the open; the type is checked on the opened file, not the path.
+fn open_beneath(dir: &File, rel: &Path, area: &'static str) -> Result<File, OpenError> {
+    let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
+    let resolve = ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS;
+    let file = match openat2(dir, rel, flags, Mode::empty(), resolve) {
+        Ok(fd) => File::from(fd),
+        Err(Errno::NOENT | Errno::NOTDIR) => return Err(OpenError::Refused(Refusal::Missing { area })),
+        Err(Errno::XDEV | Errno::LOOP) => return Err(OpenError::Refused(Refusal::Escapes { area })),
+        Err(Errno::NXIO) => return Err(OpenError::Refused(Refusal::NotAFile { kind: "socket" })),
+        Err(e) => return Err(OpenError::Io(e.into())),
+    };
+    let file_type = file.metadata().map_err(OpenError::Io)?.file_type();
+    if file_type.is_file() {
+        return Ok(file);
+    }
+    let kind = if file_type.is_dir() {
+        "directory"
+    } else if file_type.is_fifo() {
+        "fifo"
+    } else if file_type.is_socket() {
+        "socket"
+    } else {
+        "device"
+    };
+    Err(OpenError::Refused(Refusal::NotAFile { kind }))
+}
+
+fn split(dir: &Path) -> Result<(&Path, &str), AirlockError> {
+    match (dir.parent(), dir.file_name().and_then(|n| n.to_str())) {
+        (Some(parent), Some(name)) => Ok((parent, name)),
+        _ => Err(io_at(dir, io::Error::new(io::ErrorKind::InvalidInput, "not a directory path"))),
+    }
+}
+
+fn io_at(path: &Path, source: io::Error) -> AirlockError {
+    AirlockError::Io { path: path.to_path_buf(), source }
+}
