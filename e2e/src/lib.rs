@@ -14,6 +14,7 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 use haven_api::constants::FIELD_MANAGER;
+use k8s_openapi::api::admissionregistration::v1::{ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::{
@@ -57,7 +58,7 @@ async fn config() -> Result<Config> {
 
 /// Server-side applies the generated CRDs and waits until the API server serves them.
 async fn install_crds(client: Client) -> Result<()> {
-    let crds: Api<CustomResourceDefinition> = Api::all(client);
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     let params = PatchParams::apply(FIELD_MANAGER).force();
     for crd in haven_api::crd::all() {
         let name = crd.metadata.name.clone().context("CRD without a name")?;
@@ -68,7 +69,26 @@ async fn install_crds(client: Client) -> Result<()> {
             .await
             .with_context(|| format!("CRD {name} never became Established"))??;
     }
-    Ok(())
+    install_admission_policy(client.clone()).await
+}
+
+/// Applies the airlock admission policy and waits until the API server has type-checked it.
+async fn install_admission_policy(client: Client) -> Result<()> {
+    let (policy, binding) = haven_api::admission::airlock_policy();
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    let name = haven_api::admission::AIRLOCK_POLICY;
+    let policies: Api<ValidatingAdmissionPolicy> = Api::all(client.clone());
+    policies.patch(name, &params, &Patch::Apply(&policy)).await.context("applying the admission policy")?;
+    Api::<ValidatingAdmissionPolicyBinding>::all(client)
+        .patch(name, &params, &Patch::Apply(&binding))
+        .await
+        .context("applying the admission policy binding")?;
+    eventually(DEADLINE, "the admission policy is type-checked", || async {
+        let policy = policies.get(name).await?;
+        let checked = policy.status.and_then(|s| s.observed_generation) == policy.metadata.generation;
+        Ok(checked.then_some(()))
+    })
+    .await
 }
 
 /// A name no other test (or earlier run) uses: `<prefix>-<pid>-<n>`.
@@ -158,6 +178,34 @@ pub fn kubectl_with_input(args: &[&str], input: &str) -> Result<Output> {
         .context("running kubectl (is it on PATH?)")?;
     child.stdin.take().context("kubectl stdin")?.write_all(input.as_bytes())?;
     Ok(child.wait_with_output()?)
+}
+
+/// Applies `document` with `kubectl` as `user`, with RBAC out of the way (`system:masters`) but
+/// `request.userInfo.username` set, so the admission policy sees that user.
+pub fn apply_as(user: &str, document: &serde_json::Value) -> Result<Output> {
+    let (as_user, as_group) = (format!("--as={user}"), "--as-group=system:masters");
+    kubectl_with_input(&["apply", "-f", "-", &as_user, as_group], &serde_json::to_string(document)?)
+}
+
+/// Applies `document` as the admission policy allows: an AirlockRequest is created by its
+/// requester and each review is added by its reviewer, one at a time; anything else as admin.
+pub fn apply_as_its_users(document: &serde_json::Value) -> Result<Output> {
+    if document["kind"] != "AirlockRequest" {
+        return kubectl_with_input(&["apply", "-f", "-"], &serde_json::to_string(document)?);
+    }
+    let requester = document["spec"]["requestedBy"].as_str().context("spec.requestedBy")?;
+    let reviews = document["spec"]["reviews"].as_array().cloned().unwrap_or_default();
+    let mut step = document.clone();
+    step["spec"]["reviews"] = serde_json::Value::Array(vec![]);
+    let mut output = apply_as(requester, &step)?;
+    for (count, review) in reviews.iter().enumerate() {
+        if !output.status.success() {
+            break;
+        }
+        step["spec"]["reviews"] = serde_json::Value::Array(reviews[..=count].to_vec());
+        output = apply_as(review["reviewer"].as_str().context("reviewer")?, &step)?;
+    }
+    Ok(output)
 }
 
 /// The documents of a YAML file (comments dropped), as JSON values.

@@ -171,9 +171,50 @@ pub struct AirlockRequestStatus {
     /// Approvals so far out of those required, e.g. `1/2`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approvals: Option<String>,
+    /// Each review as the operator judged it: counted, or ignored with the reason.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["reviewer"]))]
+    pub reviews: Vec<ReviewRecord>,
+    /// The snapshot the checks and reviews saw.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<SnapshotRecord>,
     /// Where and when the reviewed files were delivered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivery: Option<Delivery>,
+    /// When the request reached its final phase; the snapshot's retention counts from here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+/// How the operator counted one review.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReviewRecord {
+    /// The reviewer, as in `spec.reviews`.
+    pub reviewer: String,
+    /// Their decision.
+    pub decision: Decision,
+    /// Whether it counts towards the decision.
+    pub counted: bool,
+    /// Why it does not count (e.g. the reviewer is not one of the permit's reviewers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// The immutable copy of the requested files in quarantine.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SnapshotRecord {
+    /// Data-store path: `quarantine/<namespace>/<request>`.
+    pub path: String,
+    /// When it was taken.
+    pub taken_at: DateTime<Utc>,
+    /// SHA-256 of its manifest (every file's path, size and SHA-256); the delivery has the same.
+    pub manifest_sha256: String,
+    /// When it was deleted after the request finished and its retention ran out. The request
+    /// and its per-file checks stay as the record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub removed_at: Option<DateTime<Utc>>,
 }
 
 /// One file of the snapshot.
@@ -198,7 +239,10 @@ pub struct FileReport {
 pub struct CheckResult {
     /// The check's name (e.g. `file-policy`, `min-cell-count`).
     pub check: String,
-    /// `pass`, `review` (a human must look) or `fail` (blocks the request).
+    /// `pass`; `review` (a human must look); or `fail`: a broken file-policy, row-level or
+    /// scanner check blocks the request, while a failed disclosure-control rule (threshold,
+    /// dominance, p-ratio, degrees of freedom) is for the reviewers, who may approve an
+    /// exception as with ACRO.
     pub outcome: CheckOutcome,
     /// What the check found.
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -218,7 +262,9 @@ pub enum CheckOutcome {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Delivery {
-    /// Data-store path of the delivered files (`egress/<permit>/<request>` for exports).
+    /// Data-store path of the delivered files: `egress/<permit>/<request>` for an export,
+    /// `workspaces/<workspace>/imports/<request>` (the workspace's `/home/imports/<request>`)
+    /// for an import.
     pub path: String,
     /// When they were delivered.
     pub delivered_at: DateTime<Utc>,

@@ -32,8 +32,6 @@ pub mod finalizers {
     pub const WORKSPACE_ARCHIVE: &str = "haven.io/archive";
     /// A DataPermit's extracts, archives and key must be destroyed (after retention) before it goes.
     pub const PERMIT_DESTROY: &str = "haven.io/destroy";
-    /// An AirlockRequest's quarantine snapshot must be removed before it goes.
-    pub const AIRLOCK_QUARANTINE: &str = "haven.io/quarantine";
 }
 
 /// Condition types written in `status.conditions`.

@@ -3,6 +3,7 @@
 //! No client I/O lives here.
 #![forbid(unsafe_code)]
 
+pub mod admission;
 pub mod airlock;
 pub mod constants;
 pub mod crd;

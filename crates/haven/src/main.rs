@@ -12,6 +12,9 @@ use haven_operator::{
     config::{OperatorConfig, VolumeBackend},
 };
 
+/// Where `haven crd --out-dir` writes the admission policy, beside the CRDs.
+const ADMISSION_POLICY_FILE: &str = "admission-policy.yaml";
+
 /// Haven: a Secure Processing Environment operator for Kubernetes.
 #[derive(Debug, Parser)]
 #[command(name = "haven", version, about)]
@@ -24,7 +27,7 @@ struct Cli {
 enum Command {
     /// Run the operator against the cluster in KUBECONFIG (or in-cluster).
     Run(RunArgs),
-    /// Print the CustomResourceDefinitions as YAML.
+    /// Print the CustomResourceDefinitions and the admission policy as YAML.
     Crd {
         /// Write one file per CRD (`<name>.yaml`) into this directory instead (what `make crds` does).
         #[arg(long)]
@@ -113,7 +116,8 @@ fn main() -> anyhow::Result<()> {
         Command::Pseudonymise(args) => pseudonymise::run(args),
         Command::Crd { out_dir: None } => {
             let yaml = haven_api::crd::to_yaml(&haven_api::crd::all())?;
-            std::io::stdout().lock().write_all(yaml.as_bytes())?;
+            let policies = haven_api::admission::to_yaml()?;
+            std::io::stdout().lock().write_all(format!("{yaml}{policies}").as_bytes())?;
             Ok(())
         }
         Command::Crd { out_dir: Some(dir) } => {
@@ -124,6 +128,9 @@ fn main() -> anyhow::Result<()> {
                 std::fs::write(&path, haven_api::crd::to_yaml(&[crd])?)
                     .with_context(|| format!("writing {}", path.display()))?;
             }
+            let path = dir.join(ADMISSION_POLICY_FILE);
+            std::fs::write(&path, haven_api::admission::to_yaml()?)
+                .with_context(|| format!("writing {}", path.display()))?;
             Ok(())
         }
         Command::Audit { command: AuditCommand::Verify { path } } => {
