@@ -14,7 +14,9 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 use haven_api::constants::FIELD_MANAGER;
-use k8s_openapi::api::admissionregistration::v1::{ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding};
+use k8s_openapi::api::admissionregistration::v1::{
+    ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
+};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::{
@@ -235,14 +237,28 @@ impl Operator {
     /// Starts `$HAVEN_BIN run` with a data store at `data_root` (run-e2e.sh builds the binary),
     /// once it is this test's turn.
     pub async fn start(data_root: &std::path::Path) -> Result<Self> {
-        let turn = operator_turn().await;
-        Self::start_in_turn(data_root, turn)
+        Self::start_with(data_root, &[]).await
     }
 
-    /// Starts another operator process in a turn already held (after [`Operator::stop`]).
+    /// [`Operator::start`] with more `haven run` flags.
+    pub async fn start_with(data_root: &std::path::Path, flags: &[&str]) -> Result<Self> {
+        let turn = operator_turn().await;
+        Self::start_in_turn_with(data_root, turn, flags)
+    }
+
+    /// Starts another operator process in a turn already held (after [`Operator::crash`]).
     pub fn start_in_turn(
         data_root: &std::path::Path,
         turn: tokio::sync::OwnedMutexGuard<()>,
+    ) -> Result<Self> {
+        Self::start_in_turn_with(data_root, turn, &[])
+    }
+
+    /// [`Operator::start_in_turn`] with more `haven run` flags.
+    pub fn start_in_turn_with(
+        data_root: &std::path::Path,
+        turn: tokio::sync::OwnedMutexGuard<()>,
+        flags: &[&str],
     ) -> Result<Self> {
         let binary = std::env::var("HAVEN_BIN").context("HAVEN_BIN is not set: run via e2e/run-e2e.sh")?;
         // Appended, so a crash test's log shows what each process did before it was killed.
@@ -254,6 +270,7 @@ impl Operator {
         let child = std::process::Command::new(binary)
             .args(["run", "--data-root"])
             .arg(data_root)
+            .args(flags)
             .env("RUST_LOG", "info,kube=warn")
             .stdout(log.try_clone()?)
             .stderr(log)

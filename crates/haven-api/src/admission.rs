@@ -47,7 +47,10 @@ pub fn airlock_policy() -> (ValidatingAdmissionPolicy, ValidatingAdmissionPolicy
                     "earlierReviews",
                     "oldObject != null && has(oldObject.spec.reviews) ? oldObject.spec.reviews : []",
                 ),
-                variable("wasCancelled", "oldObject != null && has(oldObject.spec.cancelled) && oldObject.spec.cancelled"),
+                variable(
+                    "wasCancelled",
+                    "oldObject != null && has(oldObject.spec.cancelled) && oldObject.spec.cancelled",
+                ),
                 variable("isCancelled", "has(object.spec.cancelled) && object.spec.cancelled"),
             ]),
             validations: Some(vec![

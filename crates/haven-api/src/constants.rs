@@ -96,4 +96,14 @@ pub mod reasons {
     pub const REJECTED: &str = "Rejected";
     pub const REVIEWER_NOT_PERMITTED: &str = "ReviewerNotPermitted";
     pub const CANCELLED: &str = "Cancelled";
+    pub const WORKSPACE_NOT_FOUND: &str = "WorkspaceNotFound";
+    pub const FILE_REFUSED: &str = "FileRefused";
+    pub const SNAPSHOT_TAKEN: &str = "SnapshotTaken";
+    pub const SNAPSHOT_CORRUPT: &str = "SnapshotCorrupt";
+    pub const SNAPSHOT_REMOVED: &str = "SnapshotRemoved";
+    pub const CHECKING: &str = "Checking";
+    pub const AWAITING_REVIEW: &str = "AwaitingReview";
+    pub const EXPORTED: &str = "Exported";
+    pub const IMPORTED: &str = "Imported";
+    pub const DELIVERY_FAILED: &str = "DeliveryFailed";
 }

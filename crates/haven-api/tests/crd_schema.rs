@@ -24,7 +24,8 @@ fn crds_directory_matches_the_generated_crds() {
 #[test]
 fn crds_directory_holds_the_generated_admission_policy() {
     let path = repo_root().join("crds").join("admission-policy.yaml");
-    let on_disk = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}; run `make crds`", path.display()));
+    let on_disk =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}; run `make crds`", path.display()));
     let expected = haven_api::admission::to_yaml().expect("renders");
     assert!(on_disk == expected, "{} is stale; run `make crds` and commit it", path.display());
 }

@@ -5,6 +5,7 @@
 //! raw/<source>                        custodian's source data
 //! extracts/<permit>/<dataset>/        pseudonymised extract
 //! workspaces/<workspace>/home/        researcher's files; home/outputs/ is the outbox
+//! workspaces/<workspace>/imports/     approved imports, read-only in the workspace
 //! quarantine/<namespace>/<request>/   snapshot of files under review
 //! egress/<permit>/<request>/          approved exports
 //! imports/<workspace>/                ingress drop zone
@@ -92,6 +93,11 @@ impl DataStore {
         Ok(self.workspace_home(workspace)?.join("outputs"))
     }
 
+    /// `workspaces/<workspace>/imports/`: approved imports, mounted read-only at `/home/imports`.
+    pub fn workspace_imports(&self, workspace: &str) -> Result<PathBuf, StoreError> {
+        Ok(self.workspace(workspace)?.join("imports"))
+    }
+
     /// `quarantine/<namespace>/`: every snapshot taken in one workspace namespace.
     pub fn namespace_quarantine(&self, namespace: &str) -> Result<PathBuf, StoreError> {
         Ok(self.root.join("quarantine").join(name("namespace", namespace)?))
@@ -137,16 +143,17 @@ impl DataStore {
         self.audit_dir().join("audit.log")
     }
 
-    /// Creates `home/` and `home/outputs/` for a workspace (mode 0o770, subject to the umask);
-    /// idempotent. Returns the home directory.
+    /// Creates `home/`, `home/outputs/` and `imports/` for a workspace (mode 0o770, subject to
+    /// the umask); idempotent. Returns the home directory.
     pub fn ensure_workspace_home(&self, workspace: &str) -> Result<PathBuf, StoreError> {
         let home = self.workspace_home(workspace)?;
-        let outbox = self.outbox(workspace)?;
-        DirBuilder::new()
-            .recursive(true)
-            .mode(WORKSPACE_DIR_MODE)
-            .create(&outbox)
-            .map_err(|source| StoreError::Io { path: outbox, source })?;
+        for dir in [self.outbox(workspace)?, self.workspace_imports(workspace)?] {
+            DirBuilder::new()
+                .recursive(true)
+                .mode(WORKSPACE_DIR_MODE)
+                .create(&dir)
+                .map_err(|source| StoreError::Io { path: dir, source })?;
+        }
         Ok(home)
     }
 }

@@ -2,6 +2,12 @@
 //! namespaces hold the cluster DNS and the access gateway.
 
 use std::path::PathBuf;
+use std::time::Duration;
+
+use haven_data::airlock::Scanner;
+
+/// How long a finished airlock request's snapshot is kept by default: 30 days.
+pub const DEFAULT_AIRLOCK_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// Operator settings, from `haven run` flags (the Helm chart sets them).
 #[derive(Clone, Debug)]
@@ -18,6 +24,10 @@ pub struct OperatorConfig {
     pub operator_namespace: String,
     /// The IDE port of the analysis environment.
     pub ide_port: i32,
+    /// How long a finished airlock request's quarantine snapshot is kept before deletion.
+    pub airlock_retention: Duration,
+    /// A command every airlock file is scanned with (e.g. ClamAV); none by default.
+    pub airlock_scanner: Option<Scanner>,
 }
 
 /// Where a PersistentVolume for a data-store path points.
@@ -39,6 +49,8 @@ impl OperatorConfig {
             gateway_namespace: "haven-gateway".into(),
             operator_namespace: "haven-system".into(),
             ide_port: 8888,
+            airlock_retention: DEFAULT_AIRLOCK_RETENTION,
+            airlock_scanner: None,
         }
     }
 }

@@ -46,7 +46,10 @@ impl Context {
             time: self.clock.now(),
             actor: "haven-operator".into(),
             action: reason.to_owned(),
-            object: format!("{}/{name}", kind.to_lowercase()),
+            object: match &object.namespace {
+                Some(namespace) => format!("{}/{namespace}/{name}", kind.to_lowercase()),
+                None => format!("{}/{name}", kind.to_lowercase()),
+            },
             detail,
         };
         let audit = self.audit.clone();

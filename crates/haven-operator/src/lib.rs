@@ -2,6 +2,7 @@
 //! build the desired children (pure), apply (server-side apply, one field manager), status.
 #![forbid(unsafe_code)]
 
+pub mod airlock;
 pub mod clock;
 pub mod conditions;
 pub mod config;

@@ -4,7 +4,7 @@
 use std::{fmt::Debug, sync::Arc};
 
 use futures::{StreamExt, future};
-use haven_api::{DataPermit, Workspace, constants::labels};
+use haven_api::{AirlockRequest, DataPermit, Workspace, constants::labels};
 use haven_data::{AuditLog, DataStore};
 use k8s_openapi::api::{
     apps::v1::StatefulSet,
@@ -18,12 +18,14 @@ use kube::{
 };
 use serde::de::DeserializeOwned;
 
-use crate::{clock::Clock, config::OperatorConfig, context::Context, error::Error, permit, workspace};
+use crate::{
+    airlock, clock::Clock, config::OperatorConfig, context::Context, error::Error, permit, workspace,
+};
 
 /// Datasets prepared at once: one per core of a small operator pod.
 const PREPARATION_CONCURRENCY: usize = 2;
 
-/// Runs both controllers until SIGTERM/SIGINT.
+/// Runs the three controllers until SIGTERM/SIGINT.
 pub async fn run(client: Client, config: OperatorConfig, clock: Arc<dyn Clock>) -> Result<(), Error> {
     let store = DataStore::new(config.data_root.clone());
     let audit = tokio::task::spawn_blocking({
@@ -41,8 +43,13 @@ pub async fn run(client: Client, config: OperatorConfig, clock: Arc<dyn Clock>) 
         recorder: Recorder::new(client.clone(), "haven-operator".into()),
         preparations: permit::Preparations::new(PREPARATION_CONCURRENCY),
     });
-    tracing::info!(data_root = %ctx.config.data_root.display(), "starting the DataPermit and Workspace controllers");
-    future::join(workspace_controller(client.clone(), ctx.clone()), permit_controller(client, ctx)).await;
+    tracing::info!(data_root = %ctx.config.data_root.display(), "starting the DataPermit, Workspace and AirlockRequest controllers");
+    future::join3(
+        workspace_controller(client.clone(), ctx.clone()),
+        permit_controller(client.clone(), ctx.clone()),
+        airlock_controller(client, ctx),
+    )
+    .await;
     Ok(())
 }
 
@@ -110,6 +117,18 @@ async fn permit_controller(client: Client, ctx: Arc<Context>) {
         .for_each(|result| async move {
             if let Err(error) = result {
                 tracing::debug!(%error, "permit reconcile");
+            }
+        })
+        .await;
+}
+
+async fn airlock_controller(client: Client, ctx: Arc<Context>) {
+    Controller::new(Api::<AirlockRequest>::all(client), watcher::Config::default())
+        .shutdown_on_signal()
+        .run(airlock::reconcile, airlock::error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(error) = result {
+                tracing::debug!(%error, "airlock reconcile");
             }
         })
         .await;

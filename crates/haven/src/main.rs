@@ -5,6 +5,7 @@ use std::{io::Write, path::PathBuf, sync::Arc};
 
 use anyhow::Context;
 
+mod airlock_check;
 mod pseudonymise;
 use clap::{Parser, Subcommand, ValueEnum};
 use haven_operator::{
@@ -40,6 +41,17 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Tools for the airlock.
+    Airlock {
+        #[command(subcommand)]
+        command: AirlockCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AirlockCommand {
+    /// Run the automated disclosure checks on files, as the airlock does on an export request.
+    Check(airlock_check::CheckArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -80,6 +92,23 @@ struct RunArgs {
     /// The analysis environment's IDE port.
     #[arg(long, default_value_t = 8888)]
     ide_port: i32,
+    /// How long a finished airlock request's quarantine snapshot is kept (e.g. `720h`).
+    #[arg(long, default_value = "720h", value_parser = parse_std_duration)]
+    airlock_retention: std::time::Duration,
+    /// A command every airlock file is scanned with, the file's path appended, e.g.
+    /// `clamscan --no-summary -d /var/lib/clamav`; a non-zero exit blocks the request.
+    #[arg(long)]
+    airlock_scanner: Option<String>,
+    /// How long the scanner may take per file.
+    #[arg(long, default_value = "60s", value_parser = parse_std_duration)]
+    airlock_scanner_timeout: std::time::Duration,
+}
+
+/// A duration as the CRDs write them (`720h`, `1h30m`, `5s`).
+fn parse_std_duration(text: &str) -> Result<std::time::Duration, String> {
+    haven_api::validation::parse_duration(text)
+        .and_then(|d| d.to_std().ok())
+        .ok_or_else(|| format!("{text:?} is not a duration like 720h, 1h30m or 5s"))
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -106,6 +135,10 @@ impl RunArgs {
             gateway_namespace: self.gateway_namespace,
             operator_namespace: self.operator_namespace,
             ide_port: self.ide_port,
+            airlock_retention: self.airlock_retention,
+            airlock_scanner: self.airlock_scanner.as_deref().and_then(|command| {
+                haven_data::airlock::Scanner::from_command_line(command, self.airlock_scanner_timeout)
+            }),
         }
     }
 }
@@ -137,6 +170,12 @@ fn main() -> anyhow::Result<()> {
             let log = if path.is_dir() { haven_data::DataStore::new(path).audit_log() } else { path };
             let report = haven_data::audit::verify(&log)?;
             println!("{}: {} records, chain intact (head {})", log.display(), report.records, report.head);
+            Ok(())
+        }
+        Command::Airlock { command: AirlockCommand::Check(args) } => {
+            if airlock_check::run(args)? {
+                std::process::exit(1);
+            }
             Ok(())
         }
     }

@@ -98,6 +98,25 @@ pub enum Refusal {
     NoArea { area: &'static str },
 }
 
+/// Writes the check report beside a snapshot (`results.json`), replacing any earlier one in
+/// one rename, so a reader never sees half a report.
+pub fn write_report(quarantine: &Path, report: &[u8]) -> Result<(), AirlockError> {
+    let (temporary, path) = (quarantine.join(format!(".{REPORT}.partial")), quarantine.join(REPORT));
+    let _ = fs::remove_file(&temporary);
+    write_synced(&temporary, report)?;
+    fs::rename(&temporary, &path).map_err(|source| AirlockError::Io { path: path.clone(), source })?;
+    Ok(tree::sync_dir(quarantine)?)
+}
+
+/// The check report written beside a snapshot.
+pub fn read_report(quarantine: &Path) -> Result<Vec<u8>, AirlockError> {
+    let path = quarantine.join(REPORT);
+    fs::read(&path).map_err(|source| match source.kind() {
+        io::ErrorKind::NotFound => AirlockError::Corrupt(ArchiveError::Missing { path: path.clone() }),
+        _ => AirlockError::Io { path: path.clone(), source },
+    })
+}
+
 /// Distinguishes the partial directories of concurrent calls within one process.
 static PARTIAL_SEQ: AtomicU64 = AtomicU64::new(0);
 

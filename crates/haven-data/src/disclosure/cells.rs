@@ -32,10 +32,6 @@ impl Flagged {
         }
     }
 
-    pub(super) fn count(&self) -> u64 {
-        self.count
-    }
-
     pub(super) fn is_empty(&self) -> bool {
         self.count == 0
     }
@@ -47,8 +43,12 @@ impl Flagged {
         let unlisted = self.count.saturating_sub(self.rows.len() as u64);
         let more = if unlisted > 0 { format!(" and {unlisted} more") } else { String::new() };
         let rows_word = if self.count == 1 { "row" } else { "rows" };
-        let mut detail =
-            format!("{} {what} ({rows_word} {}{more}): {}", plural(self.count, noun), listed.join(", "), self.examples.join("; "));
+        let mut detail = format!(
+            "{} {what} ({rows_word} {}{more}): {}",
+            plural(self.count, noun),
+            listed.join(", "),
+            self.examples.join("; ")
+        );
         let undescribed = self.count.saturating_sub(self.examples.len() as u64);
         if undescribed > 0 {
             detail.push_str(&format!("; and {undescribed} more"));

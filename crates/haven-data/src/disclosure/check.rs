@@ -110,3 +110,7 @@ pub fn summary<'a>(checks: impl IntoIterator<Item = &'a Check>) -> String {
     }
     format!("{pass} pass, {review} review, {fail} fail")
 }
+
+#[cfg(test)]
+#[path = "check_tests.rs"]
+mod tests;

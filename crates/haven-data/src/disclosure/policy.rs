@@ -84,7 +84,9 @@ impl Default for FilePolicy {
 
 impl FilePolicy {
     pub(crate) fn allows(&self, extension: &str) -> bool {
-        self.allowed_extensions.iter().any(|allowed| allowed.trim_start_matches('.').eq_ignore_ascii_case(extension))
+        self.allowed_extensions
+            .iter()
+            .any(|allowed| allowed.trim_start_matches('.').eq_ignore_ascii_case(extension))
     }
 }
 
@@ -99,6 +101,10 @@ pub struct CheckPolicy {
 
 impl Default for CheckPolicy {
     fn default() -> Self {
-        Self { files: FilePolicy::default(), thresholds: Thresholds::default(), pseudonym_hex_lengths: vec![16] }
+        Self {
+            files: FilePolicy::default(),
+            thresholds: Thresholds::default(),
+            pseudonym_hex_lengths: vec![16],
+        }
     }
 }

@@ -156,7 +156,9 @@ pub(super) fn file_policy(name: &str, size: u64, head: &[u8], policy: &FilePolic
         let named_as_kind = extension.as_deref().filter(|ext| kind.extensions().contains(ext));
         match (named_as_kind, &extension) {
             (Some(ext), _) if policy.allows(ext) => {}
-            (Some(ext), _) => problems.push(format!("content is {} and .{ext} is not allowed", kind.description())),
+            (Some(ext), _) => {
+                problems.push(format!("content is {} and .{ext} is not allowed", kind.description()))
+            }
             (None, Some(ext)) => {
                 problems.push(format!("content is {}, but the name says .{ext}", kind.description()))
             }
@@ -168,10 +170,17 @@ pub(super) fn file_policy(name: &str, size: u64, head: &[u8], policy: &FilePolic
         let ext = extension.unwrap_or_default();
         Check::pass(
             FILE_POLICY,
-            format!(".{ext} is allowed; {} (limit {}); {what}", human_bytes(size), human_bytes(policy.max_file_size)),
+            format!(
+                ".{ext} is allowed; {} (limit {}); {what}",
+                human_bytes(size),
+                human_bytes(policy.max_file_size)
+            ),
         )
     } else {
-        Check::fail(FILE_POLICY, format!("{}; the file cannot leave, and was not checked further", problems.join("; ")))
+        Check::fail(
+            FILE_POLICY,
+            format!("{}; the file cannot leave, and was not checked further", problems.join("; ")),
+        )
     }
 }
 

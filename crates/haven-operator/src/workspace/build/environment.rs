@@ -16,7 +16,7 @@ use k8s_openapi::apimachinery::pkg::{
 
 use super::{
     namespaced_meta,
-    storage::{HOME_CLAIM, dataset_claim},
+    storage::{HOME_CLAIM, IMPORTS_CLAIM, dataset_claim},
     workspace_labels,
 };
 use crate::{config::OperatorConfig, workspace::plan::WorkspacePlan};
@@ -41,15 +41,18 @@ fn pod_labels(plan: &WorkspacePlan) -> BTreeMap<String, String> {
 
 /// The analysis environment: one replica (zero when paused) running the permitted image under
 /// Pod Security `restricted`, with no service-account token, the datasets read-only at
-/// `/data/<name>`, home at `/home` and the airlock outbox at `/outputs`.
+/// `/data/<name>`, home at `/home`, the airlock outbox at `/outputs` (also `/home/outputs`)
+/// and approved imports read-only at `/home/imports`.
 pub fn build_stateful_set(plan: &WorkspacePlan, config: &OperatorConfig) -> StatefulSet {
     let mut volumes = vec![
         claim_volume(HOME_CLAIM, HOME_CLAIM, false),
+        claim_volume(IMPORTS_CLAIM, IMPORTS_CLAIM, true),
         Volume { name: "tmp".into(), empty_dir: Some(EmptyDirVolumeSource::default()), ..Volume::default() },
     ];
     let mut mounts = vec![
         mount(HOME_CLAIM, "/home", None, false),
         mount(HOME_CLAIM, "/outputs", Some("outputs"), false),
+        mount(IMPORTS_CLAIM, "/home/imports", None, true),
         mount("tmp", "/tmp", None, false),
     ];
     for dataset in &plan.datasets {

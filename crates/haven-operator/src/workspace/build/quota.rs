@@ -13,7 +13,7 @@ use crate::workspace::plan::WorkspacePlan;
 /// byte quota: every claim is pre-bound by the operator and users cannot create claims.
 pub fn build_resource_quota(plan: &WorkspacePlan) -> ResourceQuota {
     let resources = &plan.resources;
-    let claims = 1 + plan.datasets.len();
+    let claims = 2 + plan.datasets.len(); // home, imports and one per dataset
     let mut hard: BTreeMap<String, Quantity> = BTreeMap::from([
         ("requests.cpu".into(), resources.cpu.clone()),
         ("limits.cpu".into(), resources.cpu.clone()),

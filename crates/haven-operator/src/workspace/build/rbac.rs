@@ -28,7 +28,8 @@ pub fn build_roles(plan: &WorkspacePlan) -> Vec<Role> {
     let researcher = Role {
         metadata: namespaced_meta(plan, RESEARCHER_ROLE, "rbac"),
         rules: Some(vec![
-            rule(GROUP, &["airlockrequests"], &["get", "list", "watch", "create"]),
+            // patch/update only to cancel: the admission policy keeps everything else as it was.
+            rule(GROUP, &["airlockrequests"], &["get", "list", "watch", "create", "patch", "update"]),
             rule("", &["pods", "pods/log", "services", "persistentvolumeclaims", "events"], READ),
             rule("apps", &["statefulsets"], READ),
         ]),

@@ -17,14 +17,18 @@ use crate::{
 pub const DATASET_CLAIM_SIZE: &str = "1Gi";
 /// The claim holding `/home` (and the outbox `/home/outputs`).
 pub const HOME_CLAIM: &str = "home";
+/// The claim holding imported files, mounted read-only over `/home/imports`.
+pub const IMPORTS_CLAIM: &str = "imports";
+/// Nominal size of the imports claim; imports are limited by the airlock, not by this.
+pub const IMPORTS_CLAIM_SIZE: &str = "1Gi";
 
 /// The claim name of a dataset's read-only extract.
 pub fn dataset_claim(dataset: &str) -> String {
     format!("data-{dataset}")
 }
 
-/// One PersistentVolume per data-store path the workspace mounts: its home (read-write) and
-/// each dataset extract (read-only). Pre-bound to their claims, `Retain`ed (Kubernetes never
+/// One PersistentVolume per data-store path the workspace mounts: its home (read-write), its
+/// approved imports and each dataset extract (read-only). Pre-bound to their claims, `Retain`ed (Kubernetes never
 /// deletes data-store files; the operator archives and destroys them), and with no storage
 /// class, so nothing else can bind them.
 pub fn build_volumes(plan: &WorkspacePlan, config: &OperatorConfig) -> Vec<PersistentVolume> {
@@ -36,6 +40,14 @@ pub fn build_volumes(plan: &WorkspacePlan, config: &OperatorConfig) -> Vec<Persi
         &plan.home_storage,
         "ReadWriteOnce",
     );
+    let imports = volume(
+        plan,
+        config,
+        IMPORTS_CLAIM,
+        &format!("workspaces/{}/imports", plan.name),
+        &Quantity(IMPORTS_CLAIM_SIZE.into()),
+        "ReadOnlyMany",
+    );
     let datasets = plan.datasets.iter().map(|dataset| {
         volume(
             plan,
@@ -46,7 +58,7 @@ pub fn build_volumes(plan: &WorkspacePlan, config: &OperatorConfig) -> Vec<Persi
             "ReadOnlyMany",
         )
     });
-    std::iter::once(home).chain(datasets).collect()
+    [home, imports].into_iter().chain(datasets).collect()
 }
 
 /// Cluster-unique PV name for a workspace's claim.
@@ -120,7 +132,9 @@ pub fn build_claims(plan: &WorkspacePlan) -> Vec<PersistentVolumeClaim> {
         status: None,
     };
     let dataset_size = Quantity(DATASET_CLAIM_SIZE.into());
-    std::iter::once(claim(HOME_CLAIM, &plan.home_storage, "ReadWriteOnce"))
+    let imports = claim(IMPORTS_CLAIM, &Quantity(IMPORTS_CLAIM_SIZE.into()), "ReadOnlyMany");
+    [claim(HOME_CLAIM, &plan.home_storage, "ReadWriteOnce"), imports]
+        .into_iter()
         .chain(plan.datasets.iter().map(|d| claim(&dataset_claim(d), &dataset_size, "ReadOnlyMany")))
         .collect()
 }

@@ -141,8 +141,11 @@ fn researcher_role_grants_nothing_that_moves_data() {
         }
         for verb in &rule.verbs {
             let write = !["get", "list", "watch"].contains(&verb.as_str());
-            let only_airlock_create = verb == "create" && resources == ["airlockrequests"];
-            assert!(!write || only_airlock_create, "researcher may {verb} {resources:?}");
+            // Creating requests, and patching them to cancel (the admission policy allows
+            // nothing else), is the one write.
+            let only_airlock =
+                resources == ["airlockrequests"] && ["create", "patch", "update"].contains(&verb.as_str());
+            assert!(!write || only_airlock, "researcher may {verb} {resources:?}");
         }
     }
 }
@@ -174,7 +177,7 @@ fn quota_allows_one_pod_within_the_workspace_resources_and_gpus_only_when_asked(
     assert_eq!(hard["pods"], "1");
     assert_eq!(hard["limits.cpu"], "2");
     assert_eq!(hard["limits.memory"], "8Gi");
-    assert_eq!(hard["persistentvolumeclaims"], "2");
+    assert_eq!(hard["persistentvolumeclaims"], "3");
     assert_eq!(hard["services.nodeports"], "0");
     assert!(hard.get("requests.nvidia.com/gpu").is_none());
     let with_gpu = json(&build_resource_quota(&WorkspacePlan::test().with_gpus(2)).spec);
@@ -184,7 +187,10 @@ fn quota_allows_one_pod_within_the_workspace_resources_and_gpus_only_when_asked(
 #[test]
 fn volumes_are_prebound_retained_and_point_into_the_data_store() {
     let volumes = build_volumes(&WorkspacePlan::test(), &test_config());
-    let [home, survey] = &volumes[..] else { panic!("two volumes: {volumes:?}") };
+    let [home, imports, survey] = &volumes[..] else { panic!("three volumes: {volumes:?}") };
+    let imports = json(imports);
+    assert_eq!(imports["spec"]["hostPath"]["path"], "/srv/haven/workspaces/study/imports");
+    assert_eq!(imports["spec"]["accessModes"], serde_json::json!(["ReadOnlyMany"]));
     let home = json(home);
     assert_eq!(home["spec"]["hostPath"]["path"], "/srv/haven/workspaces/study/home");
     assert_eq!(home["spec"]["persistentVolumeReclaimPolicy"], "Retain");
@@ -202,7 +208,7 @@ fn nfs_volumes_use_the_export_path() {
     config.volume_backend =
         VolumeBackend::Nfs { server: "nfs.example".into(), export: "/exports/haven".into() };
     let volumes = build_volumes(&WorkspacePlan::test(), &config);
-    let survey = json(&volumes[1]);
+    let survey = json(&volumes[2]);
     assert_eq!(
         survey["spec"]["nfs"],
         serde_json::json!({"server": "nfs.example", "path": "/exports/haven/extracts/permit-1/survey", "readOnly": true})
@@ -232,6 +238,11 @@ fn environment_runs_restricted_without_a_token_and_mounts_data_read_only() {
     let mount = |path: &str| mounts.iter().find(|m| m["mountPath"] == path).cloned().expect(path);
     assert_eq!(mount("/data/survey")["readOnly"], true);
     assert_eq!(mount("/home")["readOnly"], false);
+    assert_eq!(
+        mount("/home/imports")["readOnly"],
+        true,
+        "approved imports cannot be changed in the workspace"
+    );
     assert_eq!(mount("/outputs")["subPath"], "outputs");
     let volumes: Vec<Volume> = serde_json::from_value(pod["volumes"].clone()).expect("volumes");
     let data = volumes.iter().find(|v| v.name == "data-survey").expect("data volume");

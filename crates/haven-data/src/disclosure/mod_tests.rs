@@ -1,0 +1,47 @@
+use super::*;
+use crate::disclosure::test_support::{TestFile, checks_of, find, names};
+
+#[test]
+fn files_that_cannot_be_checked_automatically_are_for_review() {
+    for (name, bytes) in [
+        ("figures/plot.png", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".as_slice()),
+        ("paper.pdf", b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n".as_slice()),
+        ("README.md", b"# Results\n".as_slice()),
+        ("figure.svg", b"<svg xmlns=\"http://www.w3.org/2000/svg\"></svg>".as_slice()),
+        ("results.json", b"{\"a\": 1}".as_slice()),
+    ] {
+        let checks = checks_of(name, bytes);
+        assert_eq!(names(&checks), [FILE_POLICY, CONTENT], "{name}");
+        let content = find(&checks, CONTENT);
+        assert_eq!(content.outcome, Outcome::Review, "{name}");
+        assert!(
+            content.detail.contains("cannot be checked automatically; the reviewers must look at it"),
+            "{}",
+            content.detail
+        );
+        assert!(!content.blocks());
+    }
+}
+
+#[test]
+fn the_requested_name_not_the_stored_path_decides_the_checks() {
+    let file = TestFile::new("stored-as.bin", "region,count\nNorth,4\n");
+    let checks = check_file(&file.path, "tables/ages.csv", &CheckPolicy::default()).expect("checks");
+    assert_eq!(find(&checks, THRESHOLD).outcome, Outcome::Fail);
+}
+
+#[test]
+fn file_checks_compute_records_size_and_sha256() {
+    let file = TestFile::new("t.csv", "abc");
+    let checked = FileChecks::compute(&file.path, "out/t.csv", &CheckPolicy::default()).expect("compute");
+    assert_eq!(checked.path, "out/t.csv");
+    assert_eq!(checked.size, 3);
+    assert_eq!(checked.sha256, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    assert_eq!(checked.checks[0].check, FILE_POLICY);
+}
+
+#[test]
+fn a_missing_file_is_an_io_error() {
+    let dir = tempfile::tempdir().expect("dir");
+    assert!(check_file(&dir.path().join("nope.csv"), "nope.csv", &CheckPolicy::default()).is_err());
+}

@@ -1,0 +1,564 @@
+//! The airlock against the real control plane, with the operator running and every person
+//! impersonated: a researcher's export is snapshotted, checked and reviewed, and delivers
+//! exactly the submitted bytes (D3); self-review, reviews in another's name and edits to
+//! reviews are denied at admission (S5, S6); reviewers outside the permit are ignored;
+//! rejection, cancellation, hard check failures and unsafe paths end a request without
+//! delivery; an import lands read-only; finished snapshots are deleted after the retention.
+
+use std::{os::unix::fs::PermissionsExt, path::PathBuf};
+
+use anyhow::{Context, Result, bail};
+use haven_api::{
+    AirlockRequest, DataPermit, Workspace,
+    airlock::{AirlockPhase, CheckOutcome},
+    permit::PermitPhase,
+    workspace::WorkspacePhase,
+};
+use haven_e2e::{
+    DEADLINE, Operator, admin, as_user, data_root, ensure_namespace, eventually, fixtures, unique_name,
+};
+use k8s_openapi::api::{apps::v1::StatefulSet, core::v1::Event};
+use kube::{
+    Api, Client,
+    api::{ListParams, Patch, PatchParams, PostParams},
+};
+use serde_json::{Value, json};
+
+const RESEARCHER: &str = "alice@example.org";
+const CO_RESEARCHER: &str = "bob@example.org";
+const CHECKER: &str = "carol@example.org";
+const SECOND_CHECKER: &str = "dave@example.org";
+/// Someone with rights to write reviews (a cluster admin) who is not one of the permit's reviewers.
+const OUTSIDER: &str = "mallory@example.org";
+/// The snapshot retention the operator runs with here.
+const RETENTION: &str = "4s";
+
+/// A permit (users alice and bob, reviewers carol and dave) with a Ready workspace, and the
+/// operator running with a short snapshot retention and a scanner that flags "EICAR".
+struct Project {
+    client: Client,
+    root: PathBuf,
+    permit: String,
+    workspace: String,
+    namespace: String,
+    operator: Option<Operator>,
+}
+
+impl Project {
+    async fn start(prefix: &str, airlock: Value) -> Result<Self> {
+        let client = admin().await?;
+        ensure_namespace(&client, "haven-system").await?;
+        let root = data_root(prefix)?;
+        fixtures::write_raw_source(&root)?;
+        let operator = Operator::start_with(&root, &flags(&operator_flags(&root)?)).await?;
+        let (permit, workspace) = (unique_name(&format!("{prefix}-p")), unique_name(&format!("{prefix}-w")));
+        let mut permit_object = fixtures::permit(&permit, RESEARCHER, -5, 900)?;
+        permit_object.spec.users.push(CO_RESEARCHER.into());
+        permit_object.spec.reviewers = vec![CHECKER.into(), SECOND_CHECKER.into()];
+        permit_object.spec.airlock = serde_json::from_value(airlock)?;
+        let permits: Api<DataPermit> = Api::all(client.clone());
+        permits.create(&PostParams::default(), &permit_object).await?;
+        eventually(DEADLINE, "permit Active", || async {
+            let phase = permits.get(&permit).await?.status.map(|s| s.phase);
+            Ok((phase == Some(PermitPhase::Active)).then_some(()))
+        })
+        .await?;
+        let workspaces: Api<Workspace> = Api::all(client.clone());
+        let users = json!({"users": [RESEARCHER, CO_RESEARCHER]});
+        workspaces
+            .create(&PostParams::default(), &fixtures::workspace(&workspace, &permit, RESEARCHER, users)?)
+            .await?;
+        eventually(DEADLINE, "workspace Ready", || async {
+            let phase = workspaces.get(&workspace).await?.status.map(|s| s.phase);
+            Ok((phase == Some(WorkspacePhase::Ready)).then_some(()))
+        })
+        .await?;
+        let namespace = format!("ws-{workspace}");
+        Ok(Self { client, root, permit, workspace, namespace, operator: Some(operator) })
+    }
+
+    /// Writes a file into the outbox, as the researcher's notebook would.
+    fn output(&self, rel: &str, bytes: &[u8]) -> Result<PathBuf> {
+        let path = self.root.join("workspaces").join(&self.workspace).join("home/outputs").join(rel);
+        std::fs::create_dir_all(path.parent().context("parent")?)?;
+        std::fs::write(&path, bytes)?;
+        Ok(path)
+    }
+
+    async fn requests_as(&self, user: &str) -> Result<Api<AirlockRequest>> {
+        Ok(Api::namespaced(as_user(user, &[]).await?, &self.namespace))
+    }
+
+    /// A request as `requester` would write it.
+    fn request(
+        &self,
+        name: &str,
+        direction: &str,
+        requester: &str,
+        files: &[&str],
+    ) -> Result<AirlockRequest> {
+        Ok(serde_json::from_value(json!({
+            "apiVersion": "haven.io/v1alpha1", "kind": "AirlockRequest",
+            "metadata": {"name": name, "namespace": self.namespace},
+            "spec": {"direction": direction, "requestedBy": requester, "files": files,
+                     "justification": "Tables for the paper."},
+        }))?)
+    }
+
+    /// The researcher submits an export of `files`.
+    async fn submit(&self, name: &str, files: &[&str]) -> Result<()> {
+        let request = self.request(name, "Export", RESEARCHER, files)?;
+        self.requests_as(RESEARCHER).await?.create(&PostParams::default(), &request).await?;
+        Ok(())
+    }
+
+    async fn get(&self, name: &str) -> Result<AirlockRequest> {
+        Ok(Api::<AirlockRequest>::namespaced(self.client.clone(), &self.namespace).get(name).await?)
+    }
+
+    async fn phase_reaches(&self, name: &str, phase: AirlockPhase) -> Result<AirlockRequest> {
+        eventually(DEADLINE, &format!("{name} reaches {phase:?}"), || async {
+            let request = self.get(name).await?;
+            let now = request.status.as_ref().map(|s| s.phase).unwrap_or_default();
+            if now != phase && matches!(now, AirlockPhase::Failed | AirlockPhase::Blocked) {
+                bail!("{name} is {now:?}, not {phase:?}: {:?}", request.status);
+            }
+            Ok((now == phase).then_some(request))
+        })
+        .await
+    }
+
+    /// `user` appends a review (a merge patch of the whole list, as `kubectl edit` would send).
+    async fn review(&self, user: &str, name: &str, reviews: Value) -> Result<(), String> {
+        let api = self.requests_as(user).await.map_err(|e| e.to_string())?;
+        let patch = json!({"spec": {"reviews": reviews}});
+        api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    fn egress(&self, request: &str) -> PathBuf {
+        self.root.join("egress").join(&self.permit).join(request)
+    }
+
+    fn quarantine(&self, request: &str) -> PathBuf {
+        self.root.join("quarantine").join(&self.namespace).join(request)
+    }
+
+    /// Audit records for one request with the given action.
+    fn audited(&self, request: &str, action: &str) -> Result<usize> {
+        let object = format!("airlockrequest/{}/{request}", self.namespace);
+        let log = std::fs::read_to_string(self.root.join("audit/audit.log"))?;
+        let mut count = 0;
+        for line in log.lines() {
+            let record: Value = serde_json::from_str(line)?;
+            count += usize::from(record["object"] == object.as_str() && record["action"] == action);
+        }
+        Ok(count)
+    }
+}
+
+/// `--airlock-retention` and a scanner script that flags any file containing "EICAR".
+fn operator_flags(root: &std::path::Path) -> Result<Vec<String>> {
+    let scanner = root.with_extension("scanner.sh");
+    std::fs::write(
+        &scanner,
+        "#!/bin/sh\nif grep -q EICAR \"$1\"; then echo \"$1: Eicar-Test-Signature FOUND\"; exit 1; fi\n",
+    )?;
+    std::fs::set_permissions(&scanner, std::fs::Permissions::from_mode(0o755))?;
+    Ok(vec![
+        "--airlock-retention".into(),
+        RETENTION.into(),
+        "--airlock-scanner".into(),
+        scanner.to_string_lossy().into_owned(),
+    ])
+}
+
+fn flags(owned: &[String]) -> Vec<&str> {
+    owned.iter().map(String::as_str).collect()
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+fn check<'a>(
+    request: &'a AirlockRequest,
+    file: &str,
+    check: &str,
+) -> Option<&'a haven_api::airlock::CheckResult> {
+    let status = request.status.as_ref()?;
+    status.files.iter().find(|f| f.path == file)?.checks.iter().find(|c| c.check == check)
+}
+
+const AGES: &[u8] = b"age_band,count\n18-29,40\n30-39,4\n40-49,25\n";
+const REGIONS: &[u8] = b"region,count\nNorth,120\nSouth,95\n";
+const NOTES: &[u8] = b"# Methods\nCounts of patients by age band and region.\n";
+
+#[tokio::test]
+async fn an_export_is_checked_reviewed_and_delivers_exactly_the_submitted_bytes() -> Result<()> {
+    let project = Project::start("export", json!({})).await?;
+    project.output("tables/ages.csv", AGES)?;
+    let regions = project.output("tables/regions.csv", REGIONS)?;
+    project.output("notes.md", NOTES)?;
+    let files = ["tables/ages.csv", "tables/regions.csv", "notes.md"];
+
+    // requestedBy is bound to the user creating the request.
+    let forged = project.request("forged", "Export", CO_RESEARCHER, &files)?;
+    let denied = project.requests_as(RESEARCHER).await?.create(&PostParams::default(), &forged).await;
+    let message = denied.err().context("a request in another user's name is denied")?.to_string();
+    assert!(message.contains("spec.requestedBy must be the user creating the request"), "{message}");
+
+    project.submit("tables", &files).await?;
+    let request = project.phase_reaches("tables", AirlockPhase::AwaitingReview).await?;
+    let status = request.status.clone().context("status")?;
+    assert_eq!(status.file_count, 3);
+    assert_eq!(status.approvals.as_deref(), Some("0/1"));
+    for (file, bytes) in [("tables/ages.csv", AGES), ("tables/regions.csv", REGIONS), ("notes.md", NOTES)] {
+        let report = status.files.iter().find(|f| f.path == file).context(file)?;
+        assert_eq!(
+            (report.size, report.sha256.as_str()),
+            (bytes.len() as u64, sha256(bytes).as_str()),
+            "{file}"
+        );
+    }
+    // The reviewer sees the small cell in the report, and the clean table passes.
+    let threshold = check(&request, "tables/ages.csv", "threshold").context("threshold check on ages.csv")?;
+    assert_eq!(threshold.outcome, CheckOutcome::Fail, "{threshold:?}");
+    assert!(threshold.detail.contains('4'), "the detail names the cell: {threshold:?}");
+    assert_eq!(
+        check(&request, "tables/regions.csv", "threshold").map(|c| c.outcome),
+        Some(CheckOutcome::Pass)
+    );
+    assert_eq!(check(&request, "notes.md", "content").map(|c| c.outcome), Some(CheckOutcome::Review));
+    assert!(status.checks.as_deref().is_some_and(|c| c.contains("fail")), "{:?}", status.checks);
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(project.quarantine("tables").join("results.json"))?)?;
+    assert!(report["results"].as_object().is_some_and(|r| r.len() == 3), "ACRO-shaped report: {report}");
+
+    // The researcher changes a file after submission: the snapshot is what gets reviewed.
+    std::fs::write(&regions, b"region,count\nNorth,120\nSouth,95\nIsland,2\n")?;
+
+    // S5: no self-approval, no review in another's name; S6: no edits of earlier reviews.
+    let approve = |who: &str| json!({"reviewer": who, "decision": "Approve"});
+    let own = project.review(RESEARCHER, "tables", json!([approve(RESEARCHER)])).await.err();
+    assert!(own.as_deref().is_some_and(|m| m.contains("cannot review")), "self-approval: {own:?}");
+    let impersonated = project.review(RESEARCHER, "tables", json!([approve(CHECKER)])).await.err();
+    assert!(
+        impersonated.as_deref().is_some_and(|m| m.contains("only be added in your own name")),
+        "review in another's name: {impersonated:?}"
+    );
+    // A co-researcher may write a review (their role may patch, to cancel) but it never counts.
+    project
+        .review(CO_RESEARCHER, "tables", json!([approve(CO_RESEARCHER)]))
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let ignored = eventually(DEADLINE, "bob's review recorded as ignored", || async {
+        let status = project.get("tables").await?.status.unwrap_or_default();
+        Ok(status.reviews.into_iter().find(|r| r.reviewer == CO_RESEARCHER))
+    })
+    .await?;
+    assert!(!ignored.counted);
+    assert!(ignored.reason.as_deref().is_some_and(|r| r.contains("user of this project")), "{ignored:?}");
+    assert_eq!(project.get("tables").await?.status.map(|s| s.phase), Some(AirlockPhase::AwaitingReview));
+
+    // A reviewer of the permit approves: the export is delivered.
+    let both = json!([approve(CO_RESEARCHER), approve(CHECKER)]);
+    project.review(CHECKER, "tables", both.clone()).await.map_err(anyhow::Error::msg)?;
+    let exported = project.phase_reaches("tables", AirlockPhase::Exported).await?;
+    let status = exported.status.context("status")?;
+    let delivery = status.delivery.clone().context("delivery")?;
+    let snapshot = status.snapshot.clone().context("snapshot")?;
+    assert_eq!(delivery.path, format!("egress/{}/tables", project.permit));
+    assert_eq!(delivery.manifest_sha256, snapshot.manifest_sha256, "D3: the reviewed manifest was delivered");
+    let egress = project.egress("tables");
+    assert_eq!(
+        std::fs::read(egress.join("files/tables/regions.csv"))?,
+        REGIONS,
+        "D3: the submitted bytes, not the edit"
+    );
+    assert_eq!(std::fs::read(egress.join("files/tables/ages.csv"))?, AGES);
+    assert_eq!(sha256(&std::fs::read(egress.join("MANIFEST.json"))?), delivery.manifest_sha256);
+    assert!(egress.join("results.json").is_file(), "the check report travels with the export");
+    assert_eq!(status.approvals.as_deref(), Some("1/1"));
+
+    // S6 after the decision: an earlier review cannot be changed or removed, and only the
+    // requester can cancel.
+    let edited = json!([approve(CO_RESEARCHER), {"reviewer": CHECKER, "decision": "Reject", "comment": "changed my mind"}]);
+    let edit = project.review(CHECKER, "tables", edited).await.err();
+    assert!(edit.as_deref().is_some_and(|m| m.contains("append-only")), "edit: {edit:?}");
+    let removal = project.review(CHECKER, "tables", json!([approve(CO_RESEARCHER)])).await.err();
+    assert!(removal.as_deref().is_some_and(|m| m.contains("append-only")), "removal: {removal:?}");
+    let cancel = project
+        .requests_as(CHECKER)
+        .await?
+        .patch("tables", &PatchParams::default(), &Patch::Merge(&json!({"spec": {"cancelled": true}})))
+        .await
+        .err()
+        .map(|e| e.to_string());
+    assert!(
+        cancel.as_deref().is_some_and(|m| m.contains("only the requester")),
+        "cancel by a reviewer: {cancel:?}"
+    );
+
+    // Every transition was an Event and an audit record.
+    let events = Api::<Event>::namespaced(project.client.clone(), &project.namespace)
+        .list(&ListParams::default().fields("involvedObject.name=tables"))
+        .await?;
+    let reasons: Vec<String> = events.items.iter().filter_map(|e| e.reason.clone()).collect();
+    for reason in ["SnapshotTaken", "ChecksNeedReview", "Approved", "Exported"] {
+        assert!(reasons.iter().any(|r| r == reason), "no {reason} Event in {reasons:?}");
+        assert_eq!(project.audited("tables", reason)?, 1, "one {reason} audit record");
+    }
+
+    // After the retention the snapshot goes; the request and its report stay as the record.
+    let record = eventually(DEADLINE, "snapshot deleted after the retention", || async {
+        let status = project.get("tables").await?.status.unwrap_or_default();
+        Ok(status.snapshot.as_ref().and_then(|s| s.removed_at).map(|_| status))
+    })
+    .await?;
+    assert!(!project.quarantine("tables").exists());
+    assert_eq!(record.files.len(), 3);
+    assert!(egress.join("files/tables/ages.csv").is_file(), "the export itself is not touched");
+    Ok(())
+}
+
+#[tokio::test]
+async fn rejection_cancellation_outsiders_and_hard_failures_deliver_nothing() -> Result<()> {
+    let project = Project::start("decide", json!({"requiredApprovals": 2})).await?;
+    project.output("t.csv", REGIONS)?;
+    project.output("tool.csv", b"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00binary")?;
+    project.output("virus.txt", b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*")?;
+    for name in ["rejected", "cancelled", "outsider", "two-of-two"] {
+        project.submit(name, &["t.csv"]).await?;
+    }
+    project.submit("executable", &["tool.csv"]).await?;
+    project.submit("infected", &["virus.txt"]).await?;
+
+    // An executable dressed as a table, and a file the scanner flags, are blocked outright.
+    let blocked = project.phase_reaches("executable", AirlockPhase::Blocked).await?;
+    assert_eq!(check(&blocked, "tool.csv", "file-policy").map(|c| c.outcome), Some(CheckOutcome::Fail));
+    let condition =
+        blocked.status.as_ref().and_then(|s| s.conditions.iter().find(|c| c.type_ == "Checked").cloned());
+    assert!(
+        condition.is_some_and(|c| c.reason == "CheckFailed" && c.message.contains("tool.csv: file-policy"))
+    );
+    let infected = project.phase_reaches("infected", AirlockPhase::Blocked).await?;
+    let scanner = check(&infected, "virus.txt", "scanner").context("scanner check")?;
+    assert!(scanner.detail.contains("Eicar-Test-Signature FOUND"), "{scanner:?}");
+
+    // One counted rejection rejects.
+    project.phase_reaches("rejected", AirlockPhase::AwaitingReview).await?;
+    let reject = json!([{"reviewer": CHECKER, "decision": "Reject", "comment": "cell South is too small"}]);
+    project.review(CHECKER, "rejected", reject).await.map_err(anyhow::Error::msg)?;
+    let rejected = project.phase_reaches("rejected", AirlockPhase::Rejected).await?;
+    let reviewed =
+        rejected.status.as_ref().and_then(|s| s.conditions.iter().find(|c| c.type_ == "Reviewed").cloned());
+    assert!(reviewed.is_some_and(|c| c.message.contains("cell South is too small")));
+
+    // The requester cancels before a decision.
+    project.phase_reaches("cancelled", AirlockPhase::AwaitingReview).await?;
+    project
+        .requests_as(RESEARCHER)
+        .await?
+        .patch("cancelled", &PatchParams::default(), &Patch::Merge(&json!({"spec": {"cancelled": true}})))
+        .await?;
+    project.phase_reaches("cancelled", AirlockPhase::Cancelled).await?;
+
+    // Someone with the rights to write a review, but not a reviewer of this permit, is ignored.
+    project.phase_reaches("outsider", AirlockPhase::AwaitingReview).await?;
+    let outsider =
+        Api::<AirlockRequest>::namespaced(as_user(OUTSIDER, &["system:masters"]).await?, &project.namespace);
+    let review = json!({"spec": {"reviews": [{"reviewer": OUTSIDER, "decision": "Approve"}]}});
+    outsider.patch("outsider", &PatchParams::default(), &Patch::Merge(&review)).await?;
+    let ignored = eventually(DEADLINE, "the outsider's review recorded", || async {
+        let status = project.get("outsider").await?.status.unwrap_or_default();
+        Ok(status.reviews.into_iter().find(|r| r.reviewer == OUTSIDER))
+    })
+    .await?;
+    assert!(!ignored.counted);
+    let reason = ignored.reason.unwrap_or_default();
+    assert!(reason.contains(&format!("not one of permit {}'s reviewers", project.permit)), "{reason}");
+
+    // requiredApprovals 2: one approval waits, the second approves.
+    project.phase_reaches("two-of-two", AirlockPhase::AwaitingReview).await?;
+    let first = json!([{"reviewer": CHECKER, "decision": "Approve"}]);
+    project.review(CHECKER, "two-of-two", first.clone()).await.map_err(anyhow::Error::msg)?;
+    eventually(DEADLINE, "1/2 approvals", || async {
+        let status = project.get("two-of-two").await?.status.unwrap_or_default();
+        Ok((status.approvals.as_deref() == Some("1/2")).then_some(()))
+    })
+    .await?;
+    assert_eq!(project.get("two-of-two").await?.status.map(|s| s.phase), Some(AirlockPhase::AwaitingReview));
+    let second = json!([{"reviewer": CHECKER, "decision": "Approve"}, {"reviewer": SECOND_CHECKER, "decision": "Approve"}]);
+    project.review(SECOND_CHECKER, "two-of-two", second).await.map_err(anyhow::Error::msg)?;
+    project.phase_reaches("two-of-two", AirlockPhase::Exported).await?;
+
+    for name in ["rejected", "cancelled", "executable", "infected", "outsider"] {
+        assert!(!project.egress(name).exists(), "{name} delivered nothing");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn paths_outside_the_outbox_are_refused() -> Result<()> {
+    let project = Project::start("paths", json!({})).await?;
+    let requests = project.requests_as(RESEARCHER).await?;
+    for (name, file, expected) in [
+        ("dotdot", "../home/secret.csv", "'..' is not allowed"),
+        ("absolute", "/etc/passwd", "an absolute path is not allowed"),
+    ] {
+        let request = project.request(name, "Export", RESEARCHER, &[file])?;
+        let message =
+            requests.create(&PostParams::default(), &request).await.err().context(name)?.to_string();
+        assert!(message.contains("spec.files") && message.contains(expected), "{name}: {message}");
+    }
+    // A link in the outbox to the raw source (outside it) is refused when the snapshot is taken.
+    project.output("ok.csv", REGIONS)?;
+    let link = project.root.join("workspaces").join(&project.workspace).join("home/outputs/linked.csv");
+    std::os::unix::fs::symlink(project.root.join("raw/survey.csv"), &link)?;
+    project.submit("escape", &["ok.csv", "linked.csv"]).await?;
+    let failed = eventually(DEADLINE, "escape refused", || async {
+        let request = project.get("escape").await?;
+        Ok((request.status.as_ref().map(|s| s.phase) == Some(AirlockPhase::Failed)).then_some(request))
+    })
+    .await?;
+    let condition =
+        failed.status.as_ref().and_then(|s| s.conditions.iter().find(|c| c.type_ == "Checked").cloned());
+    let condition = condition.context("Checked condition")?;
+    assert_eq!(condition.reason, "FileRefused");
+    assert!(
+        condition.message.contains("spec.files[1] \"linked.csv\": leads outside the outbox"),
+        "{}",
+        condition.message
+    );
+    assert!(!project.quarantine("escape").exists(), "nothing was copied");
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_approved_import_lands_read_only_in_the_workspace() -> Result<()> {
+    let project = Project::start("import", json!({})).await?;
+    let lookup = b"code,label\nC50,Breast\nC61,Prostate\n";
+    let drop_zone = project.root.join("imports").join(&project.workspace);
+    std::fs::create_dir_all(&drop_zone)?;
+    std::fs::write(drop_zone.join("lookup.csv"), lookup)?;
+    let request = project.request("codes", "Import", RESEARCHER, &["lookup.csv"])?;
+    project.requests_as(RESEARCHER).await?.create(&PostParams::default(), &request).await?;
+    project.phase_reaches("codes", AirlockPhase::AwaitingReview).await?;
+    let approve = json!([{"reviewer": CHECKER, "decision": "Approve"}]);
+    project.review(CHECKER, "codes", approve).await.map_err(anyhow::Error::msg)?;
+    let imported = project.phase_reaches("codes", AirlockPhase::Imported).await?;
+
+    let delivery = imported.status.and_then(|s| s.delivery).context("delivery")?;
+    assert_eq!(delivery.path, format!("workspaces/{}/imports/codes", project.workspace));
+    let landed = project.root.join(&delivery.path).join("files/lookup.csv");
+    assert_eq!(std::fs::read(&landed)?, lookup);
+    assert_eq!(std::fs::metadata(&landed)?.permissions().mode() & 0o777, 0o444);
+    // In the workspace it is /home/imports/codes/files/lookup.csv, on a read-only mount.
+    let environment =
+        Api::<StatefulSet>::namespaced(project.client.clone(), &project.namespace).get("workspace").await?;
+    let pod = environment.spec.context("spec")?.template.spec.context("pod spec")?;
+    let mount = pod.containers[0]
+        .volume_mounts
+        .iter()
+        .flatten()
+        .find(|m| m.mount_path == "/home/imports")
+        .cloned()
+        .context("/home/imports is mounted")?;
+    assert_eq!(mount.read_only, Some(true));
+    Ok(())
+}
+
+/// Polls (every 5 ms) until a hidden partial directory of `request` appears under `parent`,
+/// i.e. the operator is in the middle of writing it. Fails if the work finished first.
+async fn partial_appears(parent: &std::path::Path, request: &str) -> Result<()> {
+    let prefix = format!(".{request}.partial-");
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while tokio::time::Instant::now() < deadline {
+        if parent.join(request).exists() {
+            bail!(
+                "{request} under {} finished before the crash point; make the files larger",
+                parent.display()
+            );
+        }
+        let partial = std::fs::read_dir(parent)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|entry| entry.file_name().to_str().is_some_and(|name| name.starts_with(&prefix)));
+        if partial {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    bail!("no partial directory of {request} appeared under {}", parent.display())
+}
+
+impl Project {
+    /// SIGKILLs the operator and starts a new one with the same flags.
+    fn crash_and_restart(&mut self) -> Result<()> {
+        let turn = self.operator.take().context("an operator is running")?.crash();
+        self.operator =
+            Some(Operator::start_in_turn_with(&self.root, turn, &flags(&operator_flags(&self.root)?))?);
+        Ok(())
+    }
+
+    fn hidden_entries(dir: &std::path::Path) -> Vec<String> {
+        std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+            .filter(|name| name.starts_with('.'))
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn killing_the_operator_during_snapshot_and_export_converges_exactly_once() -> Result<()> {
+    let mut project =
+        Project::start("crash", json!({"maxFileSize": "1Gi", "allowedFileTypes": ["txt"]})).await?;
+    // Large enough that copying and syncing takes a while: 3 x 96 MiB of text lines.
+    let line = b"abcdefghijklmnopqrstuvwxyz abcdefghijklmnopqrstuvwxyz abcdefghijklmnopqrstuvwxyz\n";
+    let big: Vec<u8> = line.iter().copied().cycle().take(96 << 20).collect();
+    let files = ["big-0.txt", "big-1.txt", "big-2.txt"];
+    for file in files {
+        project.output(file, &big)?;
+    }
+    project.submit("large", &files).await?;
+    partial_appears(&project.root.join("quarantine").join(&project.namespace), "large").await?;
+    project.crash_and_restart()?;
+    let request = project.phase_reaches("large", AirlockPhase::AwaitingReview).await?;
+    for report in request.status.map(|s| s.files).unwrap_or_default() {
+        assert_eq!(
+            (report.size, report.sha256.as_str()),
+            (big.len() as u64, sha256(&big).as_str()),
+            "{}",
+            report.path
+        );
+    }
+    assert_eq!(project.audited("large", "SnapshotTaken")?, 1, "the snapshot was recorded once");
+    assert!(Project::hidden_entries(&project.root.join("quarantine").join(&project.namespace)).is_empty());
+
+    let approve = json!([{"reviewer": CHECKER, "decision": "Approve"}]);
+    project.review(CHECKER, "large", approve).await.map_err(anyhow::Error::msg)?;
+    let egress_parent = project.root.join("egress").join(&project.permit);
+    partial_appears(&egress_parent, "large").await?;
+    project.crash_and_restart()?;
+    let exported = project.phase_reaches("large", AirlockPhase::Exported).await?;
+    assert_eq!(project.audited("large", "Exported")?, 1, "delivered once");
+    assert!(Project::hidden_entries(&egress_parent).is_empty(), "no partial files left in egress");
+    for file in files {
+        let delivered = std::fs::read(project.egress("large").join("files").join(file))?;
+        assert!(delivered == big, "{file} delivered byte for byte");
+    }
+    let delivery = exported.status.and_then(|s| s.delivery).context("delivery")?;
+    assert_eq!(
+        sha256(&std::fs::read(project.egress("large").join("MANIFEST.json"))?),
+        delivery.manifest_sha256
+    );
+    Ok(())
+}
