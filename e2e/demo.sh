@@ -18,7 +18,7 @@ data_root="${HAVEN_DEMO_DATA:-$(dirname "$KUBECONFIG")/demo-data}"
 say "Building Haven and installing the CRDs"
 cargo build --quiet --locked -p haven
 haven="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug/haven"
-"$haven" crd | kubectl apply --server-side --field-manager=haven-demo -f -
+"$haven" crd | kubectl apply --server-side --force-conflicts --field-manager=haven-demo -f -
 kubectl wait --for=condition=Established --timeout=60s \
   crd/datapermits.haven.io crd/workspaces.haven.io crd/airlockrequests.haven.io
 kubectl create namespace haven-system --dry-run=client -o yaml | kubectl apply -f -
@@ -47,15 +47,55 @@ head -3 "$data_root/extracts/cancer-outcomes-2026/cancer-registry/data.csv"
 kubectl get datapermit cancer-outcomes-2026 -o jsonpath='{.status.datasets}'; echo
 kubectl apply -f examples/workspace.yaml -f examples/workspace-minimal.yaml
 kubectl wait --for=jsonpath='{.status.phase}'=Ready --timeout=120s workspace/cancer-outcomes workspace/minimal
-kubectl apply -f examples/airlockrequest-export.yaml -f examples/airlockrequest-export-minimal.yaml
 
 say "kubectl get datapermits,workspaces"
 kubectl get datapermits,workspaces
 say "What workspace cancer-outcomes became (namespace ws-cancer-outcomes)"
 kubectl get networkpolicies,roles,rolebindings,resourcequotas,limitranges,pvc,statefulsets,services,pods -n ws-cancer-outcomes
 kubectl get namespace ws-cancer-outcomes --show-labels
-say "kubectl get airlockrequests -A (the airlock controller is a later step)"
+
+say "Airlock: alice's notebook writes two outputs to /home/outputs"
+outbox="$data_root/workspaces/cancer-outcomes/home/outputs"
+mkdir -p "$outbox/tables" "$outbox/figures" "$data_root/workspaces/minimal/home/outputs"
+printf 'stage,count\nI,412\nII,356\nIII,198\nIV,87\nunknown,6\n' > "$outbox/tables/survival-by-stage.csv"
+printf '\211PNG\r\n\032\n(a Kaplan-Meier curve)' > "$outbox/figures/kaplan-meier.png"
+printf 'region,count\nNorth,120\nSouth,95\n' > "$data_root/workspaces/minimal/home/outputs/summary.csv"
+cat "$outbox/tables/survival-by-stage.csv"
+
+say "alice submits examples/airlockrequest-export.yaml (as herself: requestedBy must be her)"
+kubectl apply -f examples/airlockrequest-export.yaml --as alice@uhru.example
+kubectl apply -f examples/airlockrequest-export-minimal.yaml --as erin@example.org
+kubectl wait --for=jsonpath='{.status.phase}'=AwaitingReview --timeout=60s -n ws-cancer-outcomes ar/survival-tables
 kubectl get airlockrequests -A
+
+say "The check report the output checker reads (status.files[].checks)"
+kubectl get ar survival-tables -n ws-cancer-outcomes -o json >"$data_root.request.json"
+python3 - "$data_root.request.json" <<'PY'
+import json, sys
+status = json.load(open(sys.argv[1]))["status"]
+for f in status["files"]:
+    print(f"{f['path']}  {f['size']} bytes  sha256 {f['sha256'][:16]}...")
+    for c in f["checks"]:
+        print(f"    {c['outcome']:<7} {c['check']:<20} {c.get('detail', '')}")
+print("summary:", status.get("checks"))
+PY
+echo "(ACRO-shaped report: $data_root/quarantine/ws-cancer-outcomes/survival-tables/results.json)"
+
+say "alice cannot approve her own request (admission says no)"
+kubectl patch ar survival-tables -n ws-cancer-outcomes --as alice@uhru.example --type merge \
+  -p '{"spec":{"reviews":[{"reviewer":"alice@uhru.example","decision":"Approve"}]}}' 2>&1 | sed 's/^/  /' || true
+
+say "carol, an output checker of the permit, approves, accepting the small 'unknown' cell as an exception"
+kubectl patch ar survival-tables -n ws-cancer-outcomes --as carol@hdab.example --type merge \
+  -p '{"spec":{"reviews":[{"reviewer":"carol@hdab.example","decision":"Approve","comment":"unknown stage (6) is not disclosive: no individual can be singled out"}]}}'
+kubectl get ar survival-tables -n ws-cancer-outcomes   # the permit requires two approvals: 1/2
+say "dave, the second output checker, approves too"
+kubectl patch ar survival-tables -n ws-cancer-outcomes --as dave@hdab.example --type merge \
+  -p '{"spec":{"reviews":[{"reviewer":"carol@hdab.example","decision":"Approve","comment":"unknown stage (6) is not disclosive: no individual can be singled out"},{"reviewer":"dave@hdab.example","decision":"Approve"}]}}'
+kubectl wait --for=jsonpath='{.status.phase}'=Exported --timeout=60s -n ws-cancer-outcomes ar/survival-tables
+kubectl get ar survival-tables -n ws-cancer-outcomes
+kubectl get ar survival-tables -n ws-cancer-outcomes -o jsonpath='{.status.delivery}'; echo
+(cd "$data_root/egress/cancer-outcomes-2026/survival-tables" && find . -type f | sort && sha256sum MANIFEST.json)
 
 say "A rejected manifest: validUntil before validFrom"
 kubectl apply -f e2e/invalid/permit-ends-before-start.yaml 2>&1 | sed 's/^/  /' || true

@@ -130,7 +130,8 @@ pub struct AirlockPolicy {
     /// Statistical disclosure control thresholds for the automated checks.
     #[serde(default)]
     pub disclosure: DisclosureThresholds,
-    /// File extensions that may leave, lower case without the dot.
+    /// File extensions that may leave, lower case without the dot (default csv, txt, md, pdf,
+    /// png, json; like ACRO, not svg, which can carry scripts and the plotted data).
     #[serde(default = "default_allowed_file_types")]
     #[schemars(length(max = 50), inner(length(min = 1, max = 16), regex(pattern = r"^[a-z0-9]+$")))]
     #[schemars(extend("x-kubernetes-list-type" = "set"))]
@@ -149,7 +150,7 @@ fn default_required_approvals() -> u32 {
     1
 }
 fn default_allowed_file_types() -> Vec<String> {
-    ["csv", "txt", "md", "pdf", "png", "svg", "json"].map(String::from).to_vec()
+    ["csv", "txt", "md", "pdf", "png", "json"].map(String::from).to_vec()
 }
 fn default_max_file_size() -> Quantity {
     quantity_of("10Mi")

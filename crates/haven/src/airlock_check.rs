@@ -28,7 +28,7 @@ pub struct CheckArgs {
     #[arg(long, default_value_t = 10)]
     min_degrees_of_freedom: u32,
     /// Extensions that may leave, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "csv,txt,md,pdf,png,svg,json")]
+    #[arg(long, value_delimiter = ',', default_value = "csv,txt,md,pdf,png,json")]
     allowed_file_types: Vec<String>,
     /// Largest file that may leave: bytes, or a Kubernetes quantity such as 10Mi.
     #[arg(long, default_value = "10Mi", value_parser = parse_size)]

@@ -50,7 +50,7 @@ pub(super) fn check_csv(path: &Path, policy: &CheckPolicy) -> io::Result<Vec<Che
         // The spreadsheet row: the header is row 1.
         let row = rows + 1;
         if record.len() != layout.headers.len() {
-            structure.ragged.flag(row, || format!("row {row}: {} fields", record.len()));
+            structure.ragged.flag(row, || format!("{} fields", record.len()));
         }
         row_level.observe(&record);
         if let Some(rules) = &mut rules {

@@ -80,11 +80,7 @@ impl<'a> TableRules<'a> {
                 Value::Number(x) if x < 0.0 => negative = negative.or(Some((column, x))),
                 Value::Number(_) => {}
                 Value::Invalid => structure.invalid.flag(row, || {
-                    format!(
-                        "row {row}: {} is {:?}",
-                        layout.header(column),
-                        sanitise(&String::from_utf8_lossy(raw), 20)
-                    )
+                    format!("{} is {:?}", layout.header(column), sanitise(&String::from_utf8_lossy(raw), 20))
                 }),
             }
         }
@@ -190,9 +186,7 @@ impl<'a> TableRules<'a> {
             return;
         };
         if top1 <= 0.0 {
-            structure
-                .inconsistent
-                .flag(row, || format!("row {row}: total {} but top1 {}", number(total), number(top1)));
+            structure.inconsistent.flag(row, || format!("total {} but top1 {}", number(total), number(top1)));
             return;
         }
         let ratio = (total - top1 - top2) / top1;
@@ -226,7 +220,7 @@ impl<'a> TableRules<'a> {
         if !descending || exceeds(sum, total) {
             structure.inconsistent.flag(row, || {
                 let listed: Vec<String> = numbers.iter().map(|x| number(*x)).collect();
-                format!("row {row}: top values {} with total {}", listed.join(", "), number(total))
+                format!("top values {} with total {}", listed.join(", "), number(total))
             });
         }
     }

@@ -264,5 +264,5 @@ fn values_that_are_not_numbers_are_for_review() {
     let checks = default_checks("region,count\nNorth,twelve\nSouth,40\n");
     let structure = find(&checks, TABLE_STRUCTURE);
     assert_eq!(structure.outcome, Outcome::Review);
-    assert!(structure.detail.contains("row 2: count is \"twelve\""), "{}", structure.detail);
+    assert!(structure.detail.contains("(row 2): count is \"twelve\""), "{}", structure.detail);
 }
