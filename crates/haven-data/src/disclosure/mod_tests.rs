@@ -7,7 +7,6 @@ fn files_that_cannot_be_checked_automatically_are_for_review() {
         ("figures/plot.png", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".as_slice()),
         ("paper.pdf", b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n".as_slice()),
         ("README.md", b"# Results\n".as_slice()),
-        ("figure.svg", b"<svg xmlns=\"http://www.w3.org/2000/svg\"></svg>".as_slice()),
         ("results.json", b"{\"a\": 1}".as_slice()),
     ] {
         let checks = checks_of(name, bytes);
@@ -21,6 +20,19 @@ fn files_that_cannot_be_checked_automatically_are_for_review() {
         );
         assert!(!content.blocks());
     }
+}
+
+#[test]
+fn svg_is_refused_by_default_and_reviewed_when_a_permit_allows_it() {
+    let svg = TestFile::new("figure.svg", "<svg xmlns=\"http://www.w3.org/2000/svg\"></svg>");
+    let refused = check_file(&svg.path, "figure.svg", &CheckPolicy::default()).expect("checks");
+    assert_eq!((refused[0].check.as_str(), refused[0].outcome), (FILE_POLICY, Outcome::Fail));
+    let mut policy = CheckPolicy::default();
+    policy.files.allowed_extensions.push("svg".into());
+    let allowed = check_file(&svg.path, "figure.svg", &policy).expect("checks");
+    let content = find(&allowed, CONTENT);
+    assert_eq!(content.outcome, Outcome::Review);
+    assert!(content.detail.contains("can carry the plotted data points and scripts"), "{}", content.detail);
 }
 
 #[test]

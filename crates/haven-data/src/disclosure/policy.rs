@@ -73,10 +73,10 @@ pub struct FilePolicy {
 }
 
 impl Default for FilePolicy {
-    /// The permit's defaults: csv, txt, md, pdf, png, svg, json; 10 MiB.
+    /// The permit's defaults: csv, txt, md, pdf, png, json; 10 MiB.
     fn default() -> Self {
         Self {
-            allowed_extensions: ["csv", "txt", "md", "pdf", "png", "svg", "json"].map(String::from).to_vec(),
+            allowed_extensions: ["csv", "txt", "md", "pdf", "png", "json"].map(String::from).to_vec(),
             max_file_size: 10 * 1024 * 1024,
         }
     }

@@ -116,9 +116,7 @@ fn the_extension_is_compared_case_insensitively() {
 fn a_disallowed_or_missing_extension_fails() {
     let exe = &checks_of("model.rds", "x")[0];
     assert_eq!(exe.outcome, Outcome::Fail);
-    assert!(
-        exe.detail.contains("extension .rds is not allowed (allowed: csv, txt, md, pdf, png, svg, json)")
-    );
+    assert!(exe.detail.contains("extension .rds is not allowed (allowed: csv, txt, md, pdf, png, json)"));
     let none = &checks_of("README", "x")[0];
     assert_eq!(none.outcome, Outcome::Fail);
     assert!(none.detail.contains("no extension"), "{}", none.detail);
