@@ -3,6 +3,7 @@
 //! clients that act as another user, unique names, deadlines, and `kubectl`.
 #![forbid(unsafe_code)]
 
+pub mod airlock;
 pub mod fixtures;
 
 use std::{
@@ -272,6 +273,9 @@ impl Operator {
             .arg(data_root)
             .args(flags)
             .env("RUST_LOG", "info,kube=warn")
+            // run-e2e.sh points this at a kubeconfig with the Helm chart's ServiceAccount token,
+            // so every operator test also proves the chart's RBAC is enough (S11).
+            .env("KUBECONFIG", operator_kubeconfig()?)
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()
@@ -304,6 +308,13 @@ pub fn data_root(prefix: &str) -> Result<std::path::PathBuf> {
     let dir = base.join(unique_name(prefix));
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
+}
+
+/// The kubeconfig the operator runs with: `HAVEN_OPERATOR_KUBECONFIG` if set, else the tests' own.
+fn operator_kubeconfig() -> Result<std::ffi::OsString> {
+    std::env::var_os("HAVEN_OPERATOR_KUBECONFIG")
+        .or_else(|| std::env::var_os("KUBECONFIG"))
+        .context("KUBECONFIG is not set: run via e2e/run-e2e.sh")
 }
 
 /// Makes sure a namespace exists (the operator's own, for instance).

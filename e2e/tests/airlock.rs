@@ -5,179 +5,24 @@
 //! rejection, cancellation, hard check failures and unsafe paths end a request without
 //! delivery; an import lands read-only; finished snapshots are deleted after the retention.
 
-use std::{os::unix::fs::PermissionsExt, path::PathBuf};
+use std::os::unix::fs::PermissionsExt;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use haven_api::{
-    AirlockRequest, DataPermit, Workspace,
+    AirlockRequest,
     airlock::{AirlockPhase, CheckOutcome},
-    permit::PermitPhase,
-    workspace::WorkspacePhase,
 };
 use haven_e2e::{
-    DEADLINE, Operator, admin, as_user, data_root, ensure_namespace, eventually, fixtures, unique_name,
+    DEADLINE,
+    airlock::{CHECKER, CO_RESEARCHER, OUTSIDER, Project, RESEARCHER, SECOND_CHECKER, partial_appears},
+    as_user, eventually,
 };
 use k8s_openapi::api::{apps::v1::StatefulSet, core::v1::Event};
 use kube::{
-    Api, Client,
+    Api,
     api::{ListParams, Patch, PatchParams, PostParams},
 };
 use serde_json::{Value, json};
-
-const RESEARCHER: &str = "alice@example.org";
-const CO_RESEARCHER: &str = "bob@example.org";
-const CHECKER: &str = "carol@example.org";
-const SECOND_CHECKER: &str = "dave@example.org";
-/// Someone with rights to write reviews (a cluster admin) who is not one of the permit's reviewers.
-const OUTSIDER: &str = "mallory@example.org";
-/// The snapshot retention the operator runs with here.
-const RETENTION: &str = "4s";
-
-/// A permit (users alice and bob, reviewers carol and dave) with a Ready workspace, and the
-/// operator running with a short snapshot retention and a scanner that flags "EICAR".
-struct Project {
-    client: Client,
-    root: PathBuf,
-    permit: String,
-    workspace: String,
-    namespace: String,
-    operator: Option<Operator>,
-}
-
-impl Project {
-    async fn start(prefix: &str, airlock: Value) -> Result<Self> {
-        let client = admin().await?;
-        ensure_namespace(&client, "haven-system").await?;
-        let root = data_root(prefix)?;
-        fixtures::write_raw_source(&root)?;
-        let operator = Operator::start_with(&root, &flags(&operator_flags(&root)?)).await?;
-        let (permit, workspace) = (unique_name(&format!("{prefix}-p")), unique_name(&format!("{prefix}-w")));
-        let mut permit_object = fixtures::permit(&permit, RESEARCHER, -5, 900)?;
-        permit_object.spec.users.push(CO_RESEARCHER.into());
-        permit_object.spec.reviewers = vec![CHECKER.into(), SECOND_CHECKER.into()];
-        permit_object.spec.airlock = serde_json::from_value(airlock)?;
-        let permits: Api<DataPermit> = Api::all(client.clone());
-        permits.create(&PostParams::default(), &permit_object).await?;
-        eventually(DEADLINE, "permit Active", || async {
-            let phase = permits.get(&permit).await?.status.map(|s| s.phase);
-            Ok((phase == Some(PermitPhase::Active)).then_some(()))
-        })
-        .await?;
-        let workspaces: Api<Workspace> = Api::all(client.clone());
-        let users = json!({"users": [RESEARCHER, CO_RESEARCHER]});
-        workspaces
-            .create(&PostParams::default(), &fixtures::workspace(&workspace, &permit, RESEARCHER, users)?)
-            .await?;
-        eventually(DEADLINE, "workspace Ready", || async {
-            let phase = workspaces.get(&workspace).await?.status.map(|s| s.phase);
-            Ok((phase == Some(WorkspacePhase::Ready)).then_some(()))
-        })
-        .await?;
-        let namespace = format!("ws-{workspace}");
-        Ok(Self { client, root, permit, workspace, namespace, operator: Some(operator) })
-    }
-
-    /// Writes a file into the outbox, as the researcher's notebook would.
-    fn output(&self, rel: &str, bytes: &[u8]) -> Result<PathBuf> {
-        let path = self.root.join("workspaces").join(&self.workspace).join("home/outputs").join(rel);
-        std::fs::create_dir_all(path.parent().context("parent")?)?;
-        std::fs::write(&path, bytes)?;
-        Ok(path)
-    }
-
-    async fn requests_as(&self, user: &str) -> Result<Api<AirlockRequest>> {
-        Ok(Api::namespaced(as_user(user, &[]).await?, &self.namespace))
-    }
-
-    /// A request as `requester` would write it.
-    fn request(
-        &self,
-        name: &str,
-        direction: &str,
-        requester: &str,
-        files: &[&str],
-    ) -> Result<AirlockRequest> {
-        Ok(serde_json::from_value(json!({
-            "apiVersion": "haven.io/v1alpha1", "kind": "AirlockRequest",
-            "metadata": {"name": name, "namespace": self.namespace},
-            "spec": {"direction": direction, "requestedBy": requester, "files": files,
-                     "justification": "Tables for the paper."},
-        }))?)
-    }
-
-    /// The researcher submits an export of `files`.
-    async fn submit(&self, name: &str, files: &[&str]) -> Result<()> {
-        let request = self.request(name, "Export", RESEARCHER, files)?;
-        self.requests_as(RESEARCHER).await?.create(&PostParams::default(), &request).await?;
-        Ok(())
-    }
-
-    async fn get(&self, name: &str) -> Result<AirlockRequest> {
-        Ok(Api::<AirlockRequest>::namespaced(self.client.clone(), &self.namespace).get(name).await?)
-    }
-
-    async fn phase_reaches(&self, name: &str, phase: AirlockPhase) -> Result<AirlockRequest> {
-        eventually(DEADLINE, &format!("{name} reaches {phase:?}"), || async {
-            let request = self.get(name).await?;
-            let now = request.status.as_ref().map(|s| s.phase).unwrap_or_default();
-            if now != phase && matches!(now, AirlockPhase::Failed | AirlockPhase::Blocked) {
-                bail!("{name} is {now:?}, not {phase:?}: {:?}", request.status);
-            }
-            Ok((now == phase).then_some(request))
-        })
-        .await
-    }
-
-    /// `user` appends a review (a merge patch of the whole list, as `kubectl edit` would send).
-    async fn review(&self, user: &str, name: &str, reviews: Value) -> Result<(), String> {
-        let api = self.requests_as(user).await.map_err(|e| e.to_string())?;
-        let patch = json!({"spec": {"reviews": reviews}});
-        api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    }
-
-    fn egress(&self, request: &str) -> PathBuf {
-        self.root.join("egress").join(&self.permit).join(request)
-    }
-
-    fn quarantine(&self, request: &str) -> PathBuf {
-        self.root.join("quarantine").join(&self.namespace).join(request)
-    }
-
-    /// Audit records for one request with the given action.
-    fn audited(&self, request: &str, action: &str) -> Result<usize> {
-        let object = format!("airlockrequest/{}/{request}", self.namespace);
-        let log = std::fs::read_to_string(self.root.join("audit/audit.log"))?;
-        let mut count = 0;
-        for line in log.lines() {
-            let record: Value = serde_json::from_str(line)?;
-            count += usize::from(record["object"] == object.as_str() && record["action"] == action);
-        }
-        Ok(count)
-    }
-}
-
-/// `--airlock-retention` and a scanner script that flags any file containing "EICAR".
-fn operator_flags(root: &std::path::Path) -> Result<Vec<String>> {
-    let scanner = root.with_extension("scanner.sh");
-    std::fs::write(
-        &scanner,
-        "#!/bin/sh\nif grep -q EICAR \"$1\"; then echo \"$1: Eicar-Test-Signature FOUND\"; exit 1; fi\n",
-    )?;
-    std::fs::set_permissions(&scanner, std::fs::Permissions::from_mode(0o755))?;
-    Ok(vec![
-        "--airlock-retention".into(),
-        RETENTION.into(),
-        "--airlock-scanner".into(),
-        scanner.to_string_lossy().into_owned(),
-    ])
-}
-
-fn flags(owned: &[String]) -> Vec<&str> {
-    owned.iter().map(String::as_str).collect()
-}
 
 fn sha256(bytes: &[u8]) -> String {
     use sha2::Digest;
@@ -470,51 +315,6 @@ async fn an_approved_import_lands_read_only_in_the_workspace() -> Result<()> {
         .context("/home/imports is mounted")?;
     assert_eq!(mount.read_only, Some(true));
     Ok(())
-}
-
-/// Polls (every 5 ms) until a hidden partial directory of `request` appears under `parent`,
-/// i.e. the operator is in the middle of writing it. Fails if the work finished first.
-async fn partial_appears(parent: &std::path::Path, request: &str) -> Result<()> {
-    let prefix = format!(".{request}.partial-");
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    while tokio::time::Instant::now() < deadline {
-        if parent.join(request).exists() {
-            bail!(
-                "{request} under {} finished before the crash point; make the files larger",
-                parent.display()
-            );
-        }
-        let partial = std::fs::read_dir(parent)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .any(|entry| entry.file_name().to_str().is_some_and(|name| name.starts_with(&prefix)));
-        if partial {
-            return Ok(());
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
-    bail!("no partial directory of {request} appeared under {}", parent.display())
-}
-
-impl Project {
-    /// SIGKILLs the operator and starts a new one with the same flags.
-    fn crash_and_restart(&mut self) -> Result<()> {
-        let turn = self.operator.take().context("an operator is running")?.crash();
-        self.operator =
-            Some(Operator::start_in_turn_with(&self.root, turn, &flags(&operator_flags(&self.root)?))?);
-        Ok(())
-    }
-
-    fn hidden_entries(dir: &std::path::Path) -> Vec<String> {
-        std::fs::read_dir(dir)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter_map(|e| e.file_name().to_str().map(str::to_owned))
-            .filter(|name| name.starts_with('.'))
-            .collect()
-    }
 }
 
 #[tokio::test]
