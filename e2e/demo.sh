@@ -95,7 +95,7 @@ kubectl patch ar survival-tables -n ws-cancer-outcomes --as dave@hdab.example --
 kubectl wait --for=jsonpath='{.status.phase}'=Exported --timeout=60s -n ws-cancer-outcomes ar/survival-tables
 kubectl get ar survival-tables -n ws-cancer-outcomes
 kubectl get ar survival-tables -n ws-cancer-outcomes -o jsonpath='{.status.delivery}'; echo
-(cd "$data_root/egress/cancer-outcomes-2026/survival-tables" && find . -type f | sort && sha256sum MANIFEST.json)
+(cd "$data_root/egress/cancer-outcomes-2026/ws-cancer-outcomes/survival-tables" && find . -type f | sort && sha256sum MANIFEST.json)
 
 say "A rejected manifest: validUntil before validFrom"
 kubectl apply -f e2e/invalid/permit-ends-before-start.yaml 2>&1 | sed 's/^/  /' || true

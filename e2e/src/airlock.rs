@@ -135,7 +135,7 @@ impl Project {
     }
 
     pub fn egress(&self, request: &str) -> PathBuf {
-        self.root.join("egress").join(&self.permit).join(request)
+        self.root.join("egress").join(&self.permit).join(&self.namespace).join(request)
     }
 
     pub fn quarantine(&self, request: &str) -> PathBuf {

@@ -191,7 +191,8 @@ pub fn apply_as(user: &str, document: &serde_json::Value) -> Result<Output> {
 }
 
 /// Applies `document` as the admission policy allows: an AirlockRequest is created by its
-/// requester and each review is added by its reviewer, one at a time; anything else as admin.
+/// requester, marked AwaitingReview (as the operator would after its checks), and each review
+/// is added by its reviewer, one at a time; anything else as admin.
 pub fn apply_as_its_users(document: &serde_json::Value) -> Result<Output> {
     if document["kind"] != "AirlockRequest" {
         return kubectl_with_input(&["apply", "-f", "-"], &serde_json::to_string(document)?);
@@ -201,6 +202,24 @@ pub fn apply_as_its_users(document: &serde_json::Value) -> Result<Output> {
     let mut step = document.clone();
     step["spec"]["reviews"] = serde_json::Value::Array(vec![]);
     let mut output = apply_as(requester, &step)?;
+    if !reviews.is_empty() && output.status.success() {
+        // Reviews are accepted only once the checks are done; no operator runs here, so say so.
+        let (name, namespace) = (step["metadata"]["name"].as_str(), step["metadata"]["namespace"].as_str());
+        let (name, namespace) = (name.context("metadata.name")?, namespace.context("metadata.namespace")?);
+        let phase = r#"{"status":{"phase":"AwaitingReview"}}"#;
+        let patch = [
+            "patch",
+            "airlockrequest",
+            name,
+            "-n",
+            namespace,
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            phase,
+        ];
+        output = kubectl(&patch)?;
+    }
     for (count, review) in reviews.iter().enumerate() {
         if !output.status.success() {
             break;

@@ -116,7 +116,7 @@ async fn an_export_is_checked_reviewed_and_delivers_exactly_the_submitted_bytes(
     let status = exported.status.context("status")?;
     let delivery = status.delivery.clone().context("delivery")?;
     let snapshot = status.snapshot.clone().context("snapshot")?;
-    assert_eq!(delivery.path, format!("egress/{}/tables", project.permit));
+    assert_eq!(delivery.path, format!("egress/{}/{}/tables", project.permit, project.namespace));
     assert_eq!(delivery.manifest_sha256, snapshot.manifest_sha256, "D3: the reviewed manifest was delivered");
     let egress = project.egress("tables");
     assert_eq!(
@@ -345,7 +345,7 @@ async fn killing_the_operator_during_snapshot_and_export_converges_exactly_once(
 
     let approve = json!([{"reviewer": CHECKER, "decision": "Approve"}]);
     project.review(CHECKER, "large", approve).await.map_err(anyhow::Error::msg)?;
-    let egress_parent = project.root.join("egress").join(&project.permit);
+    let egress_parent = project.root.join("egress").join(&project.permit).join(&project.namespace);
     partial_appears(&egress_parent, "large").await?;
     project.crash_and_restart()?;
     let exported = project.phase_reaches("large", AirlockPhase::Exported).await?;

@@ -3,10 +3,13 @@
 //!
 //! On AirlockRequests (the main resource only; the operator writes `/status`):
 //! - `spec.requestedBy` is the user who creates the request;
-//! - a review can only be added in one's own name, and never to one's own request;
+//! - a review can only be added in one's own name, never to one's own request, and only
+//!   once the checks are done and before a decision (phase `AwaitingReview`);
 //! - reviews are never changed or removed (the CRD says so too; repeated here so the rule
 //!   holds even if someone edits the CRD);
-//! - only the requester can cancel.
+//! - only the requester can cancel;
+//! - no finalizers or ownerReferences: a patch could otherwise have the garbage collector
+//!   delete the request, or hold up its namespace's deletion.
 
 use k8s_openapi::api::admissionregistration::v1::{
     MatchResources, NamedRuleWithOperations, ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
@@ -47,6 +50,11 @@ pub fn airlock_policy() -> (ValidatingAdmissionPolicy, ValidatingAdmissionPolicy
                     "earlierReviews",
                     "oldObject != null && has(oldObject.spec.reviews) ? oldObject.spec.reviews : []",
                 ),
+                variable("newReviews", "variables.reviews.filter(r, !(r in variables.earlierReviews))"),
+                variable(
+                    "phase",
+                    "oldObject != null && has(oldObject.status) && has(oldObject.status.phase) ? oldObject.status.phase : 'Submitted'",
+                ),
                 variable(
                     "wasCancelled",
                     "oldObject != null && has(oldObject.spec.cancelled) && oldObject.spec.cancelled",
@@ -59,7 +67,7 @@ pub fn airlock_policy() -> (ValidatingAdmissionPolicy, ValidatingAdmissionPolicy
                     "'spec.requestedBy must be the user creating the request (' + variables.user + '), not ' + object.spec.requestedBy",
                 ),
                 rule(
-                    "variables.reviews.all(r, variables.earlierReviews.exists(e, e.reviewer == r.reviewer) || r.reviewer == variables.user)",
+                    "variables.newReviews.all(r, r.reviewer == variables.user)",
                     "'spec.reviews: a review can only be added in your own name (' + variables.user + ')'",
                 ),
                 rule(
@@ -67,12 +75,20 @@ pub fn airlock_policy() -> (ValidatingAdmissionPolicy, ValidatingAdmissionPolicy
                     "'spec.reviews: ' + object.spec.requestedBy + ' requested this and cannot review it (four-eyes)'",
                 ),
                 rule(
-                    "variables.earlierReviews.all(e, variables.reviews.exists(r, r == e))",
+                    "size(variables.newReviews) == 0 || variables.phase == 'AwaitingReview'",
+                    "'spec.reviews: reviews can be added only while the request is AwaitingReview (checked, not yet decided); it is ' + variables.phase",
+                ),
+                rule(
+                    "variables.earlierReviews.all(e, e in variables.reviews)",
                     "'spec.reviews is append-only: an earlier review cannot be changed or removed'",
                 ),
                 rule(
                     "!variables.isCancelled || variables.wasCancelled || variables.user == object.spec.requestedBy",
                     "'spec.cancelled: only the requester (' + object.spec.requestedBy + ') can cancel this request'",
+                ),
+                rule(
+                    "(!has(object.metadata.finalizers) || size(object.metadata.finalizers) == 0) && (!has(object.metadata.ownerReferences) || size(object.metadata.ownerReferences) == 0)",
+                    "'metadata: an AirlockRequest has no finalizers or ownerReferences (they could hold up or delete the record)'",
                 ),
             ]),
             ..ValidatingAdmissionPolicySpec::default()

@@ -262,7 +262,7 @@ pub enum CheckOutcome {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Delivery {
-    /// Data-store path of the delivered files: `egress/<permit>/<request>` for an export,
+    /// Data-store path of the delivered files: `egress/<permit>/<namespace>/<request>` for an export,
     /// `workspaces/<workspace>/imports/<request>` (the workspace's `/home/imports/<request>`)
     /// for an import.
     pub path: String,

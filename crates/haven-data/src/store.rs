@@ -7,7 +7,7 @@
 //! workspaces/<workspace>/home/        researcher's files; home/outputs/ is the outbox
 //! workspaces/<workspace>/imports/     approved imports, read-only in the workspace
 //! quarantine/<namespace>/<request>/   snapshot of files under review
-//! egress/<permit>/<request>/          approved exports
+//! egress/<permit>/<namespace>/<request>/  approved exports (by namespace: one permit, many workspaces)
 //! imports/<workspace>/                ingress drop zone
 //! archive/<permit>/<workspace>/       workspace files kept after teardown
 //! audit/                              hash-chained audit log
@@ -113,9 +113,10 @@ impl DataStore {
         Ok(self.root.join("egress").join(name("permit", permit)?))
     }
 
-    /// `egress/<permit>/<request>/`.
-    pub fn egress(&self, permit: &str, request: &str) -> Result<PathBuf, StoreError> {
-        Ok(self.permit_egress(permit)?.join(name("request", request)?))
+    /// `egress/<permit>/<namespace>/<request>/`: request names are unique per namespace only,
+    /// and one permit has many workspace namespaces.
+    pub fn egress(&self, permit: &str, namespace: &str, request: &str) -> Result<PathBuf, StoreError> {
+        Ok(self.permit_egress(permit)?.join(name("namespace", namespace)?).join(name("request", request)?))
     }
 
     /// `imports/<workspace>/`.

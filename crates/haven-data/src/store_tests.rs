@@ -19,7 +19,7 @@ fn layout_follows_the_design() {
     assert_eq!(store.workspace_home("ws1").expect("home"), root.join("workspaces/ws1/home"));
     assert_eq!(store.outbox("ws1").expect("outbox"), root.join("workspaces/ws1/home/outputs"));
     assert_eq!(store.quarantine("ws-ws1", "r1").expect("q"), root.join("quarantine/ws-ws1/r1"));
-    assert_eq!(store.egress("p1", "r1").expect("egress"), root.join("egress/p1/r1"));
+    assert_eq!(store.egress("p1", "ws-a", "r1").expect("egress"), root.join("egress/p1/ws-a/r1"));
     assert_eq!(store.imports("ws1").expect("imports"), root.join("imports/ws1"));
     assert_eq!(store.archive("p1", "ws1").expect("archive"), root.join("archive/p1/ws1"));
     assert_eq!(store.audit_log(), root.join("audit/audit.log"));
@@ -36,7 +36,7 @@ fn a_bad_name_is_refused_naming_the_argument() {
     assert!(err.to_string().contains("dataset"), "{err}");
     let err = store.quarantine("Team-A", "r1").expect_err("uppercase");
     assert!(matches!(err, StoreError::InvalidName { argument: "namespace", .. }), "{err:?}");
-    let err = store.egress("p1", "").expect_err("empty");
+    let err = store.egress("p1", "ws-a", "").expect_err("empty");
     assert!(matches!(err, StoreError::InvalidName { argument: "request", reason: NameError::Empty, .. }));
 }
 

@@ -35,13 +35,28 @@ impl Fixture {
     }
 
     fn egress(&self) -> PathBuf {
-        self.store.egress("p1", "req1").expect("egress")
+        self.store.egress("p1", "ws-ws1", "req1").expect("egress")
     }
 
     fn snapshot(&self, files: &[&str]) -> Result<(AirlockManifest, String), AirlockError> {
+        self.snapshot_as("uid-1", files, 1 << 20)
+    }
+
+    fn snapshot_as(
+        &self,
+        uid: &str,
+        files: &[&str],
+        max: u64,
+    ) -> Result<(AirlockManifest, String), AirlockError> {
         let source = SnapshotSource::outbox(&self.store, "ws1").expect("source");
         let files: Vec<String> = files.iter().map(|f| f.to_string()).collect();
-        take_snapshot(&source, "ws-ws1/req1", &files, &self.quarantine())
+        let request = SnapshotRequest { request: "ws-ws1/req1", uid, files: &files, max_file_size: max };
+        take_snapshot(&source, &request, &self.quarantine())
+    }
+
+    fn deliver_as(&self, uid: &str, report: &[u8]) -> Result<Delivered, AirlockError> {
+        let request = SnapshotRequest { request: "ws-ws1/req1", uid, files: &[], max_file_size: 0 };
+        deliver(&self.quarantine(), &self.egress(), report, &request)
     }
 
     fn refusal(&self, files: &[&str]) -> (usize, Refusal) {
@@ -150,14 +165,14 @@ fn delivery_copies_exactly_the_snapshot_read_only_with_the_same_manifest() {
     let fx = Fixture::new().with_output("t.csv", b"a,count\nx,12\n").with_output("d/n.txt", b"notes");
     let (_, snapshot_sha) = fx.snapshot(&["t.csv", "d/n.txt"]).expect("snapshot");
     fs::write(fx.outbox().join("t.csv"), b"edited later").expect("write");
-    let delivered = deliver(&fx.quarantine(), &fx.egress(), b"{\"results\":{}}").expect("deliver");
+    let delivered = fx.deliver_as("uid-1", b"{\"results\":{}}").expect("deliver");
     assert_eq!(delivered, Delivered { files: 2, bytes: 18, manifest_sha256: snapshot_sha.clone() });
     let egress = fx.egress();
     assert_eq!(fs::read(egress.join("files/t.csv")).expect("read"), b"a,count\nx,12\n");
     assert_eq!(fs::read(egress.join(REPORT)).expect("report"), b"{\"results\":{}}");
     let mode = fs::metadata(egress.join("files/t.csv")).expect("meta").permissions().mode();
     assert_eq!(mode & 0o777, 0o444);
-    assert_eq!(deliver(&fx.quarantine(), &egress, b"ignored").expect("again"), delivered);
+    assert_eq!(fx.deliver_as("uid-1", b"ignored").expect("again"), delivered);
 }
 
 #[test]
@@ -166,10 +181,50 @@ fn a_snapshot_changed_after_review_is_not_delivered() {
     fx.snapshot(&["t.csv"]).expect("snapshot");
     let copy = fx.quarantine().join("files/t.csv");
     fs::write(&copy, b"tampered").expect("write");
-    let error = deliver(&fx.quarantine(), &fx.egress(), b"{}").expect_err("refused");
+    let error = fx.deliver_as("uid-1", b"{}").expect_err("refused");
     assert!(error.is_permanent(), "{error}");
     assert!(!fx.egress().exists());
     assert!(Fixture::hidden_entries(fx.egress().parent().expect("parent")).is_empty());
+}
+
+#[test]
+fn a_file_over_the_size_limit_is_refused_before_it_is_copied() {
+    let fx = Fixture::new().with_output("small.csv", b"x");
+    let sparse = fs::File::create(fx.outbox().join("huge.csv")).expect("create");
+    sparse.set_len(10 << 40).expect("a sparse 10 TiB file");
+    let refused = fx.snapshot_as("uid-1", &["small.csv", "huge.csv"], 1 << 20);
+    assert!(
+        matches!(refused, Err(AirlockError::Refused { index: 1, reason: Refusal::TooLarge { size, max: 1048576 }, .. }) if size == 10 << 40),
+        "{refused:?}"
+    );
+    assert!(!fx.quarantine().exists());
+}
+
+#[test]
+fn a_snapshot_left_by_an_earlier_request_of_the_same_name_is_replaced() {
+    let fx = Fixture::new().with_output("t.csv", b"first");
+    fx.snapshot_as("uid-old", &["t.csv"], 100).expect("snapshot");
+    fs::write(fx.outbox().join("t.csv"), b"second").expect("write");
+    let (manifest, _) = fx.snapshot_as("uid-new", &["t.csv"], 100).expect("snapshot");
+    assert_eq!(manifest.uid, "uid-new");
+    assert_eq!(manifest.files[0].sha256, sha256_hex(b"second"));
+    let stale = verify_snapshot(
+        &fx.quarantine(),
+        &SnapshotRequest { request: "ws-ws1/req1", uid: "uid-old", files: &[], max_file_size: 0 },
+    );
+    assert!(stale.is_err_and(|e| e.is_permanent()));
+}
+
+#[test]
+fn an_earlier_request_s_delivery_is_never_overwritten() {
+    let fx = Fixture::new().with_output("t.csv", b"first");
+    fx.snapshot_as("uid-old", &["t.csv"], 100).expect("snapshot");
+    fx.deliver_as("uid-old", b"{}").expect("deliver");
+    fs::write(fx.outbox().join("t.csv"), b"second").expect("write");
+    fx.snapshot_as("uid-new", &["t.csv"], 100).expect("snapshot");
+    let occupied = fx.deliver_as("uid-new", b"{}").expect_err("occupied");
+    assert!(matches!(occupied, AirlockError::Occupied { .. }), "{occupied}");
+    assert_eq!(fs::read(fx.egress().join("files/t.csv")).expect("read"), b"first");
 }
 
 #[test]

@@ -7,7 +7,10 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::{AirlockError, AirlockManifest, fresh_partial, publish, read_manifest, verify, write_synced};
+use super::{
+    AirlockError, AirlockManifest, SnapshotRequest, fresh_partial, publish, read_manifest, verify,
+    write_synced,
+};
 use crate::archive::ArchiveError;
 use crate::hashing::copy_hashing;
 use crate::manifest::{FILES, MANIFEST};
@@ -38,16 +41,31 @@ impl Delivered {
     }
 }
 
-/// Copies the snapshot at `quarantine` to `target` (`egress/<permit>/<request>/` or the
-/// workspace's `imports/<request>/`): `files/…`, the snapshot's `MANIFEST.json` byte for byte,
-/// and `report` as `results.json`. Files are made read-only. Idempotent: an existing delivery
-/// is verified and returned.
-pub fn deliver(quarantine: &Path, target: &Path, report: &[u8]) -> Result<Delivered, AirlockError> {
+/// Copies the request's snapshot at `quarantine` to `target` (`egress/<permit>/<namespace>/<request>/`
+/// or the workspace's `imports/<request>/`): `files/…`, the snapshot's `MANIFEST.json` byte for
+/// byte, and `report` as `results.json`. Files are made read-only. Idempotent: this request's
+/// delivery already in place is verified and returned; an earlier request's is never touched.
+pub fn deliver(
+    quarantine: &Path,
+    target: &Path,
+    report: &[u8],
+    request: &SnapshotRequest<'_>,
+) -> Result<Delivered, AirlockError> {
     if target.try_exists().map_err(|source| AirlockError::Io { path: target.to_path_buf(), source })? {
         let (manifest, sha256) = verify(target)?;
+        if !request.owns(&manifest) {
+            return Err(AirlockError::Occupied { path: target.to_path_buf(), request: manifest.request });
+        }
         return Ok(Delivered::of(&manifest, sha256));
     }
     let (manifest, manifest_sha256) = read_manifest(quarantine)?;
+    if !request.owns(&manifest) {
+        let reason = format!("it is the snapshot of {} (uid {})", manifest.request, manifest.uid);
+        return Err(AirlockError::Corrupt(ArchiveError::BadManifest {
+            path: quarantine.join(MANIFEST),
+            reason,
+        }));
+    }
     let (Some(parent), Some(name)) = (target.parent(), target.file_name().and_then(|n| n.to_str())) else {
         let source = std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a directory path");
         return Err(AirlockError::Io { path: target.to_path_buf(), source });

@@ -1,6 +1,6 @@
 //! Airlock file work (DESIGN §5 "Airlock export"): a request's files are copied once into
 //! `quarantine/<namespace>/<request>/` and hashed; checks and reviews see only that snapshot;
-//! delivery copies exactly those bytes (same SHA-256) to `egress/<permit>/<request>/` for an
+//! delivery copies exactly those bytes (same SHA-256) to `egress/<permit>/<namespace>/<request>/` for an
 //! export, or into the workspace's read-only `imports/<request>/` for an import.
 //!
 //! Both steps are crash-safe and idempotent, like archives: the result is built in a hidden
@@ -22,8 +22,9 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 pub use deliver::{Delivered, REPORT, deliver};
+
 pub use scan::{ScanVerdict, Scanner};
-pub use snapshot::{SnapshotSource, remove_snapshot, take_snapshot};
+pub use snapshot::{SnapshotSource, remove_snapshot, take_snapshot, verify_snapshot};
 
 use crate::archive::ArchiveError;
 use crate::hashing::sha256_hex;
@@ -40,7 +41,27 @@ use crate::tree::{self, WalkError};
 pub struct AirlockManifest {
     /// `<namespace>/<request>`.
     pub request: String,
+    /// The request object's uid: a request deleted and created again under the same name is
+    /// another request, and never gets this one's snapshot or delivery.
+    pub uid: String,
     pub files: Vec<ManifestFile>,
+}
+
+/// What to snapshot: the request's identity, its files as listed in `spec.files`, and the
+/// largest file the permit lets through (bigger files are refused before a byte is copied).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotRequest<'a> {
+    /// `<namespace>/<request>`.
+    pub request: &'a str,
+    pub uid: &'a str,
+    pub files: &'a [String],
+    pub max_file_size: u64,
+}
+
+impl SnapshotRequest<'_> {
+    fn owns(&self, manifest: &AirlockManifest) -> bool {
+        manifest.request == self.request && manifest.uid == self.uid
+    }
 }
 
 #[derive(Debug, Error)]
@@ -51,6 +72,9 @@ pub enum AirlockError {
     /// The snapshot or a delivery no longer matches its manifest.
     #[error("{0}")]
     Corrupt(ArchiveError),
+    /// An earlier request with the same name already delivered there.
+    #[error("{path} already holds the delivery of an earlier request named {request}; submit under another name", path = path.display())]
+    Occupied { path: PathBuf, request: String },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("I/O error at {path}: {source}", path = path.display())]
@@ -61,7 +85,7 @@ impl AirlockError {
     /// Whether the request can never succeed as submitted (as opposed to a store problem that
     /// may go away).
     pub fn is_permanent(&self) -> bool {
-        matches!(self, Self::Refused { .. } | Self::Corrupt(_))
+        matches!(self, Self::Refused { .. } | Self::Corrupt(_) | Self::Occupied { .. })
     }
 }
 
@@ -92,6 +116,10 @@ pub enum Refusal {
     Escapes { area: &'static str },
     #[error("is a {kind}, not a regular file")]
     NotAFile { kind: &'static str },
+    #[error("has {size} bytes; the permit allows at most {max} per file (spec.airlock.maxFileSize)")]
+    TooLarge { size: u64, max: u64 },
+    #[error("cannot be read by the operator (permission denied); make it readable")]
+    Unreadable,
     #[error("names the same file as an earlier entry")]
     Duplicate,
     #[error("the {area} itself is missing or is not a real directory")]

@@ -43,6 +43,9 @@ impl Scanner {
         let mut child = Command::new(&self.program)
             .args(&self.args)
             .arg(file)
+            // Nothing of the operator's environment reaches a program reading hostile files.
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

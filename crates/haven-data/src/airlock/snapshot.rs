@@ -4,7 +4,7 @@
 //! change while the snapshot is taken. Links that stay inside (relative ones) are followed.
 
 use std::fs::{self, File, OpenOptions};
-use std::io;
+use std::io::{self, Read};
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
@@ -12,8 +12,10 @@ use rustix::fs::{Mode, OFlags, ResolveFlags, openat2};
 use rustix::io::Errno;
 
 use super::{
-    AirlockError, AirlockManifest, Refusal, fresh_partial, manifest_bytes, publish, verify, write_synced,
+    AirlockError, AirlockManifest, Refusal, SnapshotRequest, fresh_partial, manifest_bytes, publish,
+    read_manifest, verify, write_synced,
 };
+use crate::archive::ArchiveError;
 use crate::hashing::copy_hashing;
 use crate::manifest::{FILES, MANIFEST, ManifestFile};
 use crate::names::check_relative_path;
@@ -59,20 +61,24 @@ impl SnapshotSource {
     }
 }
 
-/// Copies `files` from `source` into `quarantine` (`quarantine/<namespace>/<request>/`):
-/// `files/<path>` for each, and `MANIFEST.json` with sizes and SHA-256s, hashed in the same
-/// pass as the copy. Every file is checked before anything is published: one refused file
-/// refuses the request, naming the file and the reason. If the snapshot already exists it is
-/// verified and returned, and the source is not read again.
+/// Copies the request's files from `source` into `quarantine`
+/// (`quarantine/<namespace>/<request>/`): `files/<path>` for each, and `MANIFEST.json` with
+/// sizes and SHA-256s, hashed in the same pass as the copy. Every file is checked before
+/// anything is published: one refused file refuses the request, naming the file and the
+/// reason. If this request's snapshot already exists it is verified and returned, and the
+/// source is not read again; one left by an earlier request of the same name is replaced.
 pub fn take_snapshot(
     source: &SnapshotSource,
-    request: &str,
-    files: &[String],
+    request: &SnapshotRequest<'_>,
     quarantine: &Path,
 ) -> Result<(AirlockManifest, String), AirlockError> {
     if quarantine.try_exists().map_err(|e| io_at(quarantine, e))? {
-        return verify(quarantine);
+        match read_manifest(quarantine) {
+            Ok((manifest, _)) if request.owns(&manifest) => return verify(quarantine),
+            _ => tree::remove_all(quarantine)?,
+        }
     }
+    let files = request.files;
     let refuse = |index: usize, reason| AirlockError::Refused { index, path: files[index].clone(), reason };
     let rels = files
         .iter()
@@ -88,7 +94,10 @@ pub fn take_snapshot(
     let opened = rels
         .iter()
         .enumerate()
-        .map(|(index, rel)| open_beneath(&dir, Path::new(rel), source.area).map_err(|e| e.at(index, files)))
+        .map(|(index, rel)| {
+            open_beneath(&dir, Path::new(rel), source.area, request.max_file_size)
+                .map_err(|e| e.at(index, files))
+        })
         .collect::<Result<Vec<_>, _>>()?;
 
     let (parent, name) = split(quarantine)?;
@@ -99,7 +108,24 @@ pub fn take_snapshot(
     }
     // Whether this call or a concurrent one published it, what is in place is re-read.
     publish(&partial, quarantine)?;
-    verify(quarantine)
+    verify_snapshot(quarantine, request)
+}
+
+/// Re-checks the request's snapshot against its manifest, without touching the source.
+pub fn verify_snapshot(
+    quarantine: &Path,
+    request: &SnapshotRequest<'_>,
+) -> Result<(AirlockManifest, String), AirlockError> {
+    let (manifest, sha256) = verify(quarantine)?;
+    if !request.owns(&manifest) {
+        let reason =
+            format!("it is the snapshot of {} (uid {}), not of this request", manifest.request, manifest.uid);
+        return Err(AirlockError::Corrupt(ArchiveError::BadManifest {
+            path: quarantine.join(MANIFEST),
+            reason,
+        }));
+    }
+    Ok((manifest, sha256))
 }
 
 /// Deletes a finished request's snapshot (its retention ran out). Idempotent.
@@ -107,23 +133,37 @@ pub fn remove_snapshot(quarantine: &Path) -> Result<(), AirlockError> {
     Ok(tree::remove_all(quarantine)?)
 }
 
-fn copy_all(partial: &Path, request: &str, files: &[String], opened: Vec<File>) -> Result<(), AirlockError> {
+fn copy_all(
+    partial: &Path,
+    request: &SnapshotRequest<'_>,
+    rels: &[String],
+    opened: Vec<File>,
+) -> Result<(), AirlockError> {
     let files_dir = partial.join(FILES);
     fs::create_dir_all(&files_dir).map_err(|e| io_at(&files_dir, e))?;
-    let mut manifest =
-        AirlockManifest { request: request.to_owned(), files: Vec::with_capacity(files.len()) };
+    let mut manifest = AirlockManifest {
+        request: request.request.to_owned(),
+        uid: request.uid.to_owned(),
+        files: Vec::with_capacity(rels.len()),
+    };
     let mut dirs = vec![partial.to_path_buf(), files_dir.clone()];
-    for (file, reader) in files.iter().zip(opened) {
-        let to = files_dir.join(file);
+    for (index, (rel, reader)) in rels.iter().zip(opened).enumerate() {
+        let to = files_dir.join(rel);
         if let Some(dir) = to.parent().filter(|dir| *dir != files_dir) {
             fs::create_dir_all(dir).map_err(|e| io_at(dir, e))?;
             dirs.push(dir.to_path_buf());
         }
         let io_err = |e| io_at(&to, e);
         let mut writer = OpenOptions::new().write(true).create_new(true).open(&to).map_err(io_err)?;
-        let (size, sha256) = copy_hashing(reader, &mut writer).map_err(io_err)?;
+        // One byte past the limit is enough to know a file grew beyond it since it was opened.
+        let limited = reader.take(request.max_file_size.saturating_add(1));
+        let (size, sha256) = copy_hashing(limited, &mut writer).map_err(io_err)?;
+        if size > request.max_file_size {
+            let reason = Refusal::TooLarge { size, max: request.max_file_size };
+            return Err(AirlockError::Refused { index, path: request.files[index].clone(), reason });
+        }
         writer.sync_all().map_err(io_err)?;
-        manifest.files.push(ManifestFile { path: file.clone(), size, sha256 });
+        manifest.files.push(ManifestFile { path: rel.clone(), size, sha256 });
     }
     let manifest_path = partial.join(MANIFEST);
     write_synced(&manifest_path, &manifest_bytes(&manifest, &manifest_path)?)?;
@@ -150,9 +190,10 @@ impl OpenError {
     }
 }
 
-/// Opens `rel` under `dir` without ever resolving outside it. `NONBLOCK` so a fifo planted in
+/// Opens `rel` under `dir` without ever resolving outside it, refusing a file larger than
+/// `max_size` before a byte is copied (a sparse 10 TB file must not fill the store). `NONBLOCK` so a fifo planted in
 /// the outbox cannot hang the open; the type is checked on the opened file, not the path.
-fn open_beneath(dir: &File, rel: &Path, area: &'static str) -> Result<File, OpenError> {
+fn open_beneath(dir: &File, rel: &Path, area: &'static str, max_size: u64) -> Result<File, OpenError> {
     let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
     let resolve = ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS;
     let file = match openat2(dir, rel, flags, Mode::empty(), resolve) {
@@ -160,9 +201,14 @@ fn open_beneath(dir: &File, rel: &Path, area: &'static str) -> Result<File, Open
         Err(Errno::NOENT | Errno::NOTDIR) => return Err(OpenError::Refused(Refusal::Missing { area })),
         Err(Errno::XDEV | Errno::LOOP) => return Err(OpenError::Refused(Refusal::Escapes { area })),
         Err(Errno::NXIO) => return Err(OpenError::Refused(Refusal::NotAFile { kind: "socket" })),
+        Err(Errno::ACCESS | Errno::PERM) => return Err(OpenError::Refused(Refusal::Unreadable)),
         Err(e) => return Err(OpenError::Io(e.into())),
     };
-    let file_type = file.metadata().map_err(OpenError::Io)?.file_type();
+    let meta = file.metadata().map_err(OpenError::Io)?;
+    let file_type = meta.file_type();
+    if file_type.is_file() && meta.len() > max_size {
+        return Err(OpenError::Refused(Refusal::TooLarge { size: meta.len(), max: max_size }));
+    }
     if file_type.is_file() {
         return Ok(file);
     }

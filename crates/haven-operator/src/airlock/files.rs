@@ -3,6 +3,8 @@
 //! longer matches what was reviewed) come back as `Ok(Err(message))` for the request's
 //! status; store problems that may pass come back as errors and are retried.
 
+use std::path::PathBuf;
+
 use haven_api::{
     AirlockRequest, DataPermit,
     airlock::{CheckOutcome, CheckResult, Direction, FileReport},
@@ -11,55 +13,80 @@ use haven_api::{
 };
 use haven_data::{
     DataStore,
-    airlock::{self, AirlockError, Delivered, ScanVerdict, Scanner, SnapshotSource},
+    airlock::{
+        self, AirlockError, AirlockManifest, Delivered, ScanVerdict, Scanner, SnapshotRequest, SnapshotSource,
+    },
     disclosure::{self, Check, CheckPolicy, FileChecks, FilePolicy, Outcome, Thresholds},
 };
+
+use kube::ResourceExt;
 
 use crate::error::{Error, Result};
 
 /// A permanent refusal, worded for the request's status.
 pub type Refused = String;
 
-/// Where a request's files live in the store.
+/// One request's files: which, where they come from, where their snapshot is and where they
+/// are delivered. Every path is derived from names, never from the request's text.
 #[derive(Clone, Debug)]
-pub struct Paths {
+pub struct Transfer {
+    /// `<namespace>/<request>`, and the request's uid: a request created again under the same
+    /// name is a different request.
+    pub id: String,
+    pub uid: String,
+    pub files: Vec<String>,
+    pub max_file_size: u64,
     pub source: SnapshotSource,
-    pub quarantine: std::path::PathBuf,
-    pub target: std::path::PathBuf,
-    /// `quarantine/<ns>/<request>`, `egress/<permit>/<request>`… for status, relative to the root.
+    pub quarantine: PathBuf,
+    pub target: PathBuf,
+    /// `quarantine/<ns>/<request>`, relative to the store root, for status.
     pub quarantine_rel: String,
+    /// `egress/<permit>/<ns>/<request>` or `workspaces/<ws>/imports/<request>`, likewise.
     pub target_rel: String,
 }
 
-impl Paths {
+impl Transfer {
     pub fn of(
         store: &DataStore,
-        direction: Direction,
-        namespace: &str,
-        request: &str,
+        request: &AirlockRequest,
         workspace: &str,
-        permit: &str,
+        permit: &DataPermit,
     ) -> Result<Self> {
-        let quarantine = store.quarantine(namespace, request).map_err(Error::data_store)?;
-        let (source, target, target_rel) = match direction {
+        let (namespace, name) = (request.namespace().unwrap_or_default(), request.name_any());
+        let permit_name = permit.name_any();
+        let quarantine = store.quarantine(&namespace, &name).map_err(Error::data_store)?;
+        let (source, target, target_rel) = match request.spec.direction {
             Direction::Export => (
                 SnapshotSource::outbox(store, workspace),
-                store.egress(permit, request),
-                format!("egress/{permit}/{request}"),
+                store.egress(&permit_name, &namespace, &name),
+                format!("egress/{permit_name}/{namespace}/{name}"),
             ),
             Direction::Import => (
                 SnapshotSource::imports(store, workspace),
-                store.workspace_imports(workspace).map(|dir| dir.join(request)),
-                format!("workspaces/{workspace}/imports/{request}"),
+                store.workspace_imports(workspace).map(|dir| dir.join(&name)),
+                format!("workspaces/{workspace}/imports/{name}"),
             ),
         };
         Ok(Self {
+            id: format!("{namespace}/{name}"),
+            uid: request.uid().unwrap_or_default(),
+            files: request.spec.files.clone(),
+            max_file_size: max_file_size(permit),
             source: source.map_err(Error::data_store)?,
             quarantine,
             target: target.map_err(Error::data_store)?,
-            quarantine_rel: format!("quarantine/{namespace}/{request}"),
+            quarantine_rel: format!("quarantine/{namespace}/{name}"),
             target_rel,
         })
+    }
+
+    fn request(&self) -> SnapshotRequest<'_> {
+        SnapshotRequest {
+            request: &self.id,
+            uid: &self.uid,
+            files: &self.files,
+            max_file_size: self.max_file_size,
+        }
     }
 }
 
@@ -73,29 +100,24 @@ fn settle<T>(result: Result<T, AirlockError>) -> Result<Result<T, Refused>> {
 }
 
 /// Takes (or finds) the snapshot; returns its manifest and manifest SHA-256.
-pub async fn snapshot(
-    paths: &Paths,
-    request: &AirlockRequest,
-) -> Result<Result<(airlock::AirlockManifest, String), Refused>> {
-    let (paths, files) = (paths.clone(), request.spec.files.clone());
-    let id = format!(
-        "{}/{}",
-        request.metadata.namespace.clone().unwrap_or_default(),
-        request.metadata.name.clone().unwrap_or_default()
-    );
+pub async fn snapshot(transfer: &Transfer) -> Result<Result<(AirlockManifest, String), Refused>> {
+    let transfer = transfer.clone();
     let taken = tokio::task::spawn_blocking(move || {
-        airlock::take_snapshot(&paths.source, &id, &files, &paths.quarantine)
+        airlock::take_snapshot(&transfer.source, &transfer.request(), &transfer.quarantine)
     })
     .await?;
     settle(taken)
+}
+
+fn max_file_size(permit: &DataPermit) -> u64 {
+    milli_units(&permit.spec.airlock.max_file_size.0).map_or(0, |m| u64::try_from(m / 1000).unwrap_or(0))
 }
 
 /// The checks for a permit's airlock: its file policy and disclosure thresholds, and the
 /// shape of its pseudonyms (the HMAC lengths of its datasets) for the row-level check.
 pub fn check_policy(permit: &DataPermit) -> CheckPolicy {
     let airlock = &permit.spec.airlock;
-    let max_file_size =
-        milli_units(&airlock.max_file_size.0).map_or(u64::MAX, |m| u64::try_from(m / 1000).unwrap_or(0));
+    let max_file_size = max_file_size(permit);
     let t = &airlock.disclosure;
     let mut pseudonym_hex_lengths: Vec<usize> = permit
         .spec
@@ -130,27 +152,22 @@ fn applies(direction: Direction, check: &Check) -> bool {
 /// Runs every check on every snapshot file and writes the ACRO-shaped report beside the
 /// snapshot. Returns the per-file reports and the report's bytes.
 pub async fn check(
-    paths: &Paths,
-    request: &AirlockRequest,
+    transfer: &Transfer,
+    direction: Direction,
     policy: CheckPolicy,
     scanner: Option<Scanner>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Result<Vec<FileReport>, Refused>> {
-    let (paths, files, direction) = (paths.clone(), request.spec.files.clone(), request.spec.direction);
-    let id = format!(
-        "{}/{}",
-        request.metadata.namespace.clone().unwrap_or_default(),
-        request.metadata.name.clone().unwrap_or_default()
-    );
+    let transfer = transfer.clone();
     let checked = tokio::task::spawn_blocking(move || -> Result<Result<Vec<FileChecks>, Refused>> {
-        // Verifies the snapshot is still what was taken; never re-reads the outbox.
-        let manifest = match settle(airlock::take_snapshot(&paths.source, &id, &files, &paths.quarantine))? {
+        // The snapshot must still be what was taken; the outbox is never read again.
+        let manifest = match settle(airlock::verify_snapshot(&transfer.quarantine, &transfer.request()))? {
             Ok((manifest, _)) => manifest,
             Err(refused) => return Ok(Err(refused)),
         };
         let mut results = Vec::with_capacity(manifest.files.len());
         for file in manifest.files {
-            let path = paths.quarantine.join("files").join(&file.path);
+            let path = transfer.quarantine.join("files").join(&file.path);
             let mut checks = disclosure::check_file(&path, &file.path, &policy)
                 .map_err(|e| Error::data_store(format!("checking {}: {e}", path.display())))?;
             checks.retain(|c| applies(direction, c));
@@ -159,9 +176,9 @@ pub async fn check(
             }
             results.push(FileChecks { path: file.path, size: file.size, sha256: file.sha256, checks });
         }
-        let report = disclosure::report(&id, &results, &policy.thresholds, now);
+        let report = disclosure::report(&transfer.id, &results, &policy.thresholds, now);
         let bytes = serde_json::to_vec_pretty(&report).map_err(Error::data_store)?;
-        airlock::write_report(&paths.quarantine, &bytes).map_err(Error::data_store)?;
+        airlock::write_report(&transfer.quarantine, &bytes).map_err(Error::data_store)?;
         Ok(Ok(results))
     })
     .await??;
@@ -212,12 +229,18 @@ pub fn blocking(files: &[FileReport]) -> Vec<String> {
 }
 
 /// Delivers the reviewed snapshot, with its report.
-pub async fn deliver(paths: &Paths) -> Result<Result<Delivered, Refused>> {
-    let paths = paths.clone();
+pub async fn deliver(transfer: &Transfer) -> Result<Result<Delivered, Refused>> {
+    let transfer = transfer.clone();
     let delivered = tokio::task::spawn_blocking(move || {
-        let report = airlock::read_report(&paths.quarantine)?;
-        airlock::deliver(&paths.quarantine, &paths.target, &report)
+        let report = airlock::read_report(&transfer.quarantine)?;
+        airlock::deliver(&transfer.quarantine, &transfer.target, &report, &transfer.request())
     })
     .await?;
     settle(delivered)
+}
+
+/// Whether this request's files were already delivered (a crash can come between the
+/// delivery and the status saying so).
+pub fn delivered(transfer: &Transfer) -> bool {
+    transfer.target.exists()
 }

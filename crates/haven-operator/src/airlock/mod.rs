@@ -8,29 +8,27 @@
 
 mod files;
 mod review;
+mod step;
 
 use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
 use haven_api::{
-    AirlockRequest, AirlockRequestStatus, DataPermit, Workspace,
+    AirlockRequest, DataPermit, Workspace,
     airlock::{AirlockPhase, CheckOutcome, Delivery, Direction, FileReport, SnapshotRecord},
-    constants::{FIELD_MANAGER, WORKSPACE_NAMESPACE_PREFIX, conditions, reasons},
+    constants::{WORKSPACE_NAMESPACE_PREFIX, conditions, reasons},
     permit::PermitPhase,
     validation::workspace_namespace,
+    workspace::WorkspacePhase,
 };
-use kube::{
-    Api, Resource, ResourceExt,
-    api::{Patch, PatchParams},
-    runtime::controller::Action,
-};
+use kube::{Api, Resource, ResourceExt, runtime::controller::Action};
 
 use self::{
-    files::Paths,
+    files::Transfer,
     review::{Verdict, tally},
+    step::Step,
 };
 use crate::{
-    conditions::{Desired, set_conditions},
     context::Context,
     error::{Error, Result},
 };
@@ -44,32 +42,44 @@ struct Scope {
     permit: DataPermit,
 }
 
+/// Whether files may move under the scope now.
+enum Gate {
+    Open,
+    /// Temporarily closed (permit suspended, workspace not ready yet): wait.
+    Wait(&'static str, String),
+    /// Closed for good (permit expired or revoked, workspace being archived): fail.
+    Closed(&'static str, String),
+}
+
 pub async fn reconcile(request: Arc<AirlockRequest>, ctx: Arc<Context>) -> Result<Action> {
-    let old = request.status.clone().unwrap_or_default();
     let now = ctx.clock.now();
-    if is_final(old.phase) {
-        return retention(&request, &ctx, old, now).await;
+    let mut step = Step::new(&request, &ctx, now);
+    if is_final(step.old.phase) {
+        return retention(step).await;
     }
-    let mut step = Step::new(&request, &ctx, old, now);
     let scope = match scope(&ctx, &request).await? {
         Ok(scope) => scope,
-        Err(message) => return step.fail(conditions::CHECKED, reasons::WORKSPACE_NOT_FOUND, message).await,
+        Err(message) => return step.fail_scope(reasons::WORKSPACE_NOT_FOUND, message).await,
     };
-    let permit_name = scope.permit.name_any();
-    match scope.permit.status.as_ref().map(|s| s.phase) {
-        Some(PermitPhase::Active) => {}
-        Some(PermitPhase::Suspended) => {
-            let message = format!("permit {permit_name} is suspended; the request waits until it is resumed");
-            step.set(conditions::REVIEWED, false, reasons::SUSPENDED, message);
+    let transfer = Transfer::of(&ctx.store, &request, &scope.workspace.name_any(), &scope.permit)?;
+    // A delivery already in place is recorded whatever happened since: the bytes are out.
+    let delivered_already = step.new.phase == AirlockPhase::Approved && files::delivered(&transfer);
+    match gate(&scope) {
+        Gate::Open => {
+            let message = format!(
+                "workspace {} and permit {} are active",
+                scope.workspace.name_any(),
+                scope.permit.name_any()
+            );
+            step.set(conditions::PERMIT_VALID, true, reasons::VALID, message);
+        }
+        _ if delivered_already => {}
+        Gate::Wait(reason, message) => {
+            step.set(conditions::PERMIT_VALID, false, reason, message);
             step.write(None).await?;
             return Ok(Action::requeue(WAITING_POLL));
         }
-        phase => {
-            let phase = phase.map_or_else(|| "not yet reconciled".to_owned(), |p| format!("{p:?}"));
-            let message =
-                format!("permit {permit_name} is {phase}: nothing moves through the airlock under it");
-            return step.fail(conditions::DELIVERED, reasons::PERMIT_NOT_ACTIVE, message).await;
-        }
+        Gate::Closed(reason, message) => return step.fail_scope(reason, message).await,
     }
     let spec = &request.spec;
     let undecided = matches!(
@@ -77,32 +87,23 @@ pub async fn reconcile(request: Arc<AirlockRequest>, ctx: Arc<Context>) -> Resul
         AirlockPhase::Submitted | AirlockPhase::Checking | AirlockPhase::AwaitingReview
     );
     if spec.cancelled && undecided {
-        step.new.phase = AirlockPhase::Cancelled;
-        step.new.completed_at = Some(now);
         let message = format!("cancelled by {}", spec.requested_by);
-        step.set(conditions::REVIEWED, false, reasons::CANCELLED, message.clone());
-        step.write(Some((false, reasons::CANCELLED, message))).await?;
-        return Ok(step.after_finish());
+        return step
+            .finish(AirlockPhase::Cancelled, (conditions::REVIEWED, false), reasons::CANCELLED, message)
+            .await;
     }
-    let paths = Paths::of(
-        &ctx.store,
-        spec.direction,
-        &request.namespace().unwrap_or_default(),
-        &request.name_any(),
-        &scope.workspace.name_any(),
-        &permit_name,
-    )?;
     match step.new.phase {
-        AirlockPhase::Submitted => take_snapshot(step, &paths, &scope).await,
-        AirlockPhase::Checking => run_checks(step, &paths, &scope).await,
+        AirlockPhase::Submitted => take_snapshot(step, &transfer, &scope).await,
+        AirlockPhase::Checking => run_checks(step, &transfer, &scope).await,
         AirlockPhase::AwaitingReview => count_reviews(step, &scope).await,
-        AirlockPhase::Approved => deliver(step, &paths).await,
+        AirlockPhase::Approved => deliver(step, &transfer).await,
         _ => Ok(Action::await_change()),
     }
 }
 
 pub fn error_policy(request: Arc<AirlockRequest>, error: &Error, _ctx: Arc<Context>) -> Action {
-    tracing::warn!(request = %request.name_any(), namespace = ?request.namespace(), category = error.category(), %error, "reconcile failed");
+    let namespace = request.namespace().unwrap_or_default();
+    tracing::warn!(request = %request.name_any(), %namespace, category = error.category(), %error, "reconcile failed");
     Action::requeue(Duration::from_secs(5))
 }
 
@@ -125,7 +126,12 @@ async fn scope(ctx: &Context, request: &AirlockRequest) -> Result<Result<Scope, 
         return Ok(Err(format!("namespace {namespace} is not a workspace namespace (ws-<workspace>)")));
     };
     let workspace = Api::<Workspace>::all(ctx.client.clone()).get_opt(workspace_name).await?;
-    let Some(workspace) = workspace.filter(|w| workspace_namespace(&w.name_any()) == namespace) else {
+    // The namespace the operator provisioned for it, not merely one with a matching name.
+    let owns = |w: &Workspace| {
+        w.status.as_ref().and_then(|s| s.namespace.as_deref()).unwrap_or(&workspace_namespace(&w.name_any()))
+            == namespace
+    };
+    let Some(workspace) = workspace.filter(owns) else {
         return Ok(Err(format!("no workspace {workspace_name} owns namespace {namespace}")));
     };
     let permit = Api::<DataPermit>::all(ctx.client.clone()).get_opt(&workspace.spec.permit).await?;
@@ -138,18 +144,53 @@ async fn scope(ctx: &Context, request: &AirlockRequest) -> Result<Result<Scope, 
     Ok(Ok(Scope { workspace, permit }))
 }
 
-async fn take_snapshot(mut step: Step<'_>, paths: &Paths, scope: &Scope) -> Result<Action> {
-    let spec = &step.request.spec;
+fn gate(scope: &Scope) -> Gate {
+    let (workspace, permit) = (scope.workspace.name_any(), scope.permit.name_any());
+    let workspace_phase = scope.workspace.status.as_ref().map(|s| s.phase).unwrap_or_default();
+    if scope.workspace.meta().deletion_timestamp.is_some()
+        || matches!(
+            workspace_phase,
+            WorkspacePhase::Expiring | WorkspacePhase::Archived | WorkspacePhase::Failed
+        )
+    {
+        let message = format!(
+            "workspace {workspace} is {workspace_phase:?} or being deleted: nothing moves through its airlock"
+        );
+        return Gate::Closed(reasons::WORKSPACE_NOT_FOUND, message);
+    }
+    if matches!(workspace_phase, WorkspacePhase::Pending | WorkspacePhase::Provisioning) {
+        return Gate::Wait(
+            reasons::PROGRESSING,
+            format!("workspace {workspace} is {workspace_phase:?}; waiting"),
+        );
+    }
+    match scope.permit.status.as_ref().map(|s| s.phase) {
+        Some(PermitPhase::Active) => Gate::Open,
+        Some(PermitPhase::Suspended) => Gate::Wait(
+            reasons::SUSPENDED,
+            format!("permit {permit} is suspended; the request waits until it is resumed"),
+        ),
+        phase => {
+            let phase = phase.map_or_else(|| "not yet reconciled".to_owned(), |p| format!("{p:?}"));
+            Gate::Closed(
+                reasons::PERMIT_NOT_ACTIVE,
+                format!("permit {permit} is {phase}: nothing moves through the airlock under it"),
+            )
+        }
+    }
+}
+
+async fn take_snapshot(mut step: Step<'_>, transfer: &Transfer, scope: &Scope) -> Result<Action> {
     let max_files = scope.permit.spec.airlock.max_files;
-    if spec.files.len() > max_files as usize {
+    if transfer.files.len() > max_files as usize {
         let message = format!(
             "spec.files lists {} files; permit {} allows at most {max_files} per request (spec.airlock.maxFiles)",
-            spec.files.len(),
+            transfer.files.len(),
             scope.permit.name_any()
         );
         return step.fail(conditions::CHECKED, reasons::FILE_REFUSED, message).await;
     }
-    let (manifest, manifest_sha256) = match files::snapshot(paths, step.request).await? {
+    let (manifest, manifest_sha256) = match files::snapshot(transfer).await? {
         Ok(snapshot) => snapshot,
         Err(refused) => return step.fail(conditions::CHECKED, reasons::FILE_REFUSED, refused).await,
     };
@@ -163,7 +204,7 @@ async fn take_snapshot(mut step: Step<'_>, paths: &Paths, scope: &Scope) -> Resu
         .map(|f| FileReport { path: f.path, size: f.size, sha256: f.sha256, checks: vec![] })
         .collect();
     new.snapshot = Some(SnapshotRecord {
-        path: paths.quarantine_rel.clone(),
+        path: transfer.quarantine_rel.clone(),
         taken_at: step.now,
         manifest_sha256,
         removed_at: None,
@@ -174,10 +215,11 @@ async fn take_snapshot(mut step: Step<'_>, paths: &Paths, scope: &Scope) -> Resu
     Ok(Action::await_change())
 }
 
-async fn run_checks(mut step: Step<'_>, paths: &Paths, scope: &Scope) -> Result<Action> {
+async fn run_checks(mut step: Step<'_>, transfer: &Transfer, scope: &Scope) -> Result<Action> {
     let policy = files::check_policy(&scope.permit);
     let scanner = step.ctx.config.airlock_scanner.clone();
-    let reports = match files::check(paths, step.request, policy, scanner, step.now).await? {
+    let direction = step.request.spec.direction;
+    let reports = match files::check(transfer, direction, policy, scanner, step.now).await? {
         Ok(reports) => reports,
         Err(refused) => return step.fail(conditions::CHECKED, reasons::SNAPSHOT_CORRUPT, refused).await,
     };
@@ -186,12 +228,10 @@ async fn run_checks(mut step: Step<'_>, paths: &Paths, scope: &Scope) -> Result<
     step.new.checks = Some(summary.clone());
     step.new.files = reports;
     if !blocking.is_empty() {
-        step.new.phase = AirlockPhase::Blocked;
-        step.new.completed_at = Some(step.now);
         let message = format!("blocked by an automated check: {}", blocking.join("; "));
-        step.set(conditions::CHECKED, false, reasons::CHECK_FAILED, message.clone());
-        step.write(Some((true, reasons::CHECK_FAILED, message))).await?;
-        return Ok(step.after_finish());
+        return step
+            .finish(AirlockPhase::Blocked, (conditions::CHECKED, false), reasons::CHECK_FAILED, message)
+            .await;
     }
     let all_pass = step.new.files.iter().all(|f| f.checks.iter().all(|c| c.outcome == CheckOutcome::Pass));
     let reason = if all_pass { reasons::CHECKS_PASSED } else { reasons::CHECKS_NEED_REVIEW };
@@ -215,7 +255,7 @@ async fn count_reviews(mut step: Step<'_>, scope: &Scope) -> Result<Action> {
         .collect();
     step.new.reviews = tally.records.clone();
     step.new.approvals = Some(tally.approvals_text());
-    let event = match tally.verdict() {
+    let decided = match tally.verdict() {
         Verdict::Approved => {
             step.new.phase = AirlockPhase::Approved;
             let by: Vec<&str> =
@@ -226,11 +266,10 @@ async fn count_reviews(mut step: Step<'_>, scope: &Scope) -> Result<Action> {
         }
         Verdict::Rejected => {
             let (who, comment) = tally.rejection.clone().unwrap_or_default();
-            step.new.phase = AirlockPhase::Rejected;
-            step.new.completed_at = Some(step.now);
             let message = format!("rejected by {who}: {comment}");
-            step.set(conditions::REVIEWED, true, reasons::REJECTED, message.clone());
-            Some((true, reasons::REJECTED, message))
+            return step
+                .finish(AirlockPhase::Rejected, (conditions::REVIEWED, true), reasons::REJECTED, message)
+                .await;
         }
         Verdict::Waiting => {
             let mut message = format!("{} approvals", tally.approvals_text());
@@ -241,21 +280,21 @@ async fn count_reviews(mut step: Step<'_>, scope: &Scope) -> Result<Action> {
             None
         }
     };
-    let finished = step.new.phase == AirlockPhase::Rejected;
-    step.write(event).await?;
+    let approved = decided.is_some();
+    step.write(decided).await?;
     for reason in newly_ignored {
         step.ctx.record(&step.request.object_ref(&()), true, reasons::REVIEWER_NOT_PERMITTED, reason).await;
     }
-    Ok(if finished { step.after_finish() } else { Action::requeue(WAITING_POLL) })
+    Ok(if approved { Action::await_change() } else { Action::requeue(WAITING_POLL) })
 }
 
-async fn deliver(mut step: Step<'_>, paths: &Paths) -> Result<Action> {
-    let delivered = match files::deliver(paths).await? {
+async fn deliver(mut step: Step<'_>, transfer: &Transfer) -> Result<Action> {
+    let delivered = match files::deliver(transfer).await? {
         Ok(delivered) => delivered,
         Err(refused) => return step.fail(conditions::DELIVERED, reasons::DELIVERY_FAILED, refused).await,
     };
-    let reviewed = step.new.snapshot.as_ref().map(|s| s.manifest_sha256.as_str());
-    if reviewed != Some(delivered.manifest_sha256.as_str()) {
+    let reviewed = step.new.snapshot.as_ref().map(|s| s.manifest_sha256.clone());
+    if reviewed.as_deref() != Some(delivered.manifest_sha256.as_str()) {
         let message = format!(
             "the delivered manifest {} is not the reviewed snapshot's {reviewed:?}",
             delivered.manifest_sha256
@@ -266,46 +305,43 @@ async fn deliver(mut step: Step<'_>, paths: &Paths) -> Result<Action> {
         Direction::Export => (AirlockPhase::Exported, reasons::EXPORTED),
         Direction::Import => (AirlockPhase::Imported, reasons::IMPORTED),
     };
-    step.new.phase = phase;
-    step.new.completed_at = Some(step.now);
     step.new.delivery = Some(Delivery {
-        path: paths.target_rel.clone(),
+        path: transfer.target_rel.clone(),
         delivered_at: step.now,
         manifest_sha256: delivered.manifest_sha256,
     });
     let message =
-        format!("{} files ({} bytes) delivered to {}", delivered.files, delivered.bytes, paths.target_rel);
-    step.set(conditions::DELIVERED, true, reason, message.clone());
-    step.write(Some((false, reason, message))).await?;
-    Ok(step.after_finish())
+        format!("{} files ({} bytes) delivered to {}", delivered.files, delivered.bytes, transfer.target_rel);
+    step.finish(phase, (conditions::DELIVERED, true), reason, message).await
 }
 
-/// Deletes a finished request's snapshot once the retention has passed.
-async fn retention(
-    request: &AirlockRequest,
-    ctx: &Context,
-    old: AirlockRequestStatus,
-    now: DateTime<Utc>,
-) -> Result<Action> {
-    let Some(snapshot) = old.snapshot.clone().filter(|s| s.removed_at.is_none()) else {
+/// Deletes a finished request's snapshot once the retention has passed (also one taken just
+/// before a crash that the status never recorded).
+async fn retention(mut step: Step<'_>) -> Result<Action> {
+    if step.old.snapshot.as_ref().is_some_and(|s| s.removed_at.is_some()) {
         return Ok(Action::await_change());
-    };
-    let due = old.completed_at.unwrap_or(snapshot.taken_at)
-        + chrono::Duration::from_std(ctx.config.airlock_retention).unwrap_or(chrono::Duration::MAX);
-    if now < due {
-        return Ok(Action::requeue(until(now, due)));
     }
-    let quarantine = ctx
+    let finished =
+        step.old.completed_at.or(step.old.snapshot.as_ref().map(|s| s.taken_at)).unwrap_or(step.now);
+    let due = finished
+        + chrono::Duration::from_std(step.ctx.config.airlock_retention).unwrap_or(chrono::Duration::MAX);
+    if step.now < due {
+        return Ok(Action::requeue(until(step.now, due)));
+    }
+    let request = step.request;
+    let quarantine = step
+        .ctx
         .store
         .quarantine(&request.namespace().unwrap_or_default(), &request.name_any())
         .map_err(Error::data_store)?;
     tokio::task::spawn_blocking(move || haven_data::airlock::remove_snapshot(&quarantine))
         .await?
         .map_err(Error::data_store)?;
-    let mut step = Step::new(request, ctx, old, now);
-    if let Some(snapshot) = step.new.snapshot.as_mut() {
-        snapshot.removed_at = Some(now);
-    }
+    let now = step.now;
+    let Some(snapshot) = step.new.snapshot.as_mut() else {
+        return Ok(Action::await_change());
+    };
+    snapshot.removed_at = Some(now);
     let message =
         format!("snapshot {} deleted after the retention; this request stays as the record", snapshot.path);
     step.write(Some((false, reasons::SNAPSHOT_REMOVED, message))).await?;
@@ -326,67 +362,4 @@ fn summary(files: &[FileReport]) -> String {
         .map(|(n, word)| format!("{n} {word}"))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// One reconcile's status change: the old status, the new one being built, and how to write it.
-struct Step<'a> {
-    request: &'a AirlockRequest,
-    ctx: &'a Context,
-    old: AirlockRequestStatus,
-    new: AirlockRequestStatus,
-    now: DateTime<Utc>,
-}
-
-impl<'a> Step<'a> {
-    fn new(
-        request: &'a AirlockRequest,
-        ctx: &'a Context,
-        old: AirlockRequestStatus,
-        now: DateTime<Utc>,
-    ) -> Self {
-        let mut new = old.clone();
-        new.observed_generation = request.meta().generation;
-        Self { request, ctx, old, new, now }
-    }
-
-    fn set(&mut self, type_: &'static str, status: bool, reason: &'static str, message: String) {
-        let desired = vec![Desired { type_, status, reason, message }];
-        set_conditions(&mut self.new.conditions, desired, self.request.meta().generation, self.now);
-    }
-
-    /// Ends the request as Failed, saying why in the condition of the step that failed.
-    async fn fail(mut self, type_: &'static str, reason: &'static str, message: String) -> Result<Action> {
-        self.new.phase = AirlockPhase::Failed;
-        self.new.completed_at = Some(self.now);
-        self.set(type_, false, reason, message.clone());
-        self.write(Some((true, reason, message))).await?;
-        Ok(self.after_finish())
-    }
-
-    /// What to do after reaching a final phase: come back when the snapshot is due for deletion.
-    fn after_finish(&self) -> Action {
-        Action::requeue(
-            self.ctx.config.airlock_retention.min(Duration::from_secs(3600)) + Duration::from_millis(50),
-        )
-    }
-
-    /// Writes the status if it changed; records the event (Event, log line, audit record).
-    async fn write(&self, event: Option<(bool, &str, String)>) -> Result<()> {
-        if self.new != self.old {
-            let patch = serde_json::json!({
-                "apiVersion": "haven.io/v1alpha1", "kind": "AirlockRequest", "status": self.new,
-            });
-            let params = PatchParams::apply(FIELD_MANAGER).force();
-            Api::<AirlockRequest>::namespaced(
-                self.ctx.client.clone(),
-                &self.request.namespace().unwrap_or_default(),
-            )
-            .patch_status(&self.request.name_any(), &params, &Patch::Apply(&patch))
-            .await?;
-        }
-        if let Some((warning, reason, note)) = event {
-            self.ctx.record(&self.request.object_ref(&()), warning, reason, note).await;
-        }
-        Ok(())
-    }
 }

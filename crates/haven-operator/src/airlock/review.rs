@@ -57,9 +57,14 @@ pub fn tally(
         required: permit.airlock.required_approvals,
         rejection: None,
     };
+    let mut seen = std::collections::BTreeSet::new();
     for review in &request.reviews {
         let who = &review.reviewer;
-        let ignored = if *who == request.requested_by {
+        let ignored = if !seen.insert(who.as_str()) {
+            // The schema keys reviews by reviewer; counting people, not entries, keeps four
+            // eyes four even if that ever changes.
+            Some(format!("{who} has already reviewed this request; only their first review counts"))
+        } else if *who == request.requested_by {
             Some(format!("{who} requested this and cannot review it"))
         } else if permit.users.contains(who) || workspace_users.contains(who) {
             Some(format!("{who} is a user of this project; output checkers must be independent of it"))

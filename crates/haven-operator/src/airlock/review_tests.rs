@@ -86,3 +86,11 @@ fn a_workspace_user_or_the_requester_never_counts_even_if_listed_as_reviewer() {
     assert!(tally.records[0].reason.as_deref().is_some_and(|r| r.contains("user of this project")));
     assert!(tally.records[1].reason.as_deref().is_some_and(|r| r.contains("cannot review it")));
 }
+
+#[test]
+fn a_second_review_by_the_same_reviewer_never_counts_twice() {
+    let spec = request(&[("carol", Decision::Approve), ("carol", Decision::Approve)]);
+    let tally = tally(&spec, "p", &permit(2), &[]);
+    assert_eq!((tally.verdict(), tally.approvals_text()), (Verdict::Waiting, "1/2".into()));
+    assert!(tally.records[1].reason.as_deref().is_some_and(|r| r.contains("already reviewed")));
+}
