@@ -363,3 +363,7 @@ fn summary(files: &[FileReport]) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+#[cfg(test)]
+#[path = "gate_tests.rs"]
+mod tests;
