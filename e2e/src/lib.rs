@@ -291,6 +291,7 @@ impl Operator {
             .args(["run", "--data-root"])
             .arg(data_root)
             .args(flags)
+            .args(default_flags(flags))
             .env("RUST_LOG", "info,kube=warn")
             // run-e2e.sh points this at a kubeconfig with the Helm chart's ServiceAccount token,
             // so every operator test also proves the chart's RBAC is enough (S11).
@@ -300,6 +301,35 @@ impl Operator {
             .spawn()
             .context("starting haven run")?;
         Ok(Self { child, data_root: data_root.to_owned(), turn: Some(turn) })
+    }
+
+    /// A second operator beside one already running in this test's turn (a standby replica).
+    pub fn start_beside(data_root: &std::path::Path, flags: &[&str]) -> Result<Self> {
+        let turn = std::sync::Arc::new(tokio::sync::Mutex::new(())).try_lock_owned()?;
+        let mut operator = Self::start_in_turn_with(data_root, turn, flags)?;
+        operator.turn = None;
+        Ok(operator)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGTERM, as Kubernetes stops a pod; waits up to `limit` for the process to exit.
+    pub fn terminate(&mut self, limit: Duration) -> Result<std::process::ExitStatus> {
+        let sent =
+            std::process::Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status()?;
+        anyhow::ensure!(sent.success(), "kill -TERM failed");
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(status);
+            }
+            if std::time::Instant::now() >= deadline {
+                bail!("the operator did not exit within {limit:?} of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// SIGKILL, as a crash would; returns the turn so the test can start the next process.
@@ -327,6 +357,21 @@ pub fn data_root(prefix: &str) -> Result<std::path::PathBuf> {
     let dir = base.join(unique_name(prefix));
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
+}
+
+/// One operator at a time reconciles in these tests, and a crash test's restart must not
+/// wait for a dead process's lease; each process gets its own port. A test that sets either
+/// flag itself keeps its own.
+fn default_flags(flags: &[&str]) -> Vec<&'static str> {
+    let given = |name: &str| flags.iter().any(|f| f.starts_with(name));
+    let mut defaults = vec![];
+    if !given("--leader-election") {
+        defaults.push("--leader-election=false");
+    }
+    if !given("--metrics-address") {
+        defaults.push("--metrics-address=127.0.0.1:0");
+    }
+    defaults
 }
 
 /// The kubeconfig the operator runs with: `HAVEN_OPERATOR_KUBECONFIG` if set, else the tests' own.

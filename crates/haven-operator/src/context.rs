@@ -1,4 +1,5 @@
-//! What every reconcile gets: the client, settings, clock, data store, audit log and Events.
+//! What every reconcile gets: the client, settings, clock, data store, audit log, Events and
+//! metrics.
 
 use std::sync::Arc;
 
@@ -9,7 +10,7 @@ use kube::{
     runtime::events::{Event, EventType, Recorder},
 };
 
-use crate::{clock::Clock, config::OperatorConfig, permit::Preparations};
+use crate::{clock::Clock, config::OperatorConfig, metrics::Metrics, permit::Preparations};
 
 /// Shared by every reconcile of every controller.
 #[allow(missing_debug_implementations)] // Client and Recorder have no Debug
@@ -21,6 +22,7 @@ pub struct Context {
     pub audit: Arc<AuditLog>,
     pub recorder: Recorder,
     pub preparations: Preparations,
+    pub metrics: Arc<Metrics>,
 }
 
 impl Context {

@@ -14,10 +14,15 @@ pub enum Error {
     /// A step is waiting for the cluster (e.g. a pod to stop); retried shortly, not a failure.
     #[error("waiting for {0}")]
     NotYet(&'static str),
+    #[error("cannot serve metrics and health on {0}: {1}")]
+    Serve(std::net::SocketAddr, #[source] std::io::Error),
+    #[error("leader election: {0}")]
+    Lease(String),
 }
 
 impl Error {
-    /// A short, stable label: `kube`, `data-store`, `finalizer`, `task`, `waiting`.
+    /// A short, stable label: `kube`, `data-store`, `finalizer`, `task`, `waiting`, `serve`,
+    /// `lease`.
     pub fn category(&self) -> &'static str {
         match self {
             Self::Kube(_) => "kube",
@@ -25,6 +30,8 @@ impl Error {
             Self::Finalizer(_) => "finalizer",
             Self::Task(_) => "task",
             Self::NotYet(_) => "waiting",
+            Self::Serve(..) => "serve",
+            Self::Lease(_) => "lease",
         }
     }
 

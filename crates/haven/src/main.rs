@@ -102,7 +102,33 @@ struct RunArgs {
     /// How long the scanner may take per file.
     #[arg(long, default_value = "60s", value_parser = parse_std_duration)]
     airlock_scanner_timeout: std::time::Duration,
+    /// Where `/metrics`, `/healthz` and `/readyz` are served.
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    metrics_address: std::net::SocketAddr,
+    /// Reconcile only while holding the Lease `haven-operator` in the operator namespace, so
+    /// several replicas can run; `--leader-election=false` for a single process.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    leader_election: bool,
+    /// How long a leader that stopped renewing keeps the lease before a standby takes over.
+    #[arg(long, default_value = "15s", value_parser = parse_std_duration)]
+    lease_duration: std::time::Duration,
+    /// `json`, `text`, or `auto`: JSON unless standard error is a terminal.
+    #[arg(long, value_enum, default_value_t = LogFormat::Auto)]
+    log_format: LogFormat,
+    /// `error`, `warn`, `info`, `debug` or `trace` (or a filter like `info,haven_operator=debug`).
+    #[arg(long, default_value = "info")]
+    log_level: String,
 }
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Auto,
+    Json,
+    Text,
+}
+
+/// Name of the Lease the replicas compete for.
+const LEASE_NAME: &str = "haven-operator";
 
 /// A duration as the CRDs write them (`720h`, `1h30m`, `5s`).
 fn parse_std_duration(text: &str) -> Result<std::time::Duration, String> {
@@ -118,6 +144,20 @@ enum Backend {
 }
 
 impl RunArgs {
+    fn run_options(&self) -> haven_operator::run::RunOptions {
+        let leader_election = self.leader_election.then(|| haven_operator::leader::LeaseSettings {
+            name: LEASE_NAME.into(),
+            namespace: self.operator_namespace.clone(),
+            identity: format!(
+                "{}-{}",
+                std::env::var("HOSTNAME").unwrap_or_else(|_| "haven".into()),
+                std::process::id()
+            ),
+            duration: self.lease_duration,
+        });
+        haven_operator::run::RunOptions { metrics_address: self.metrics_address, leader_election }
+    }
+
     fn into_config(self) -> OperatorConfig {
         let volume_backend = match self.volume_backend {
             Backend::HostPath => VolumeBackend::HostPath {
@@ -182,15 +222,33 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn run(args: RunArgs) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,kube=warn".into()),
-        )
-        .init();
+    init_logging(args.log_format, &args.log_level)?;
+    let options = args.run_options();
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         let client = kube::Client::try_default().await.context("connecting to the cluster")?;
-        haven_operator::run::run(client, args.into_config(), Arc::new(SystemClock)).await?;
+        haven_operator::run::run(client, args.into_config(), Arc::new(SystemClock), options).await?;
         Ok(())
     })
+}
+
+/// JSON lines where logs are collected (in a pod, into a file); plain text on a terminal.
+/// `RUST_LOG`, when set, overrides `--log-level`.
+fn init_logging(format: LogFormat, level: &str) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(format!("{level},kube=warn")))
+        .with_context(|| format!("--log-level {level:?} is not a level or filter"))?;
+    let json = match format {
+        LogFormat::Json => true,
+        LogFormat::Text => false,
+        LogFormat::Auto => !std::io::stderr().is_terminal(),
+    };
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().flatten_event(true).with_current_span(false).init();
+    } else {
+        builder.init();
+    }
+    Ok(())
 }

@@ -55,6 +55,11 @@ impl<'a> Step<'a> {
         self.set(condition.0, condition.1, reason, message.clone());
         let warning = matches!(phase, AirlockPhase::Failed | AirlockPhase::Blocked | AirlockPhase::Rejected);
         self.write(Some((warning, reason, message))).await?;
+        if let Some(created) = self.request.meta().creation_timestamp.as_ref() {
+            let took = (self.now.timestamp() - created.0.as_second()).max(0).unsigned_abs();
+            let direction = format!("{:?}", self.request.spec.direction);
+            self.ctx.metrics.airlock_finished(&direction, &format!("{phase:?}"), Duration::from_secs(took));
+        }
         // Come back when the snapshot is due for deletion.
         Ok(Action::requeue(
             self.ctx.config.airlock_retention.min(Duration::from_secs(3600)) + Duration::from_millis(50),

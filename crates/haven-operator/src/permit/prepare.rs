@@ -152,6 +152,7 @@ fn spawn_job(
         let Ok(_slot) = slots.acquire_owned().await else { return };
         tracing::info!(permit = %job_key.0, dataset = %job_key.1, "preparing dataset");
         let progress = rows.clone();
+        let started = Instant::now();
         let outcome = tokio::task::spawn_blocking(move || {
             prepare_extract(&spec, &key, &input, &extract_dir, &|n| progress.store(n, Ordering::Relaxed))
         })
@@ -159,6 +160,7 @@ fn spawn_job(
         let failure = match outcome {
             Ok(Ok(report)) => {
                 tracing::info!(permit = %job_key.0, dataset = %job_key.1, rows = report.rows_out, "dataset prepared");
+                ctx.metrics.prepared(started.elapsed());
                 None
             }
             Ok(Err(error)) => Some(error.to_string()),

@@ -40,7 +40,7 @@ pub async fn reconcile(workspace: Arc<Workspace>, ctx: Arc<Context>) -> Result<A
         match event {
             Finalized::Apply(workspace) => reconcile_live(&workspace, &ctx).await,
             Finalized::Cleanup(workspace) => {
-                match teardown::run(&workspace, &ctx, reasons::PROGRESSING).await? {
+                match teardown::run(&workspace, &ctx, reasons::PROGRESSING, None).await? {
                     teardown::Progress::Done => Ok(Action::await_change()),
                     teardown::Progress::Waiting(what) => Err(Error::NotYet(what)),
                 }
@@ -71,7 +71,8 @@ async fn reconcile_live(workspace: &Workspace, ctx: &Context) -> Result<Action> 
     );
     if permit_over || now >= expiry {
         let why = if permit_phase == PermitPhase::Revoked { reasons::REVOKED } else { reasons::EXPIRED };
-        return match teardown::run(workspace, ctx, why).await? {
+        let expired_at = (now >= expiry).then_some(expiry);
+        return match teardown::run(workspace, ctx, why, expired_at).await? {
             teardown::Progress::Done => Ok(Action::await_change()),
             teardown::Progress::Waiting(_) => Ok(Action::requeue(Duration::from_secs(1))),
         };

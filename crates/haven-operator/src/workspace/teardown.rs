@@ -32,7 +32,14 @@ pub enum Progress {
     Waiting(&'static str),
 }
 
-pub async fn run(workspace: &Workspace, ctx: &Context, reason: &'static str) -> Result<Progress> {
+/// Tears the workspace down, step by step; `expired_at` is when it expired, if it did (for
+/// the teardown-lag metric).
+pub async fn run(
+    workspace: &Workspace,
+    ctx: &Context,
+    reason: &'static str,
+    expired_at: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<Progress> {
     if workspace.status.as_ref().map(|s| s.phase) == Some(WorkspacePhase::Archived) {
         return Ok(Progress::Done);
     }
@@ -42,6 +49,9 @@ pub async fn run(workspace: &Workspace, ctx: &Context, reason: &'static str) -> 
 
     // 1. Access first: within one reconcile of the decision.
     if cut_access(workspace, ctx).await? {
+        if let Some(lag) = expired_at.and_then(|at| (ctx.clock.now() - at).to_std().ok()) {
+            ctx.metrics.access_removed(lag);
+        }
         ctx.record(&workspace.object_ref(&()), false, "AccessRemoved", format!("{reason}: access removed"))
             .await;
     }
