@@ -129,10 +129,10 @@ async fn killing_the_operator_mid_provisioning_and_mid_teardown_converges_withou
         assert_eq!(count(Api::<RoleBinding>::namespaced(client.clone(), &ns), &selector).await?, 2, "{name}");
         assert_eq!(
             count(Api::<PersistentVolumeClaim>::namespaced(client.clone(), &ns), &selector).await?,
-            2,
+            3, // home, imports and the one dataset
             "{name}"
         );
-        assert_eq!(count(Api::<PersistentVolume>::all(client.clone()), &selector).await?, 2, "{name}");
+        assert_eq!(count(Api::<PersistentVolume>::all(client.clone()), &selector).await?, 3, "{name}");
     }
     let permit_selector = format!("{}={permit}", labels::PERMIT);
     assert_eq!(
