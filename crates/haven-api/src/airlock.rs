@@ -144,6 +144,17 @@ pub enum AirlockPhase {
     Failed,
 }
 
+impl AirlockPhase {
+    /// Whether the request has ended: nothing more happens to it but the deletion of its
+    /// snapshot after the retention.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            Self::Exported | Self::Imported | Self::Rejected | Self::Blocked | Self::Cancelled | Self::Failed
+        )
+    }
+}
+
 /// Observed state of an AirlockRequest.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]

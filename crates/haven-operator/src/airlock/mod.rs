@@ -54,7 +54,7 @@ enum Gate {
 pub async fn reconcile(request: Arc<AirlockRequest>, ctx: Arc<Context>) -> Result<Action> {
     let now = ctx.clock.now();
     let mut step = Step::new(&request, &ctx, now);
-    if is_final(step.old.phase) {
+    if step.old.phase.is_final() {
         return retention(step).await;
     }
     let scope = match scope(&ctx, &request).await? {
@@ -105,18 +105,6 @@ pub fn error_policy(request: Arc<AirlockRequest>, error: &Error, _ctx: Arc<Conte
     let namespace = request.namespace().unwrap_or_default();
     tracing::warn!(request = %request.name_any(), %namespace, category = error.category(), %error, "reconcile failed");
     Action::requeue(Duration::from_secs(5))
-}
-
-fn is_final(phase: AirlockPhase) -> bool {
-    matches!(
-        phase,
-        AirlockPhase::Exported
-            | AirlockPhase::Imported
-            | AirlockPhase::Rejected
-            | AirlockPhase::Blocked
-            | AirlockPhase::Cancelled
-            | AirlockPhase::Failed
-    )
 }
 
 /// The workspace whose namespace holds the request, and its permit; or why there is none.
