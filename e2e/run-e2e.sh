@@ -19,5 +19,7 @@ fi
 cargo build --locked -p haven
 HAVEN_BIN="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug/haven"
 export HAVEN_BIN
+cargo build --locked -p kubectl-haven   # the kubectl plugin, driven by e2e/tests/plugin.rs
+export KUBECTL_HAVEN_BIN="${HAVEN_BIN%/haven}/kubectl-haven"
 echo "[e2e] against $(kubectl config view --minify -o jsonpath='{.clusters[0].cluster.server}')"
 cargo test --locked --no-fail-fast -p haven-e2e

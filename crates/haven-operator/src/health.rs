@@ -27,11 +27,21 @@ pub struct Inventory {
 
 impl Inventory {
     fn phases(&self) -> Vec<(&'static str, String)> {
-        let permits = self.permits.state().into_iter().map(|p| ("DataPermit", phase(p.status.as_ref().map(|s| s.phase))));
-        let workspaces =
-            self.workspaces.state().into_iter().map(|w| ("Workspace", phase(w.status.as_ref().map(|s| s.phase))));
-        let requests =
-            self.requests.state().into_iter().map(|r| ("AirlockRequest", phase(r.status.as_ref().map(|s| s.phase))));
+        let permits = self
+            .permits
+            .state()
+            .into_iter()
+            .map(|p| ("DataPermit", phase(p.status.as_ref().map(|s| s.phase))));
+        let workspaces = self
+            .workspaces
+            .state()
+            .into_iter()
+            .map(|w| ("Workspace", phase(w.status.as_ref().map(|s| s.phase))));
+        let requests = self
+            .requests
+            .state()
+            .into_iter()
+            .map(|r| ("AirlockRequest", phase(r.status.as_ref().map(|s| s.phase))));
         permits.chain(workspaces).chain(requests).collect()
     }
 }

@@ -178,7 +178,11 @@ fn workspace_controller(client: Client, ctx: Arc<Context>) -> (Store<Workspace>,
                 .collect::<Vec<_>>()
         })
         .shutdown_on_signal()
-        .run(|w, ctx| timed("workspace", ctx.clone(), workspace::reconcile(w, ctx)), workspace::error_policy, ctx)
+        .run(
+            |w, ctx| timed("workspace", ctx.clone(), workspace::reconcile(w, ctx)),
+            workspace::error_policy,
+            ctx,
+        )
         .for_each(|result| async move {
             if let Err(error) = result {
                 tracing::debug!(%error, "workspace reconcile");
@@ -204,7 +208,10 @@ fn permit_controller(client: Client, ctx: Arc<Context>) -> (Store<DataPermit>, i
     (store, running)
 }
 
-fn airlock_controller(client: Client, ctx: Arc<Context>) -> (Store<AirlockRequest>, impl Future<Output = ()>) {
+fn airlock_controller(
+    client: Client,
+    ctx: Arc<Context>,
+) -> (Store<AirlockRequest>, impl Future<Output = ()>) {
     let controller = Controller::new(Api::<AirlockRequest>::all(client), watcher::Config::default());
     let store = controller.store();
     let running = controller

@@ -1,0 +1,196 @@
+//! The command line, kubectl style, and where each command goes.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::{airlock, audit, connect::Connect, format::OutputFormat, permit, status};
+
+/// Haven for people: permits, workspaces and the airlock at a glance; review airlock
+/// requests; verify the audit log.
+#[derive(Debug, Parser)]
+#[command(name = "kubectl-haven", bin_name = "kubectl haven", version)]
+pub struct Cli {
+    #[command(flatten)]
+    pub connect: Connect,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Permits and workspaces at a glance: phase, time left, and what happens next.
+    Status(OutputArgs),
+    /// Airlock requests: list, show the check report, review, cancel.
+    Airlock {
+        #[command(subcommand)]
+        command: AirlockCommand,
+    },
+    /// Data permits.
+    Permit {
+        #[command(subcommand)]
+        command: PermitCommand,
+    },
+    /// The audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AirlockCommand {
+    /// List airlock requests with direction, files, phase, checks, approvals and age.
+    List {
+        /// List requests in every namespace.
+        #[arg(short = 'A', long, conflicts_with = "namespace")]
+        all_namespaces: bool,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Show a request: the check report per file, the reviews as counted, conditions, delivery.
+    Show {
+        /// The request's name.
+        name: String,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Approve a request, as the current user (an output checker of its permit).
+    Approve(ReviewArgs),
+    /// Reject a request, as the current user; --comment is required so the requester knows why.
+    Reject(ReviewArgs),
+    /// Withdraw a request before a decision (only its requester can).
+    Cancel {
+        /// The request's name.
+        name: String,
+        #[command(flatten)]
+        wait: WaitArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ReviewArgs {
+    /// The request's name.
+    pub name: String,
+    /// Your reasoning, for the requester and the record.
+    #[arg(long, short = 'm')]
+    pub comment: Option<String>,
+    #[command(flatten)]
+    pub wait: WaitArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct WaitArgs {
+    /// Wait until the operator has acted on the change: the request reaches a final phase, or
+    /// (for a review) it is counted and more reviews are needed.
+    #[arg(long)]
+    pub wait: bool,
+    /// How long --wait waits, e.g. 60s, 5m.
+    #[arg(long, default_value = "60s", value_parser = parse_timeout)]
+    pub timeout: std::time::Duration,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PermitCommand {
+    /// A permit, its datasets' preparation reports, its workspaces and its destruction record.
+    Describe {
+        /// The DataPermit's name.
+        name: String,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the hash chain of the audit log; report the first broken link.
+    Verify {
+        /// A data store root (its `audit/audit.log` is checked), or the log file itself.
+        path: PathBuf,
+    },
+}
+
+#[derive(Debug, Clone, Copy, Args)]
+pub struct OutputArgs {
+    /// Output format: json, yaml, or wide (more columns). Human-readable when absent.
+    #[arg(short = 'o', long = "output", value_enum)]
+    pub format: Option<OutputFormat>,
+}
+
+/// A duration as kubectl and the CRDs write them (`60s`, `5m`, `1h30m`).
+fn parse_timeout(text: &str) -> Result<std::time::Duration, String> {
+    haven_api::validation::parse_duration(text)
+        .and_then(|d| d.to_std().ok())
+        .ok_or_else(|| format!("{text:?} is not a duration like 60s, 5m or 1h30m"))
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let Cli { connect, command } = cli;
+    match command {
+        Command::Status(output) => status::run(&connect, output.format).await,
+        Command::Airlock { command } => airlock::run(&connect, command).await,
+        Command::Permit { command: PermitCommand::Describe { name, output } } => {
+            permit::describe(&connect, &name, output.format).await
+        }
+        Command::Audit { command: AuditCommand::Verify { path } } => audit::verify(&path),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn namespace_and_all_namespaces_exclude_each_other() {
+        let parsed = Cli::try_parse_from(["kubectl-haven", "airlock", "list", "-A", "-n", "ws-a"]);
+        assert!(parsed.is_err());
+    }
+
+    #[test]
+    fn kubectl_flags_are_accepted_after_the_subcommand() -> anyhow::Result<()> {
+        let cli = Cli::try_parse_from([
+            "kubectl-haven",
+            "airlock",
+            "approve",
+            "req",
+            "-n",
+            "ws-a",
+            "--as",
+            "carol",
+            "--as-group",
+            "g1",
+            "--as-group",
+            "g2",
+            "--context",
+            "lab",
+            "--kubeconfig",
+            "/tmp/k",
+            "--wait",
+            "--timeout",
+            "2m",
+        ])?;
+        assert_eq!(cli.connect.namespace.as_deref(), Some("ws-a"));
+        assert_eq!(cli.connect.impersonate.as_deref(), Some("carol"));
+        assert_eq!(cli.connect.impersonate_groups, ["g1", "g2"]);
+        assert_eq!(cli.connect.context.as_deref(), Some("lab"));
+        let Command::Airlock { command: AirlockCommand::Approve(review) } = cli.command else {
+            panic!("parsed as approve");
+        };
+        assert!(review.wait.wait);
+        assert_eq!(review.wait.timeout, std::time::Duration::from_secs(120));
+        Ok(())
+    }
+
+    #[test]
+    fn an_unknown_output_format_is_a_usage_error() {
+        let parsed = Cli::try_parse_from(["kubectl-haven", "status", "-o", "xml"]);
+        assert!(parsed.is_err_and(|e| e.exit_code() == 2));
+    }
+}
