@@ -75,11 +75,14 @@ pub fn deliver(
         let _ = tree::remove_all(&partial);
         return Err(e);
     }
-    publish(&partial, target)?;
+    // Every byte was compared with the manifest on its way; only a concurrent call's delivery,
+    // published first, needs reading back.
+    if publish(&partial, target)? {
+        return Ok(Delivered::of(&manifest, manifest_sha256));
+    }
     let (delivered, sha256) = verify(target)?;
-    if sha256 != manifest_sha256 {
-        let reason = "the delivered manifest differs from the snapshot's".to_owned();
-        return Err(AirlockError::Corrupt(ArchiveError::BadManifest { path: target.join(MANIFEST), reason }));
+    if !request.owns(&delivered) || sha256 != manifest_sha256 {
+        return Err(AirlockError::Occupied { path: target.to_path_buf(), request: delivered.request });
     }
     Ok(Delivered::of(&delivered, sha256))
 }

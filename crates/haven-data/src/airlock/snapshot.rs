@@ -16,7 +16,7 @@ use super::{
     read_manifest, verify, write_synced,
 };
 use crate::archive::ArchiveError;
-use crate::hashing::copy_hashing;
+use crate::hashing::{copy_hashing, sha256_hex};
 use crate::manifest::{FILES, MANIFEST, ManifestFile};
 use crate::names::check_relative_path;
 use crate::store::{DataStore, StoreError};
@@ -102,13 +102,16 @@ pub fn take_snapshot(
 
     let (parent, name) = split(quarantine)?;
     let partial = fresh_partial(parent, name)?;
-    if let Err(e) = copy_all(&partial, request, &rels, opened) {
-        let _ = tree::remove_all(&partial);
-        return Err(e);
-    }
-    // Whether this call or a concurrent one published it, what is in place is re-read.
-    publish(&partial, quarantine)?;
-    verify_snapshot(quarantine, request)
+    let built = match copy_all(&partial, request, &rels, opened) {
+        Ok(built) => built,
+        Err(e) => {
+            let _ = tree::remove_all(&partial);
+            return Err(e);
+        }
+    };
+    // The copy was hashed as it was written and synced; only a concurrent call's snapshot,
+    // published first, needs reading back.
+    if publish(&partial, quarantine)? { Ok(built) } else { verify_snapshot(quarantine, request) }
 }
 
 /// Re-checks the request's snapshot against its manifest, without touching the source.
@@ -138,7 +141,7 @@ fn copy_all(
     request: &SnapshotRequest<'_>,
     rels: &[String],
     opened: Vec<File>,
-) -> Result<(), AirlockError> {
+) -> Result<(AirlockManifest, String), AirlockError> {
     let files_dir = partial.join(FILES);
     fs::create_dir_all(&files_dir).map_err(|e| io_at(&files_dir, e))?;
     let mut manifest = AirlockManifest {
@@ -166,13 +169,14 @@ fn copy_all(
         manifest.files.push(ManifestFile { path: rel.clone(), size, sha256 });
     }
     let manifest_path = partial.join(MANIFEST);
-    write_synced(&manifest_path, &manifest_bytes(&manifest, &manifest_path)?)?;
+    let bytes = manifest_bytes(&manifest, &manifest_path)?;
+    write_synced(&manifest_path, &bytes)?;
     dirs.sort();
     dirs.dedup();
     for dir in dirs.iter().rev() {
         tree::sync_dir(dir)?;
     }
-    Ok(())
+    Ok((manifest, sha256_hex(&bytes)))
 }
 
 /// A refusal or an I/O error for one file, before the index is known.
