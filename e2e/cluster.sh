@@ -3,11 +3,14 @@
 # etcd + kube-apiserver + kube-controller-manager + kube-scheduler, and kwok
 # simulating fake nodes (pods scheduled there reach Running without a kubelet).
 #
-# Usage: e2e/cluster.sh up|down|status|env|user-kubeconfig NAME [GROUP...]
+# Usage: e2e/cluster.sh up|down|status|env|restart-apiserver|user-kubeconfig NAME [GROUP...]
 #   up               start the cluster (no-op if already healthy); prints the admin kubeconfig path
 #   down             kill every component, remove the etcd data dir and the state dir
 #   status           exit 0 if the apiserver answers /readyz
 #   env              prints `export KUBECONFIG=...` and `export PATH=...` (use: eval "$(e2e/cluster.sh env)")
+#   restart-apiserver
+#                    SIGKILLs kube-apiserver, as a crash would, and starts it again with the same
+#                    arguments (for resilience tests); returns once it answers /readyz
 #   user-kubeconfig NAME [GROUP...]
 #                    mints a client cert CN=NAME, O=GROUP... signed by the cluster CA and prints
 #                    the path of a kubeconfig for it (<state>/users/NAME.kubeconfig)
@@ -551,8 +554,21 @@ cmd_user_kubeconfig() {
   echo "$dir/$name.kubeconfig"
 }
 
+cmd_restart_apiserver() {
+  load_ports || die "no cluster in $state"
+  local pid args=()
+  pid="$(component_pid kube-apiserver)" || die "kube-apiserver is not running"
+  mapfile -d '' args <"/proc/$pid/cmdline"
+  kill -KILL -- "-$pid" 2>/dev/null || true
+  while pgid_alive "$pid"; do sleep 0.05; done
+  say "kube-apiserver killed (pid $pid)"
+  started=()
+  start kube-apiserver "${args[@]}"
+  wait_for "kube-apiserver ready" apiserver_ready
+}
+
 usage() {
-  sed -n '6,14p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '6,17p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -560,6 +576,7 @@ case "${1:-}" in
   up) cmd_up ;;
   down) cmd_down ;;
   status) cmd_status ;;
+  restart-apiserver) cmd_restart_apiserver ;;
   env) cmd_env ;;
   user-kubeconfig) shift; cmd_user_kubeconfig "$@" ;;
   *) usage ;;

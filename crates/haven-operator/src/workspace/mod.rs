@@ -82,6 +82,11 @@ async fn reconcile_live(workspace: &Workspace, ctx: &Context) -> Result<Action> 
         Err(violations) => {
             provision::suspend(workspace, ctx).await?;
             status::refused(workspace, ctx, Some(expiry), &violations).await?;
+            // A permit still preparing becomes Active by itself: look again soon rather than
+            // rely only on its watch event, which an API server restart can swallow.
+            if violations.iter().any(|v| v.reason == reasons::PERMIT_NOT_ACTIVE) {
+                return Ok(Action::requeue(PERMIT_PENDING_POLL));
+            }
         }
         Ok(plan) => {
             let pod_running = provision::apply(&plan, ctx).await?;
@@ -90,6 +95,9 @@ async fn reconcile_live(workspace: &Workspace, ctx: &Context) -> Result<Action> 
     }
     Ok(requeue_at(expiry, now))
 }
+
+/// How often a workspace refused for a permit that is not Active yet is looked at again.
+const PERMIT_PENDING_POLL: Duration = Duration::from_secs(5);
 
 /// Requeue exactly when the workspace expires (bounded, so a clock jump is noticed).
 fn requeue_at(at: DateTime<Utc>, now: DateTime<Utc>) -> Action {

@@ -1,0 +1,85 @@
+//! Faults the operator must ride out: another writer editing the objects it owns.
+
+use anyhow::Result;
+use haven_api::{DataPermit, Workspace, workspace::WorkspacePhase};
+use haven_e2e::{DEADLINE, Operator, admin, data_root, ensure_namespace, eventually, fixtures, unique_name};
+use k8s_openapi::api::{core::v1::ResourceQuota, networking::v1::NetworkPolicy};
+use kube::{
+    Api, Client,
+    api::{Patch, PatchParams, PostParams},
+};
+use serde_json::json;
+
+/// A permit for up to `workspaces` workspaces of `user`, and its operator running.
+async fn permit_with_operator(
+    prefix: &str,
+    user: &str,
+    workspaces: u32,
+) -> Result<(Client, String, Operator)> {
+    let client = admin().await?;
+    ensure_namespace(&client, "haven-system").await?;
+    let root = data_root(prefix)?;
+    fixtures::write_raw_source(&root)?;
+    let operator = Operator::start(&root).await?;
+    let permit = unique_name(&format!("{prefix}-p"));
+    let mut grant = fixtures::permit(&permit, user, -5, 900)?;
+    grant.spec.environment.max_workspaces = workspaces;
+    Api::<DataPermit>::all(client.clone()).create(&PostParams::default(), &grant).await?;
+    Ok((client, permit, operator))
+}
+
+async fn all_ready(workspaces: &Api<Workspace>, names: &[String]) -> Result<Option<()>> {
+    for name in names {
+        if workspaces.get(name).await?.status.map(|s| s.phase) != Some(WorkspacePhase::Ready) {
+            return Ok(None);
+        }
+    }
+    Ok(Some(()))
+}
+
+#[tokio::test]
+async fn another_writer_cannot_loosen_isolation_but_keeps_its_own_fields() -> Result<()> {
+    let user = "writer@example.org";
+    let (client, permit, _operator) = permit_with_operator("writer", user, 1).await?;
+    let workspaces: Api<Workspace> = Api::all(client.clone());
+    let name = unique_name("writer-ws");
+    workspaces.create(&PostParams::default(), &fixtures::workspace(&name, &permit, user, json!({}))?).await?;
+    eventually(DEADLINE, "workspace Ready", || all_ready(&workspaces, std::slice::from_ref(&name))).await?;
+    let namespace = format!("ws-{name}");
+    let policies: Api<NetworkPolicy> = Api::namespaced(client.clone(), &namespace);
+    let quotas: Api<ResourceQuota> = Api::namespaced(client.clone(), &namespace);
+    let operators_egress = policies.get("allow-dns").await?.spec.and_then(|s| s.egress);
+    let operators_pods =
+        quotas.get("workspace").await?.spec.and_then(|s| s.hard).and_then(|h| h.get("pods").cloned());
+
+    // Another tool (as Argo CD or a hand with kubectl would) takes the egress rule and the pod
+    // quota, and adds a label of its own.
+    let intruder = PatchParams::apply("netops").force();
+    let open_egress = json!({
+        "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+        "metadata": {"name": "allow-dns", "labels": {"example.org/owner": "netops"}},
+        "spec": {"egress": [{}]},
+    });
+    policies.patch("allow-dns", &intruder, &Patch::Apply(&open_egress)).await?;
+    let more_pods = json!({
+        "apiVersion": "v1", "kind": "ResourceQuota",
+        "metadata": {"name": "workspace"},
+        "spec": {"hard": {"pods": "50"}},
+    });
+    quotas.patch("workspace", &intruder, &Patch::Apply(&more_pods)).await?;
+
+    // The operator takes its fields back; the other writer's label stays.
+    eventually(DEADLINE, "egress and quota restored", || async {
+        let policy = policies.get("allow-dns").await?;
+        let quota = quotas.get("workspace").await?;
+        let restored = policy.spec.as_ref().and_then(|s| s.egress.clone()) == operators_egress
+            && quota.spec.and_then(|s| s.hard).and_then(|h| h.get("pods").cloned()) == operators_pods;
+        Ok(restored.then_some(policy))
+    })
+    .await
+    .map(|policy| {
+        let label = policy.metadata.labels.unwrap_or_default().get("example.org/owner").cloned();
+        assert_eq!(label.as_deref(), Some("netops"), "a field the operator does not own is left alone");
+    })?;
+    Ok(())
+}
