@@ -1,4 +1,5 @@
-//! Faults the operator must ride out: another writer editing the objects it owns.
+//! What the operator must and must not do to a converged workspace: leave it alone when nothing
+//! changes, and take back what another writer changes.
 
 use anyhow::Result;
 use haven_api::{DataPermit, Workspace, workspace::WorkspacePhase};
@@ -81,5 +82,61 @@ async fn another_writer_cannot_loosen_isolation_but_keeps_its_own_fields() -> Re
         let label = policy.metadata.labels.unwrap_or_default().get("example.org/owner").cloned();
         assert_eq!(label.as_deref(), Some("netops"), "a field the operator does not own is left alone");
     })?;
+    Ok(())
+}
+
+/// `kind/name → resourceVersion` of every object with the workspace's label in its namespace.
+async fn versions(client: &Client, namespace: &str, workspace: &str) -> Result<Vec<(String, String)>> {
+    use k8s_openapi::api::{
+        apps::v1::StatefulSet,
+        core::v1::{LimitRange, PersistentVolumeClaim, Service},
+        rbac::v1::{Role, RoleBinding},
+    };
+    let selector = kube::api::ListParams::default()
+        .labels(&format!("{}={workspace}", haven_api::constants::labels::WORKSPACE));
+    let mut all = vec![];
+    macro_rules! collect {
+        ($($kind:ty),*) => {$(
+            for item in Api::<$kind>::namespaced(client.clone(), namespace).list_metadata(&selector).await?.items {
+                let name = item.metadata.name.unwrap_or_default();
+                all.push((format!("{}/{name}", stringify!($kind)), item.metadata.resource_version.unwrap_or_default()));
+            }
+        )*};
+    }
+    collect!(
+        NetworkPolicy,
+        ResourceQuota,
+        LimitRange,
+        Role,
+        RoleBinding,
+        PersistentVolumeClaim,
+        Service,
+        StatefulSet
+    );
+    all.sort();
+    Ok(all)
+}
+
+#[tokio::test]
+async fn a_converged_workspace_is_left_alone() -> Result<()> {
+    let user = "idle@example.org";
+    let (client, permit, _operator) = permit_with_operator("idle", user, 1).await?;
+    let workspaces: Api<Workspace> = Api::all(client.clone());
+    let name = unique_name("idle-ws");
+    workspaces.create(&PostParams::default(), &fixtures::workspace(&name, &permit, user, json!({}))?).await?;
+    eventually(DEADLINE, "workspace Ready", || all_ready(&workspaces, std::slice::from_ref(&name))).await?;
+    let namespace = format!("ws-{name}");
+    // Let the last status write and its echoes pass, then nothing may change for a while.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let before = versions(&client, &namespace, &name).await?;
+    assert!(before.len() >= 10, "the workspace's children: {before:?}");
+    let workspace_version = workspaces.get(&name).await?.metadata.resource_version;
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    assert_eq!(versions(&client, &namespace, &name).await?, before, "no child changed while idle");
+    assert_eq!(
+        workspaces.get(&name).await?.metadata.resource_version,
+        workspace_version,
+        "nor the workspace"
+    );
     Ok(())
 }

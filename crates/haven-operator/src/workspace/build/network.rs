@@ -74,8 +74,12 @@ fn policy(
         spec: Some(NetworkPolicySpec {
             pod_selector: Some(pod_selector),
             policy_types: Some(vec!["Ingress".into(), "Egress".into()]),
-            ingress: Some(ingress.into_iter().collect()),
-            egress: Some(egress.into_iter().collect()),
+            // No rule is `None`, not an empty list: the API server stores an empty list as
+            // absent, so `[]` would differ from what is stored on every apply, bump the
+            // generation and wake the workspace's reconcile again, forever. `policyTypes`
+            // already denies both directions.
+            ingress: ingress.map(|rule| vec![rule]),
+            egress: egress.map(|rule| vec![rule]),
         }),
     }
 }
