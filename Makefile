@@ -9,7 +9,7 @@ help:
 	@echo "make demo          local control plane + operator + examples, then kubectl get"
 	@echo "make test          lint, unit tests, then end-to-end tests against a local control plane"
 	@echo "make crds          regenerate crds/ from the Rust types"
-	@echo "make bench         workspace apply-to-Ready; make bench-pseudo: preparation vs qsv and pandas (BENCHMARKS.md)"
+	@echo "make bench         scale (long; a quiet machine): provisioning vs a raw client, idle writes, memory, teardown lag; make bench-pseudo: preparation vs qsv and pandas (BENCHMARKS.md)"
 	@echo "make lint | fmt    clippy -D warnings and rustfmt --check | format the code"
 	@echo "make cluster-up    start the local control plane (.cluster/kubeconfig); cluster-down stops it"
 
@@ -32,9 +32,10 @@ lint:
 fmt:
 	$(CARGO) fmt --all
 
-# Benchmarks (not tests): figures and commands go in BENCHMARKS.md.
+# Benchmarks (not tests): figures and commands go in BENCHMARKS.md. `make bench` brings up its
+# own control plane (.bench-cluster); SIZES=, IDLE_WINDOW=, ... as documented in bench/scale.sh.
 bench:
-	bench/workspace-ready.sh 15
+	bench/scale.sh
 
 # haven pseudonymise against qsv and pandas on a ~1 GB synthetic registry (ROWS=, REPS=).
 bench-pseudo:
