@@ -3,12 +3,13 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 CARGO ?= cargo
 
-.PHONY: help demo test test-unit test-e2e lint fmt crds bench bench-pseudo control-plane cluster-up cluster-down clean
+.PHONY: help demo test test-unit test-e2e lint fmt crds chart-snapshot bench bench-pseudo control-plane cluster-up cluster-down clean
 
 help:
 	@echo "make demo          local control plane + operator + examples, then kubectl get"
 	@echo "make test          lint, unit tests, then end-to-end tests against a local control plane"
-	@echo "make crds          regenerate crds/ from the Rust types"
+	@echo "make crds          regenerate crds/ from the Rust types (and the Helm chart's copies)"
+	@echo "make chart-snapshot  re-render charts/haven/tests/snapshot.yaml (default values)"
 	@echo "make bench         scale (long; a quiet machine): provisioning vs a raw client, idle writes, memory, teardown lag; make bench-pseudo: preparation vs qsv and pandas (BENCHMARKS.md)"
 	@echo "make lint | fmt    clippy -D warnings and rustfmt --check | format the code"
 	@echo "make cluster-up    start the local control plane (.cluster/kubeconfig); cluster-down stops it"
@@ -41,8 +42,17 @@ bench:
 bench-pseudo:
 	bench/pseudonymise.sh
 
+# The chart ships the same CRDs (crds/, installed by Helm) and admission policy (files/, a
+# template); e2e/tests/chart.rs fails if they drift.
 crds:
 	$(CARGO) run --quiet --locked -p haven -- crd --out-dir crds
+	cp crds/*.haven.io.yaml charts/haven/crds/
+	cp crds/admission-policy.yaml charts/haven/files/admission-policy.yaml
+
+# `helm template` with default values, compared by e2e/tests/chart.rs; helm comes with the
+# local control plane's tools.
+chart-snapshot:
+	PATH="$$(e2e/build-control-plane.sh):$$PATH" helm template haven charts/haven -n haven-system > charts/haven/tests/snapshot.yaml
 
 control-plane:
 	e2e/build-control-plane.sh

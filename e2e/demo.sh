@@ -15,13 +15,18 @@ if [ -z "${KUBECONFIG:-}" ]; then
 fi
 data_root="${HAVEN_DEMO_DATA:-$(dirname "$KUBECONFIG")/demo-data}"
 
-say "Building Haven and installing the CRDs"
-cargo build --quiet --locked -p haven
-haven="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug/haven"
-"$haven" crd | kubectl apply --server-side --force-conflicts --field-manager=haven-demo -f -
+say "Installing Haven with its Helm chart: CRDs, admission policy, RBAC"
+# No container engine here, so no operator image: the chart runs no pod (replicas=0) and the
+# operator runs below as a process with the chart's ServiceAccount, i.e. exactly its RBAC.
+helm upgrade --install haven charts/haven --namespace haven-system --create-namespace \
+  --set replicas=0 --wait
 kubectl wait --for=condition=Established --timeout=60s \
   crd/datapermits.haven.io crd/workspaces.haven.io crd/airlockrequests.haven.io
-kubectl create namespace haven-system --dry-run=client -o yaml | kubectl apply -f -
+helm list -n haven-system
+cargo build --quiet --locked -p haven
+haven="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug/haven"
+operator_kubeconfig="$(dirname "$KUBECONFIG")/haven-operator.kubeconfig"
+e2e/sa-kubeconfig.sh haven haven-system "$operator_kubeconfig"
 
 say "Raw sources in the data store (synthetic; a custodian would put real ones here)"
 mkdir -p "$data_root/raw/registry" "$data_root/raw/survey"
@@ -34,8 +39,8 @@ cargo run --quiet --release --locked -p haven-data --example synthetic_registry 
 } > "$data_root/raw/survey/2025.csv"
 head -3 "$data_root/raw/registry/cancer-2024.csv"
 
-say "Starting the operator (data store: $data_root; log: $data_root.log)"
-"$haven" run --data-root "$data_root" >"$data_root.log" 2>&1 &
+say "Starting the operator as the chart's ServiceAccount (data store: $data_root; log: $data_root.log)"
+KUBECONFIG="$operator_kubeconfig" "$haven" run --data-root "$data_root" >"$data_root.log" 2>&1 &
 operator=$!
 trap 'kill "$operator" 2>/dev/null || true' EXIT
 
@@ -103,6 +108,6 @@ kubectl apply -f e2e/invalid/permit-ends-before-start.yaml 2>&1 | sed 's/^/  /' 
 say "Done; the operator stops now, the cluster keeps running"
 if [ -n "${started_here:-}" ]; then
   echo "  export KUBECONFIG=$KUBECONFIG PATH=$bin:\$PATH"
-  echo "  $haven run --data-root $data_root   # to run the operator again"
+  echo "  KUBECONFIG=$operator_kubeconfig $haven run --data-root $data_root   # to run the operator again"
   echo "  make cluster-down                    # to stop the cluster"
 fi

@@ -54,12 +54,16 @@ async fn the_admission_policy_binds_requests_and_reviews_to_the_people_acting() 
     let carol = requests_as(CHECKER, ns).await?;
     let bob = requests_as(CO_RESEARCHER, ns).await?;
 
-    // The policy takes effect a moment after it is installed: the first denial is awaited.
+    // The policy takes effect a moment after it is installed: the first denial is awaited,
+    // probing with dry runs so an early success stores nothing.
+    let dry_run = PostParams { dry_run: true, ..PostParams::default() };
     let message = eventually(DEADLINE, "the policy denies a request in another's name", || async {
-        let created = bob.create(&PostParams::default(), &request).await;
+        let created = bob.create(&dry_run, &request).await;
         Ok(created.err().map(|e| e.to_string()))
     })
     .await?;
+    let stored = bob.create(&PostParams::default(), &request).await;
+    assert!(stored.is_err(), "the policy denies it for real too");
     assert!(message.contains("spec.requestedBy must be the user creating the request"), "{message}");
     alice.create(&PostParams::default(), &request).await?;
 
