@@ -3,7 +3,7 @@
 
 pub mod build;
 pub mod plan;
-mod provision;
+pub mod provision;
 mod status;
 mod teardown;
 pub mod validate;

@@ -9,7 +9,7 @@ use k8s_openapi::api::{
     rbac::v1::{ClusterRoleBinding, RoleBinding},
 };
 use kube::{
-    Api, ResourceExt,
+    Api, Client, ResourceExt,
     api::{Patch, PatchParams},
 };
 
@@ -32,6 +32,30 @@ pub async fn apply(plan: &WorkspacePlan, ctx: &Context) -> Result<bool> {
         .map_err(Error::data_store)?;
 
     let client = &ctx.client;
+    let children = build_children(plan, &ctx.config);
+    apply_children(client, &children).await?;
+
+    // Datasets or the mirror may have been removed from the plan.
+    let ns = plan.namespace.as_str();
+    let policies = names(&children.network_policies);
+    prune(&Api::<NetworkPolicy>::namespaced(client.clone(), ns), &plan.name, &policies).await?;
+    prune(
+        &Api::<PersistentVolumeClaim>::namespaced(client.clone(), ns),
+        &plan.name,
+        &names(&children.claims),
+    )
+    .await?;
+    prune(&Api::<PersistentVolume>::all(client.clone()), &plan.name, &names(&children.volumes)).await?;
+
+    let pod = Api::<Pod>::namespaced(client.clone(), ns).get_opt(&format!("{ENVIRONMENT_NAME}-0")).await?;
+    Ok(pod.and_then(|p| p.status).and_then(|s| s.phase).as_deref() == Some("Running"))
+}
+
+/// Server-side applies every child in dependency order: isolation first (nothing runs in the
+/// namespace before its policies and quota exist), access last (people get in only once the
+/// workspace is whole). Public so the benchmark's raw floor applies exactly the same way.
+pub async fn apply_children(client: &Client, children: &WorkspaceChildren) -> Result<()> {
+    // Destructured without `..`, so a new child kind cannot be forgotten here.
     let WorkspaceChildren {
         namespace,
         volumes,
@@ -45,42 +69,30 @@ pub async fn apply(plan: &WorkspacePlan, ctx: &Context) -> Result<bool> {
         claims,
         service,
         stateful_set,
-    } = build_children(plan, &ctx.config);
-
-    // Isolation first: nothing runs in the namespace before its policies and quota exist.
-    apply_cluster(client, &namespace).await?;
-    for policy in &network_policies {
+    } = children;
+    apply_cluster(client, namespace).await?;
+    for policy in network_policies {
         apply_namespaced(client, policy).await?;
     }
-    apply_namespaced(client, &resource_quota).await?;
-    apply_namespaced(client, &limit_range).await?;
-    for volume in &volumes {
+    apply_namespaced(client, resource_quota).await?;
+    apply_namespaced(client, limit_range).await?;
+    for volume in volumes {
         apply_cluster(client, volume).await?;
     }
-    for claim in &claims {
+    for claim in claims {
         apply_namespaced(client, claim).await?;
     }
-    apply_namespaced(client, &service).await?;
-    apply_namespaced(client, &stateful_set).await?;
-    // Access last: people get in only once the workspace is whole.
-    for role in &roles {
+    apply_namespaced(client, service).await?;
+    apply_namespaced(client, stateful_set).await?;
+    for role in roles {
         apply_namespaced(client, role).await?;
     }
-    for binding in &role_bindings {
+    for binding in role_bindings {
         apply_namespaced(client, binding).await?;
     }
-    apply_cluster(client, &cluster_role).await?;
-    apply_cluster(client, &cluster_role_binding).await?;
-
-    // Datasets or the mirror may have been removed from the plan.
-    let ns = plan.namespace.as_str();
-    prune(&Api::<NetworkPolicy>::namespaced(client.clone(), ns), &plan.name, &names(&network_policies))
-        .await?;
-    prune(&Api::<PersistentVolumeClaim>::namespaced(client.clone(), ns), &plan.name, &names(&claims)).await?;
-    prune(&Api::<PersistentVolume>::all(client.clone()), &plan.name, &names(&volumes)).await?;
-
-    let pod = Api::<Pod>::namespaced(client.clone(), ns).get_opt(&format!("{ENVIRONMENT_NAME}-0")).await?;
-    Ok(pod.and_then(|p| p.status).and_then(|s| s.phase).as_deref() == Some("Running"))
+    apply_cluster(client, cluster_role).await?;
+    apply_cluster(client, cluster_role_binding).await?;
+    Ok(())
 }
 
 fn names<K: ResourceExt>(objects: &[K]) -> Vec<String> {
