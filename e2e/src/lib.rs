@@ -164,6 +164,18 @@ pub fn kubectl_ok(args: &[&str]) -> Result<String> {
     Ok(String::from_utf8(output.stdout)?)
 }
 
+/// SIGKILLs the local control plane's kube-apiserver and starts it again (`e2e/cluster.sh
+/// restart-apiserver`); returns once it answers `/readyz`.
+pub fn restart_api_server() -> Result<()> {
+    let output = std::process::Command::new(repo_path("e2e/cluster.sh")).arg("restart-apiserver").output()?;
+    anyhow::ensure!(
+        output.status.success(),
+        "cluster.sh restart-apiserver failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(())
+}
+
 /// The repository root, for reading examples/ and e2e/ fixtures.
 pub fn repo_path(relative: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(relative)
@@ -292,7 +304,10 @@ impl Operator {
             .arg(data_root)
             .args(flags)
             .args(default_flags(flags))
-            .env("RUST_LOG", "info,kube=warn")
+            .env(
+                "RUST_LOG",
+                std::env::var("HAVEN_E2E_OPERATOR_LOG").unwrap_or_else(|_| "info,kube=warn".into()),
+            )
             // run-e2e.sh points this at a kubeconfig with the Helm chart's ServiceAccount token,
             // so every operator test also proves the chart's RBAC is enough (S11).
             .env("KUBECONFIG", operator_kubeconfig()?)
@@ -313,6 +328,11 @@ impl Operator {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Whether the process is still alive (it has not exited on its own).
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     /// SIGTERM, as Kubernetes stops a pod; waits up to `limit` for the process to exit.

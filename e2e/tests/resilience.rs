@@ -140,3 +140,34 @@ async fn a_converged_workspace_is_left_alone() -> Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn an_api_server_restart_mid_provisioning_is_survived() -> Result<()> {
+    let user = "restart@example.org";
+    let count = 8;
+    let (client, permit, mut operator) = permit_with_operator("restart", user, count).await?;
+    let workspaces: Api<Workspace> = Api::all(client.clone());
+    let names: Vec<String> = (0..count).map(|i| unique_name(&format!("restart-ws{i}"))).collect();
+    for name in &names {
+        workspaces
+            .create(&PostParams::default(), &fixtures::workspace(name, &permit, user, json!({}))?)
+            .await?;
+    }
+    // Crash the API server while the operator is half-way through: some children applied,
+    // some statuses written, requests in flight.
+    eventually(DEADLINE, "provisioning under way", || async {
+        let started = workspaces.list(&Default::default()).await?.items.iter().any(|w| w.status.is_some());
+        Ok(started.then_some(()))
+    })
+    .await?;
+    haven_e2e::restart_api_server()?;
+    let back = std::time::Instant::now();
+
+    eventually(DEADLINE, "every workspace Ready after the restart", || async {
+        all_ready(&workspaces, &names).await.or(Ok(None))
+    })
+    .await?;
+    println!("[e2e] all {count} workspaces Ready {:.1?} after the API server answered again", back.elapsed());
+    assert!(operator.is_running(), "the operator reconnected rather than exiting");
+    Ok(())
+}

@@ -7,8 +7,9 @@
 use anyhow::anyhow;
 use haven_api::{DataPermit, Workspace};
 use haven_operator::{
+    applied::Applied,
     config::OperatorConfig,
-    workspace::{build::build_children, validate::plan_workspace},
+    workspace::{build::build_children, provision::apply_children, validate::plan_workspace},
 };
 use kube::{Client, ResourceExt};
 
@@ -25,6 +26,7 @@ pub async fn provision(
             violations.iter().map(|v| format!("{}: {}", v.reason, v.message)).collect();
         anyhow!("workspace {} refused: {}", workspace.name_any(), reasons.join("; "))
     })?;
-    haven_operator::workspace::provision::apply_children(client, &build_children(&plan, config)).await?;
+    // A fresh ledger: each child is applied exactly once, as the operator's first reconcile does.
+    apply_children(client, &Applied::default(), &build_children(&plan, config)).await?;
     Ok(())
 }

@@ -1,16 +1,26 @@
-//! What every reconcile gets: the client, settings, clock, data store, audit log, Events and
-//! metrics.
+//! What every reconcile gets: the client, settings, clock, data store, audit log, Events,
+//! metrics, the ledger of applied children and the cache of workspaces.
 
 use std::sync::Arc;
 
+use haven_api::Workspace;
 use haven_data::{AuditLog, AuditRecord, DataStore};
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::{
     Client,
-    runtime::events::{Event, EventType, Recorder},
+    runtime::{
+        events::{Event, EventType, Recorder},
+        reflector::Store,
+    },
 };
 
-use crate::{clock::Clock, config::OperatorConfig, metrics::Metrics, permit::Preparations};
+use crate::{
+    applied::{Applied, Written},
+    clock::Clock,
+    config::OperatorConfig,
+    metrics::Metrics,
+    permit::Preparations,
+};
 
 /// Shared by every reconcile of every controller.
 #[allow(missing_debug_implementations)] // Client and Recorder have no Debug
@@ -23,6 +33,12 @@ pub struct Context {
     pub recorder: Recorder,
     pub preparations: Preparations,
     pub metrics: Arc<Metrics>,
+    /// What was last applied to each workspace child (see [`Applied`]).
+    pub applied: Arc<Applied>,
+    /// Workspaces as the operator last wrote their status (see [`Written`]).
+    pub written: Written<Workspace>,
+    /// Every Workspace, as the workspace controller's watch last saw it.
+    pub workspaces: Store<Workspace>,
 }
 
 impl Context {

@@ -11,14 +11,17 @@ use kube::{
 };
 use serde::{Serialize, de::DeserializeOwned};
 
-use crate::error::Result;
+use crate::{
+    applied::{Applied, fingerprint},
+    error::Result,
+};
 
 fn apply_params() -> PatchParams {
     PatchParams::apply(FIELD_MANAGER).force()
 }
 
-/// Server-side applies a cluster-scoped object.
-pub async fn apply_cluster<K>(client: &Client, object: &K) -> Result<K>
+/// Server-side applies a cluster-scoped object, unless the ledger shows it already stands.
+pub async fn apply_cluster<K>(client: &Client, applied: &Applied, object: &K) -> Result<()>
 where
     K: Resource<Scope = ClusterResourceScope, DynamicType = ()>
         + Clone
@@ -26,12 +29,12 @@ where
         + Serialize
         + DeserializeOwned,
 {
-    let api: Api<K> = Api::all(client.clone());
-    Ok(api.patch(&object.name_any(), &apply_params(), &Patch::Apply(object)).await?)
+    apply_unless_current(&Api::all(client.clone()), applied, object).await
 }
 
-/// Server-side applies a namespaced object into its namespace.
-pub async fn apply_namespaced<K>(client: &Client, object: &K) -> Result<K>
+/// Server-side applies a namespaced object into its namespace, unless the ledger shows it
+/// already stands.
+pub async fn apply_namespaced<K>(client: &Client, applied: &Applied, object: &K) -> Result<()>
 where
     K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
         + Clone
@@ -40,8 +43,20 @@ where
         + DeserializeOwned,
 {
     let namespace = object.namespace().unwrap_or_default();
-    let api: Api<K> = Api::namespaced(client.clone(), &namespace);
-    Ok(api.patch(&object.name_any(), &apply_params(), &Patch::Apply(object)).await?)
+    apply_unless_current(&Api::namespaced(client.clone(), &namespace), applied, object).await
+}
+
+async fn apply_unless_current<K>(api: &Api<K>, applied: &Applied, object: &K) -> Result<()>
+where
+    K: Resource<DynamicType = ()> + Clone + Debug + Serialize + DeserializeOwned,
+{
+    let fingerprint = fingerprint(object);
+    if applied.is_current(object, fingerprint) {
+        return Ok(());
+    }
+    let returned = api.patch(&object.name_any(), &apply_params(), &Patch::Apply(object)).await?;
+    applied.record(&returned, fingerprint);
+    Ok(())
 }
 
 /// Deletes `name` if it exists; absence is success.

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod airlock;
+pub mod applied;
 pub mod clock;
 pub mod conditions;
 pub mod config;

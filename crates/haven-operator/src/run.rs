@@ -1,9 +1,17 @@
 //! Wires the controllers: what each watches, and how a change to a child, a pod or a permit
 //! finds the object to reconcile; and the process around them: health, metrics, the lease.
 
-use std::{fmt::Debug, future::Future, net::SocketAddr, sync::Arc, time::Instant};
+use std::{
+    collections::HashMap,
+    fmt::Debug,
+    future::Future,
+    hash::{DefaultHasher, Hash, Hasher},
+    net::SocketAddr,
+    sync::Arc,
+    time::Instant,
+};
 
-use futures::{StreamExt, future};
+use futures::{Stream, StreamExt, future};
 use haven_api::{AirlockRequest, DataPermit, Workspace, constants::labels};
 use haven_data::{AuditLog, DataStore};
 use k8s_openapi::api::{
@@ -14,11 +22,12 @@ use k8s_openapi::api::{
 };
 use kube::{
     Api, Client, Resource, ResourceExt,
+    core::PartialObjectMeta,
     runtime::{
-        Controller,
+        Controller, WatchStreamExt,
         controller::Action,
         events::Recorder,
-        reflector::{ObjectRef, Store},
+        reflector::{self, ObjectRef, Store, store::Writer},
         watcher,
     },
 };
@@ -26,6 +35,7 @@ use serde::de::DeserializeOwned;
 
 use crate::{
     airlock,
+    applied::{Applied, Written},
     clock::Clock,
     config::OperatorConfig,
     context::Context,
@@ -66,6 +76,7 @@ pub async fn run(
     })
     .await?
     .map_err(Error::data_store)?;
+    let shared = Shared::new();
     let ctx = Arc::new(Context {
         client: client.clone(),
         config,
@@ -75,6 +86,9 @@ pub async fn run(
         recorder: Recorder::new(client.clone(), "haven-operator".into()),
         preparations: permit::Preparations::new(PREPARATION_CONCURRENCY),
         metrics: health.metrics.clone(),
+        applied: Arc::default(),
+        written: Written::default(),
+        workspaces: shared.workspaces.clone(),
     });
     health.set_ready();
 
@@ -85,12 +99,11 @@ pub async fn run(
             () = shutdown_signal() => return Ok(()),
         },
     };
-    let (workspaces, workspace_controller) = workspace_controller(client.clone(), ctx.clone());
-    let (permits, permit_controller) = permit_controller(client.clone(), ctx.clone());
-    let (requests, airlock_controller) = airlock_controller(client, ctx.clone());
+    let (permits, workspaces) = (shared.permits.clone(), shared.workspaces.clone());
+    let (requests, airlock_controller) = airlock_controller(client.clone(), ctx.clone());
     health.set_inventory(Inventory { permits, workspaces, requests });
     tracing::info!(data_root = %ctx.config.data_root.display(), "starting the DataPermit, Workspace and AirlockRequest controllers");
-    let controllers = future::join3(workspace_controller, permit_controller, airlock_controller);
+    let controllers = future::join(shared.controllers(client, ctx.clone()), airlock_controller);
     let Some(mut leadership) = leadership else {
         controllers.await;
         return Ok(());
@@ -137,40 +150,182 @@ fn managed() -> watcher::Config {
     watcher::Config::default().labels(&format!("{}={}", labels::MANAGED_BY, labels::MANAGED_BY_VALUE))
 }
 
-/// The Workspace a namespaced child belongs to, from its label (ownerReferences to a
-/// cluster-scoped owner would be looked up in the child's namespace).
+/// Objects waiting for a slow subscriber before a shared watch pauses.
+const SHARED_BUFFER: usize = 1024;
+
+/// A watch whose failures stay its own. It backs off and re-lists by itself, and its errors
+/// are logged here rather than handed on: a controller backs off *all* its triggers together
+/// on any one watch's error, which after an API server restart paused every workspace for
+/// up to a minute (a dozen watches each failing a few times grew the one shared backoff).
+fn watch<K>(api: Api<K>, config: watcher::Config) -> impl Stream<Item = watcher::Result<watcher::Event<K>>>
+where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
+{
+    watcher(api, config).default_backoff()
+}
+
+/// Keeps the objects of a watch and logs its interruptions (the watch retries by itself).
+fn objects_only<K: Resource<DynamicType = ()>>(
+    stream: impl Stream<Item = Result<K, watcher::Error>>,
+) -> impl Stream<Item = Result<K, watcher::Error>> {
+    stream.filter(|item| {
+        if let Err(error) = item {
+            tracing::warn!(kind = %K::kind(&()), %error, "watch interrupted; retrying");
+        }
+        future::ready(item.is_ok())
+    })
+}
+
+/// Drives a shared watch: its subscribers see each object once it is in the cache.
+async fn drive<K: Resource<DynamicType = ()>>(
+    events: impl Stream<Item = watcher::Result<watcher::Event<K>>>,
+) {
+    objects_only(events.applied_objects()).for_each(|_| future::ready(())).await;
+}
+
+/// Changes to one kind of workspace child, as metadata only (labels say which workspace; a
+/// child's spec is the operator's own and its status is read when needed). The operator's
+/// own writes coming back are dropped (see [`Applied`]); after a re-list, which can hide a
+/// deletion, the ledger forgets the kind so everything is applied afresh.
+fn child_changes<K>(
+    client: &Client,
+    config: watcher::Config,
+    applied: Arc<Applied>,
+) -> impl Stream<Item = Result<PartialObjectMeta<K>, watcher::Error>> + Send + 'static
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+{
+    let metadata = Api::<PartialObjectMeta<K>>::all(client.clone());
+    let changes = watch(metadata, config).filter_map(move |event| {
+        future::ready(match event {
+            Ok(watcher::Event::Init) => {
+                applied.forget_kind::<K>();
+                None
+            }
+            Ok(watcher::Event::InitDone) => None,
+            Ok(
+                watcher::Event::InitApply(child)
+                | watcher::Event::Apply(child)
+                | watcher::Event::Delete(child),
+            ) => applied.observe(&child).then_some(Ok(child)),
+            Err(error) => Some(Err(error)),
+        })
+    });
+    objects_only(changes)
+}
+
+/// The Workspace a child belongs to, from its label (ownerReferences to a cluster-scoped
+/// owner would be looked up in the child's namespace).
 fn by_workspace_label<K: Resource>(child: K) -> Option<ObjectRef<Workspace>> {
     child.labels().get(labels::WORKSPACE).map(|name| ObjectRef::new(name))
 }
 
-fn child_api<K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug>(client: &Client) -> Api<K> {
-    Api::all(client.clone())
+/// What in a Workspace asks for a reconcile: its spec (generation), its deletion and its
+/// finalizers. Its status is the operator's own output, so writing it must not wake it.
+fn needs_reconcile(workspace: &Workspace) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    let meta = workspace.meta();
+    (meta.generation, meta.deletion_timestamp.is_some(), &meta.finalizers).hash(&mut hasher);
+    hasher.finish()
 }
 
-fn workspace_controller(client: Client, ctx: Arc<Context>) -> (Store<Workspace>, impl Future<Output = ()>) {
-    let controller = Controller::new(Api::<Workspace>::all(client.clone()), watcher::Config::default());
-    let workspaces = controller.store();
-    let store = workspaces.clone();
-    let running = controller
-        .owns(child_api::<Namespace>(&client), managed())
-        .owns(child_api::<PersistentVolume>(&client), managed())
-        .owns(child_api::<ClusterRoleBinding>(&client), managed())
-        .watches(child_api::<NetworkPolicy>(&client), managed(), by_workspace_label)
-        .watches(child_api::<RoleBinding>(&client), managed(), by_workspace_label)
-        .watches(child_api::<Role>(&client), managed(), by_workspace_label)
-        .watches(child_api::<ResourceQuota>(&client), managed(), by_workspace_label)
-        .watches(child_api::<LimitRange>(&client), managed(), by_workspace_label)
-        .watches(child_api::<PersistentVolumeClaim>(&client), managed(), by_workspace_label)
-        .watches(child_api::<Service>(&client), managed(), by_workspace_label)
-        .watches(child_api::<StatefulSet>(&client), managed(), by_workspace_label)
-        .watches(
-            child_api::<Pod>(&client),
-            watcher::Config::default().labels(labels::WORKSPACE),
+/// Passes a workspace on only when [`needs_reconcile`] changed. The map keeps one number per
+/// workspace ever seen by this process.
+fn spec_changes(workspaces: impl Stream<Item = Arc<Workspace>>) -> impl Stream<Item = Arc<Workspace>> {
+    let mut seen: HashMap<ObjectRef<Workspace>, u64> = HashMap::new();
+    workspaces.filter(move |workspace| {
+        let fingerprint = needs_reconcile(workspace);
+        future::ready(seen.insert(ObjectRef::from_obj(&**workspace), fingerprint) != Some(fingerprint))
+    })
+}
+
+/// The watches of Workspaces and DataPermits, each shared by both controllers so that a
+/// reconcile woken by a change always finds that change in the cache it reads.
+struct Shared {
+    workspaces: Store<Workspace>,
+    permits: Store<DataPermit>,
+    workspace_writer: Writer<Workspace>,
+    permit_writer: Writer<DataPermit>,
+}
+
+impl Shared {
+    fn new() -> Self {
+        let (workspaces, workspace_writer) = reflector::store_shared(SHARED_BUFFER);
+        let (permits, permit_writer) = reflector::store_shared(SHARED_BUFFER);
+        Self { workspaces, permits, workspace_writer, permit_writer }
+    }
+
+    /// Both controllers, and the two watches that feed them.
+    fn controllers(self, client: Client, ctx: Arc<Context>) -> impl Future<Output = ()> {
+        let subscribe_workspaces =
+            || self.workspace_writer.subscribe().expect("a shared store can be subscribed to");
+        let subscribe_permits =
+            || self.permit_writer.subscribe().expect("a shared store can be subscribed to");
+        let workspaces = workspace_controller(
+            client.clone(),
+            ctx.clone(),
+            subscribe_workspaces(),
+            subscribe_permits(),
+            self.workspaces.clone(),
+        );
+        let permits = permit_controller(ctx, subscribe_permits(), subscribe_workspaces(), self.permits);
+        let watch_workspaces = drive(
+            watch(Api::<Workspace>::all(client.clone()), watcher::Config::default())
+                .reflect_shared(self.workspace_writer),
+        );
+        let watch_permits = drive(
+            watch(Api::<DataPermit>::all(client), watcher::Config::default())
+                .reflect_shared(self.permit_writer),
+        );
+        async move {
+            future::join4(workspaces, permits, watch_workspaces, watch_permits).await;
+        }
+    }
+}
+
+fn workspace_controller(
+    client: Client,
+    ctx: Arc<Context>,
+    workspaces: impl Stream<Item = Arc<Workspace>> + Send + 'static,
+    permits: impl Stream<Item = Arc<DataPermit>> + Send + 'static,
+    store: Store<Workspace>,
+) -> impl Future<Output = ()> {
+    let (applied, client) = (ctx.applied.clone(), &client);
+    let by_permit = store.clone();
+    Controller::for_shared_stream(spec_changes(workspaces), store)
+        .watches_stream(child_changes::<Namespace>(client, managed(), applied.clone()), by_workspace_label)
+        .watches_stream(
+            child_changes::<PersistentVolume>(client, managed(), applied.clone()),
             by_workspace_label,
         )
-        .watches(Api::<DataPermit>::all(client.clone()), watcher::Config::default(), move |permit| {
+        .watches_stream(
+            child_changes::<ClusterRoleBinding>(client, managed(), applied.clone()),
+            by_workspace_label,
+        )
+        .watches_stream(
+            child_changes::<NetworkPolicy>(client, managed(), applied.clone()),
+            by_workspace_label,
+        )
+        .watches_stream(child_changes::<RoleBinding>(client, managed(), applied.clone()), by_workspace_label)
+        .watches_stream(child_changes::<Role>(client, managed(), applied.clone()), by_workspace_label)
+        .watches_stream(
+            child_changes::<ResourceQuota>(client, managed(), applied.clone()),
+            by_workspace_label,
+        )
+        .watches_stream(child_changes::<LimitRange>(client, managed(), applied.clone()), by_workspace_label)
+        .watches_stream(
+            child_changes::<PersistentVolumeClaim>(client, managed(), applied.clone()),
+            by_workspace_label,
+        )
+        .watches_stream(child_changes::<Service>(client, managed(), applied.clone()), by_workspace_label)
+        .watches_stream(child_changes::<StatefulSet>(client, managed(), applied.clone()), by_workspace_label)
+        .watches_stream(
+            child_changes::<Pod>(client, watcher::Config::default().labels(labels::WORKSPACE), applied),
+            by_workspace_label,
+        )
+        .watches_shared_stream(permits, move |permit| {
             let name = permit.name_any();
-            workspaces
+            by_permit
                 .state()
                 .into_iter()
                 .filter(|w| w.spec.permit == name)
@@ -187,15 +342,17 @@ fn workspace_controller(client: Client, ctx: Arc<Context>) -> (Store<Workspace>,
             if let Err(error) = result {
                 tracing::debug!(%error, "workspace reconcile");
             }
-        });
-    (store, running)
+        })
 }
 
-fn permit_controller(client: Client, ctx: Arc<Context>) -> (Store<DataPermit>, impl Future<Output = ()>) {
-    let controller = Controller::new(Api::<DataPermit>::all(client.clone()), watcher::Config::default());
-    let store = controller.store();
-    let running = controller
-        .watches(Api::<Workspace>::all(client), watcher::Config::default(), |workspace| {
+fn permit_controller(
+    ctx: Arc<Context>,
+    permits: impl Stream<Item = Arc<DataPermit>> + Send + 'static,
+    workspaces: impl Stream<Item = Arc<Workspace>> + Send + 'static,
+    store: Store<DataPermit>,
+) -> impl Future<Output = ()> {
+    Controller::for_shared_stream(permits, store)
+        .watches_shared_stream(workspaces, |workspace| {
             Some(ObjectRef::<DataPermit>::new(&workspace.spec.permit))
         })
         .shutdown_on_signal()
@@ -204,17 +361,20 @@ fn permit_controller(client: Client, ctx: Arc<Context>) -> (Store<DataPermit>, i
             if let Err(error) = result {
                 tracing::debug!(%error, "permit reconcile");
             }
-        });
-    (store, running)
+        })
 }
 
 fn airlock_controller(
     client: Client,
     ctx: Arc<Context>,
 ) -> (Store<AirlockRequest>, impl Future<Output = ()>) {
-    let controller = Controller::new(Api::<AirlockRequest>::all(client), watcher::Config::default());
-    let store = controller.store();
-    let running = controller
+    let (store, writer) = reflector::store();
+    let requests = objects_only(
+        watch(Api::<AirlockRequest>::all(client), watcher::Config::default())
+            .reflect(writer)
+            .applied_objects(),
+    );
+    let running = Controller::for_stream(requests, store.clone())
         .shutdown_on_signal()
         .run(|r, ctx| timed("airlock", ctx.clone(), airlock::reconcile(r, ctx)), airlock::error_policy, ctx)
         .for_each(|result| async move {

@@ -16,7 +16,7 @@ use haven_api::{
 };
 use kube::{
     Api, Resource, ResourceExt,
-    api::{ListParams, Patch, PatchParams},
+    api::{Patch, PatchParams},
     runtime::controller::Action,
 };
 
@@ -40,7 +40,7 @@ pub async fn reconcile(permit: Arc<DataPermit>, ctx: Arc<Context>) -> Result<Act
         return Ok(Action::await_change());
     }
     let now = ctx.clock.now();
-    let workspaces = workspaces_of(&ctx, &name).await?;
+    let workspaces = workspaces_of(&ctx, &name);
     let live = workspaces
         .iter()
         .filter(|w| w.status.as_ref().map(|s| s.phase) != Some(WorkspacePhase::Archived))
@@ -149,9 +149,9 @@ fn permit_conditions(status: &DataPermitStatus, plan: &Lifecycle) -> Vec<Desired
     desired
 }
 
-async fn workspaces_of(ctx: &Context, permit: &str) -> Result<Vec<Workspace>> {
-    let all = Api::<Workspace>::all(ctx.client.clone()).list(&ListParams::default()).await?;
-    Ok(all.items.into_iter().filter(|w| w.spec.permit == permit).collect())
+/// The permit's workspaces, from the workspace controller's watch cache.
+fn workspaces_of(ctx: &Context, permit: &str) -> Vec<Workspace> {
+    ctx.workspaces.state().iter().filter(|w| w.spec.permit == permit).map(|w| (**w).clone()).collect()
 }
 
 /// Deletes the permit's extracts, archives, egress staging and quarantine, then its key.

@@ -20,7 +20,6 @@ use haven_api::{
 };
 use kube::{
     Api, Resource, ResourceExt,
-    api::ListParams,
     runtime::{
         controller::Action,
         finalizer::{Event as Finalized, finalizer},
@@ -38,9 +37,10 @@ pub async fn reconcile(workspace: Arc<Workspace>, ctx: Arc<Context>) -> Result<A
     let api: Api<Workspace> = Api::all(ctx.client.clone());
     finalizer(&api, finalizers::WORKSPACE_ARCHIVE, workspace, |event| async {
         match event {
-            Finalized::Apply(workspace) => reconcile_live(&workspace, &ctx).await,
+            Finalized::Apply(workspace) => reconcile_live(&ctx.written.newest(&workspace), &ctx).await,
             Finalized::Cleanup(workspace) => {
-                match teardown::run(&workspace, &ctx, reasons::PROGRESSING, None).await? {
+                match teardown::run(&ctx.written.newest(&workspace), &ctx, reasons::PROGRESSING, None).await?
+                {
                     teardown::Progress::Done => Ok(Action::await_change()),
                     teardown::Progress::Waiting(what) => Err(Error::NotYet(what)),
                 }
@@ -77,7 +77,7 @@ async fn reconcile_live(workspace: &Workspace, ctx: &Context) -> Result<Action> 
             teardown::Progress::Waiting(_) => Ok(Action::requeue(Duration::from_secs(1))),
         };
     }
-    let siblings = siblings(workspace, ctx).await?;
+    let siblings = siblings(workspace, ctx);
     match plan_workspace(workspace, &permit, &siblings) {
         Err(violations) => {
             provision::suspend(workspace, ctx).await?;
@@ -112,11 +112,11 @@ fn permit_not_found(workspace: &Workspace) -> validate::Violation {
     }
 }
 
-/// The permit's other workspaces that hold (or wait for) a slot.
-async fn siblings(workspace: &Workspace, ctx: &Context) -> Result<Vec<Sibling>> {
-    let all = Api::<Workspace>::all(ctx.client.clone()).list(&ListParams::default()).await?;
-    Ok(all
-        .items
+/// The permit's other workspaces that hold (or wait for) a slot, from the watch cache: one
+/// watch delivers workspaces in order, so it holds every workspace created before this one.
+fn siblings(workspace: &Workspace, ctx: &Context) -> Vec<Sibling> {
+    ctx.workspaces
+        .state()
         .iter()
         .filter(|other| {
             other.spec.permit == workspace.spec.permit && other.name_any() != workspace.name_any()
@@ -124,7 +124,7 @@ async fn siblings(workspace: &Workspace, ctx: &Context) -> Result<Vec<Sibling>> 
         .filter(|other| other.meta().deletion_timestamp.is_none())
         .filter(|other| other.status.as_ref().map(|s| s.phase) != Some(WorkspacePhase::Archived))
         .map(|other| Sibling { created: created(other), name: other.name_any() })
-        .collect())
+        .collect()
 }
 
 /// Transient errors retry with a short backoff; the object's status already says what failed.

@@ -18,6 +18,7 @@ use super::{
     plan::WorkspacePlan,
 };
 use crate::{
+    applied::{Applied, fingerprint},
     context::Context,
     error::{Error, Result},
     kubeapi::{apply_cluster, apply_namespaced, delete_if_exists, prune},
@@ -33,19 +34,20 @@ pub async fn apply(plan: &WorkspacePlan, ctx: &Context) -> Result<bool> {
 
     let client = &ctx.client;
     let children = build_children(plan, &ctx.config);
-    apply_children(client, &children).await?;
+    apply_children(client, &ctx.applied, &children).await?;
 
-    // Datasets or the mirror may have been removed from the plan.
+    // Datasets or the mirror may have been removed from the plan: prune once per change of
+    // the set of children (and once after every start).
     let ns = plan.namespace.as_str();
-    let policies = names(&children.network_policies);
-    prune(&Api::<NetworkPolicy>::namespaced(client.clone(), ns), &plan.name, &policies).await?;
-    prune(
-        &Api::<PersistentVolumeClaim>::namespaced(client.clone(), ns),
-        &plan.name,
-        &names(&children.claims),
-    )
-    .await?;
-    prune(&Api::<PersistentVolume>::all(client.clone()), &plan.name, &names(&children.volumes)).await?;
+    let (policies, claims, volumes) =
+        (names(&children.network_policies), names(&children.claims), names(&children.volumes));
+    let kept = fingerprint(&(&policies, &claims, &volumes));
+    if !ctx.applied.is_pruned(&plan.name, kept) {
+        prune(&Api::<NetworkPolicy>::namespaced(client.clone(), ns), &plan.name, &policies).await?;
+        prune(&Api::<PersistentVolumeClaim>::namespaced(client.clone(), ns), &plan.name, &claims).await?;
+        prune(&Api::<PersistentVolume>::all(client.clone()), &plan.name, &volumes).await?;
+        ctx.applied.pruned(&plan.name, kept);
+    }
 
     let pod = Api::<Pod>::namespaced(client.clone(), ns).get_opt(&format!("{ENVIRONMENT_NAME}-0")).await?;
     Ok(pod.and_then(|p| p.status).and_then(|s| s.phase).as_deref() == Some("Running"))
@@ -53,8 +55,9 @@ pub async fn apply(plan: &WorkspacePlan, ctx: &Context) -> Result<bool> {
 
 /// Server-side applies every child in dependency order: isolation first (nothing runs in the
 /// namespace before its policies and quota exist), access last (people get in only once the
-/// workspace is whole). Public so the benchmark's raw floor applies exactly the same way.
-pub async fn apply_children(client: &Client, children: &WorkspaceChildren) -> Result<()> {
+/// workspace is whole). A child the ledger shows already standing is skipped. Public so the
+/// benchmark's raw floor applies exactly the same way.
+pub async fn apply_children(client: &Client, applied: &Applied, children: &WorkspaceChildren) -> Result<()> {
     // Destructured without `..`, so a new child kind cannot be forgotten here.
     let WorkspaceChildren {
         namespace,
@@ -70,28 +73,28 @@ pub async fn apply_children(client: &Client, children: &WorkspaceChildren) -> Re
         service,
         stateful_set,
     } = children;
-    apply_cluster(client, namespace).await?;
+    apply_cluster(client, applied, namespace).await?;
     for policy in network_policies {
-        apply_namespaced(client, policy).await?;
+        apply_namespaced(client, applied, policy).await?;
     }
-    apply_namespaced(client, resource_quota).await?;
-    apply_namespaced(client, limit_range).await?;
+    apply_namespaced(client, applied, resource_quota).await?;
+    apply_namespaced(client, applied, limit_range).await?;
     for volume in volumes {
-        apply_cluster(client, volume).await?;
+        apply_cluster(client, applied, volume).await?;
     }
     for claim in claims {
-        apply_namespaced(client, claim).await?;
+        apply_namespaced(client, applied, claim).await?;
     }
-    apply_namespaced(client, service).await?;
-    apply_namespaced(client, stateful_set).await?;
+    apply_namespaced(client, applied, service).await?;
+    apply_namespaced(client, applied, stateful_set).await?;
     for role in roles {
-        apply_namespaced(client, role).await?;
+        apply_namespaced(client, applied, role).await?;
     }
     for binding in role_bindings {
-        apply_namespaced(client, binding).await?;
+        apply_namespaced(client, applied, binding).await?;
     }
-    apply_cluster(client, cluster_role).await?;
-    apply_cluster(client, cluster_role_binding).await?;
+    apply_cluster(client, applied, cluster_role).await?;
+    apply_cluster(client, applied, cluster_role_binding).await?;
     Ok(())
 }
 
@@ -106,9 +109,11 @@ pub async fn cut_access(workspace: &Workspace, ctx: &Context) -> Result<bool> {
     let bindings: Api<RoleBinding> = Api::namespaced(ctx.client.clone(), &namespace);
     let mut removed = false;
     for role in [build::RESEARCHER_ROLE, build::OUTPUT_CHECKER_ROLE] {
+        ctx.applied.forget::<RoleBinding>(&namespace, role);
         removed |= delete_if_exists(&bindings, role).await?;
     }
     let cluster_binding = build::cluster_rbac_name_for(&workspace.name_any());
+    ctx.applied.forget::<ClusterRoleBinding>("", &cluster_binding);
     removed |=
         delete_if_exists(&Api::<ClusterRoleBinding>::all(ctx.client.clone()), &cluster_binding).await?;
     Ok(removed)
@@ -123,6 +128,7 @@ pub async fn suspend(workspace: &Workspace, ctx: &Context) -> Result<()> {
     cut_access(workspace, ctx).await?;
     let sets: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), &namespace);
     if sets.get_opt(ENVIRONMENT_NAME).await?.is_some() {
+        ctx.applied.forget::<StatefulSet>(&namespace, ENVIRONMENT_NAME);
         let params = PatchParams::apply(haven_api::constants::FIELD_MANAGER);
         sets.patch(ENVIRONMENT_NAME, &params, &Patch::Merge(serde_json::json!({"spec": {"replicas": 0}})))
             .await?;

@@ -158,9 +158,10 @@ async fn write(
         "status": new,
     });
     let params = PatchParams::apply(haven_api::constants::FIELD_MANAGER).force();
-    Api::<Workspace>::all(ctx.client.clone())
+    let returned = Api::<Workspace>::all(ctx.client.clone())
         .patch_status(&workspace.name_any(), &params, &Patch::Apply(&patch))
         .await?;
+    ctx.written.record(returned);
     if new.phase != old.phase || old.observed_generation.is_none() {
         // The note is what this update said: why it is refused, or what changed.
         let note = messages.join("; ");
