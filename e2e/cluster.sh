@@ -431,6 +431,8 @@ cmd_up() {
 
   wait_for "kube-apiserver ready" apiserver_ready
 
+  # The volume binder retries a bind that lost a race (a claim updated under it) only once per
+  # sync period; the 15 s default left a pre-bound claim Pending past a short-lived workspace.
   start kube-controller-manager kube-controller-manager \
     --kubeconfig="$state/kube-controller-manager.kubeconfig" \
     --authentication-kubeconfig="$state/kube-controller-manager.kubeconfig" \
@@ -443,6 +445,7 @@ cmd_up() {
     --cluster-signing-cert-file="$certs/ca.crt" --cluster-signing-key-file="$certs/ca.key" \
     --service-cluster-ip-range="$service_cidr" \
     --controllers='*,-cloud-node-lifecycle-controller,-node-route-controller,-service-lb-controller,-node-ipam-controller' \
+    --pvclaimbinder-sync-period=2s \
     --profiling=false
 
   start kube-scheduler kube-scheduler \

@@ -277,8 +277,13 @@ impl Shared {
             watch(Api::<DataPermit>::all(client), watcher::Config::default())
                 .reflect_shared(self.permit_writer),
         );
+        // The controllers stop on SIGTERM; the watches feeding them stop with them.
         async move {
-            future::join4(workspaces, permits, watch_workspaces, watch_permits).await;
+            let watches = future::join(watch_workspaces, watch_permits);
+            tokio::select! {
+                _ = future::join(workspaces, permits) => {}
+                _ = watches => {}
+            }
         }
     }
 }
