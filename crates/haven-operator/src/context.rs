@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use haven_api::Workspace;
+use haven_api::{DataPermit, Workspace};
 use haven_data::{AuditLog, AuditRecord, DataStore};
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::{
@@ -39,6 +39,8 @@ pub struct Context {
     pub written: Written<Workspace>,
     /// Every Workspace, as the workspace controller's watch last saw it.
     pub workspaces: Store<Workspace>,
+    /// Every DataPermit, as the shared permit watch last saw it.
+    pub permits: Store<DataPermit>,
 }
 
 impl Context {

@@ -89,6 +89,7 @@ pub async fn run(
         applied: Arc::default(),
         written: Written::default(),
         workspaces: shared.workspaces.clone(),
+        permits: shared.permits.clone(),
     });
     health.set_ready();
 

@@ -23,6 +23,7 @@ use kube::{
     runtime::{
         controller::Action,
         finalizer::{Event as Finalized, finalizer},
+        reflector::ObjectRef,
     },
 };
 
@@ -57,8 +58,7 @@ async fn reconcile_live(workspace: &Workspace, ctx: &Context) -> Result<Action> 
     if phase == WorkspacePhase::Archived {
         return Ok(Action::await_change()); // kept as the record of what was archived
     }
-    let permits: Api<DataPermit> = Api::all(ctx.client.clone());
-    let Some(permit) = permits.get_opt(&workspace.spec.permit).await? else {
+    let Some(permit) = permit_of(workspace, ctx).await? else {
         provision::suspend(workspace, ctx).await?;
         status::refused(workspace, ctx, None, &[permit_not_found(workspace)]).await?;
         return Ok(Action::requeue(Duration::from_secs(60)));
@@ -94,6 +94,19 @@ async fn reconcile_live(workspace: &Workspace, ctx: &Context) -> Result<Action> 
         }
     }
     Ok(requeue_at(expiry, now))
+}
+
+/// The workspace's permit, from the shared watch cache (complete once ready, so a miss after
+/// start-up cannot be mistaken for a deleted permit); on a miss the API server is asked, as a
+/// permit applied together with its workspace may not have reached the cache yet.
+async fn permit_of(workspace: &Workspace, ctx: &Context) -> Result<Option<Arc<DataPermit>>> {
+    // Err only when the watch is gone, that is, while shutting down.
+    let _ = ctx.permits.wait_until_ready().await;
+    if let Some(permit) = ctx.permits.get(&ObjectRef::new(&workspace.spec.permit)) {
+        return Ok(Some(permit));
+    }
+    let fetched = Api::<DataPermit>::all(ctx.client.clone()).get_opt(&workspace.spec.permit).await?;
+    Ok(fetched.map(Arc::new))
 }
 
 /// How often a workspace refused for a permit that is not Active yet is looked at again.
