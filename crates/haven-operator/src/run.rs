@@ -8,7 +8,7 @@ use std::{
     hash::{DefaultHasher, Hash, Hasher},
     net::SocketAddr,
     sync::Arc,
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use futures::{Stream, StreamExt, future};
@@ -25,7 +25,7 @@ use kube::{
     core::PartialObjectMeta,
     runtime::{
         Controller, WatchStreamExt,
-        controller::Action,
+        controller::{self, Action},
         events::Recorder,
         reflector::{self, ObjectRef, Store, store::Writer},
         watcher,
@@ -144,6 +144,18 @@ async fn timed(
     let result = reconcile.await;
     ctx.metrics.reconciled(controller, started.elapsed(), result.as_ref().err().map(Error::category));
     result
+}
+
+/// Workspace reconciles at once. Each holds an API connection while it works, so an unbounded
+/// burst (1,000 workspaces created together) held as many connections and their buffers.
+const WORKSPACE_CONCURRENCY: u16 = 32;
+
+/// Changes to one workspace closer together than this are reconciled once: provisioning brings
+/// a burst of them (volumes bound, the StatefulSet's status, the pod scheduled and started).
+const WORKSPACE_DEBOUNCE: Duration = Duration::from_millis(100);
+
+fn workspace_settings() -> controller::Config {
+    controller::Config::default().concurrency(WORKSPACE_CONCURRENCY).debounce(WORKSPACE_DEBOUNCE)
 }
 
 /// Only objects Haven made are watched, so the cache holds Haven's objects, not the cluster's.
@@ -299,6 +311,7 @@ fn workspace_controller(
     let (applied, client) = (ctx.applied.clone(), &client);
     let by_permit = store.clone();
     Controller::for_shared_stream(spec_changes(workspaces), store)
+        .with_config(workspace_settings())
         .watches_stream(child_changes::<Namespace>(client, managed(), applied.clone()), by_workspace_label)
         .watches_stream(
             child_changes::<PersistentVolume>(client, managed(), applied.clone()),
