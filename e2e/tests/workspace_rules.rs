@@ -228,3 +228,36 @@ async fn a_permit_activates_at_valid_from() -> Result<()> {
     permits.delete(&name, &DeleteParams::default()).await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_refused_workspace_holds_none_of_the_permits_slots() -> Result<()> {
+    let client: Client = admin().await?;
+    ensure_namespace(&client, "haven-system").await?;
+    let root = data_root("slots")?;
+    let permit = unique_name("slots");
+    let user = format!("{permit}@example.org");
+    fixtures::write_raw_source(&root)?;
+    let _operator = Operator::start(&root).await?;
+    let permits: Api<DataPermit> = Api::all(client.clone());
+    let workspaces: Api<Workspace> = Api::all(client.clone());
+    let mut grant = fixtures::permit(&permit, &user, -5, 600)?;
+    grant.spec.environment.max_workspaces = 1;
+    permits.create(&PostParams::default(), &grant).await?;
+    wait_phase(&permits, &permit, "Active", dp_phase).await?;
+
+    // Someone outside the permit asks first; the permit's one slot must stay free.
+    let outsider = unique_name("slots-outsider");
+    let request = fixtures::workspace(&outsider, &permit, "mallory@elsewhere.example", json!({}))?;
+    workspaces.create(&PostParams::default(), &request).await?;
+    let (_, reason, _) = permit_valid(&workspaces, &outsider).await?;
+    assert_eq!(reason, reasons::USER_NOT_PERMITTED);
+    let member = unique_name("slots-member");
+    workspaces
+        .create(&PostParams::default(), &fixtures::workspace(&member, &permit, &user, json!({}))?)
+        .await?;
+    wait_phase(&workspaces, &member, "Ready", ws_phase).await?;
+    for name in [&outsider, &member] {
+        workspaces.delete(name, &DeleteParams::default()).await?;
+    }
+    Ok(())
+}

@@ -252,6 +252,32 @@ fn spec_changes(workspaces: impl Stream<Item = Arc<Workspace>>) -> impl Stream<I
     })
 }
 
+/// What in a DataPermit can change its workspaces: its spec, phase, prepared datasets and
+/// deletion. Not its count of workspaces or its conditions, which change with every workspace
+/// and would otherwise reconcile all of a permit's workspaces for each one (N² in a burst).
+fn affects_workspaces(permit: &DataPermit) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    let status = permit.status.as_ref();
+    let datasets = status.map(|s| serde_json::to_string(&s.datasets).unwrap_or_default());
+    (
+        permit.meta().generation,
+        permit.meta().deletion_timestamp.is_some(),
+        status.map(|s| format!("{:?}", s.phase)),
+        datasets,
+    )
+        .hash(&mut hasher);
+    hasher.finish()
+}
+
+/// Passes a permit on only when [`affects_workspaces`] changed.
+fn plan_changes(permits: impl Stream<Item = Arc<DataPermit>>) -> impl Stream<Item = Arc<DataPermit>> {
+    let mut seen: HashMap<ObjectRef<DataPermit>, u64> = HashMap::new();
+    permits.filter(move |permit| {
+        let fingerprint = affects_workspaces(permit);
+        future::ready(seen.insert(ObjectRef::from_obj(&**permit), fingerprint) != Some(fingerprint))
+    })
+}
+
 /// The watches of Workspaces and DataPermits, each shared by both controllers so that a
 /// reconcile woken by a change always finds that change in the cache it reads.
 struct Shared {
@@ -342,7 +368,7 @@ fn workspace_controller(
             child_changes::<Pod>(client, watcher::Config::default().labels(labels::WORKSPACE), applied),
             by_workspace_label,
         )
-        .watches_shared_stream(permits, move |permit| {
+        .watches_shared_stream(plan_changes(permits), move |permit| {
             let name = permit.name_any();
             by_permit
                 .state()

@@ -27,7 +27,7 @@ use kube::{
     },
 };
 
-use self::validate::{Sibling, created, plan_workspace};
+use self::validate::{Sibling, created, plan_workspace, request_violations};
 use crate::{
     context::Context,
     error::{Error, Result},
@@ -77,7 +77,7 @@ async fn reconcile_live(workspace: &Workspace, ctx: &Context) -> Result<Action> 
             teardown::Progress::Waiting(_) => Ok(Action::requeue(Duration::from_secs(1))),
         };
     }
-    let siblings = siblings(workspace, ctx);
+    let siblings = siblings(workspace, &permit, ctx);
     match plan_workspace(workspace, &permit, &siblings) {
         Err(violations) => {
             provision::suspend(workspace, ctx).await?;
@@ -127,7 +127,8 @@ fn permit_not_found(workspace: &Workspace) -> validate::Violation {
 
 /// The permit's other workspaces that hold (or wait for) a slot, from the watch cache: one
 /// watch delivers workspaces in order, so it holds every workspace created before this one.
-fn siblings(workspace: &Workspace, ctx: &Context) -> Vec<Sibling> {
+/// A workspace asking for something the permit does not grant holds no slot.
+fn siblings(workspace: &Workspace, permit: &DataPermit, ctx: &Context) -> Vec<Sibling> {
     ctx.workspaces
         .state()
         .iter()
@@ -136,6 +137,7 @@ fn siblings(workspace: &Workspace, ctx: &Context) -> Vec<Sibling> {
         })
         .filter(|other| other.meta().deletion_timestamp.is_none())
         .filter(|other| other.status.as_ref().map(|s| s.phase) != Some(WorkspacePhase::Archived))
+        .filter(|other| request_violations(other, permit).is_empty())
         .map(|other| Sibling { created: created(other), name: other.name_any() })
         .collect()
 }

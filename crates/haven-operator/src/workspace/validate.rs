@@ -36,7 +36,8 @@ pub struct Sibling {
     pub name: String,
 }
 
-/// Checks `workspace` against `permit`; `siblings` are the permit's other live workspaces.
+/// Checks `workspace` against `permit`; `siblings` are the permit's other live workspaces that
+/// hold or wait for a slot.
 pub fn plan_workspace(
     workspace: &Workspace,
     permit: &DataPermit,
@@ -54,60 +55,8 @@ pub fn plan_workspace(
             format!("spec.permit: permit {permit_name} is {phase:?}, not Active"),
         ));
     }
-    for user in spec.users.iter().filter(|u| !grant.users.contains(u)) {
-        violations.push(Violation::new(
-            reasons::USER_NOT_PERMITTED,
-            format!("spec.users: {user} is not a user of permit {permit_name}"),
-        ));
-    }
-    if !image_allowed(&spec.image, &grant.environment.allowed_images) {
-        violations.push(Violation::new(
-            reasons::IMAGE_NOT_ALLOWED,
-            format!("spec.image: {} is not in permit {permit_name}'s environment.allowedImages", spec.image),
-        ));
-    }
-    let permitted: Vec<&str> = grant.datasets.iter().map(|d| d.name.as_str()).collect();
-    let datasets: Vec<String> = match &spec.datasets {
-        Some(chosen) => chosen.clone(),
-        None => permitted.iter().map(|d| (*d).to_owned()).collect(),
-    };
-    for dataset in datasets.iter().filter(|d| !permitted.contains(&d.as_str())) {
-        violations.push(Violation::new(
-            reasons::DATASET_NOT_PERMITTED,
-            format!("spec.datasets: {dataset} is not a dataset of permit {permit_name}"),
-        ));
-    }
-    if let Some(expires_at) = spec.expires_at.filter(|at| *at > grant.valid_until) {
-        violations.push(Violation::new(
-            reasons::EXPIRY_AFTER_PERMIT,
-            format!(
-                "spec.expiresAt: {expires_at} is after permit {permit_name}'s validUntil {}",
-                grant.valid_until
-            ),
-        ));
-    }
-    let ceiling = &grant.environment.resource_ceiling;
-    for (field, asked, limit) in [
-        ("spec.resources.cpu", &spec.resources.cpu, &ceiling.cpu),
-        ("spec.resources.memory", &spec.resources.memory, &ceiling.memory),
-        ("spec.homeStorage", &spec.home_storage, &ceiling.storage),
-    ] {
-        if exceeds(asked, limit) {
-            violations.push(Violation::new(
-                reasons::RESOURCES_EXCEED_CEILING,
-                format!("{field}: {} exceeds permit {permit_name}'s resourceCeiling of {}", asked.0, limit.0),
-            ));
-        }
-    }
-    if spec.resources.gpu > ceiling.gpu {
-        violations.push(Violation::new(
-            reasons::RESOURCES_EXCEED_CEILING,
-            format!(
-                "spec.resources.gpu: {} exceeds permit {permit_name}'s resourceCeiling of {}",
-                spec.resources.gpu, ceiling.gpu
-            ),
-        ));
-    }
+    violations.extend(request_violations(workspace, permit));
+    let datasets = chosen_datasets(workspace, permit);
     let me = Sibling { created: created(workspace), name: workspace.name_any() };
     let ahead = siblings.iter().filter(|s| **s < me).count();
     if ahead >= grant.environment.max_workspaces as usize {
@@ -150,6 +99,76 @@ pub fn created(workspace: &Workspace) -> String {
 
 /// Unparseable quantities count as exceeding: the schema already refuses them, so this only
 /// fails closed.
+/// What the workspace asks for that its permit does not grant (users, image, datasets, expiry,
+/// resources), each naming the field. A workspace with any of these never holds one of the
+/// permit's slots, so bad requests cannot lock permitted users out.
+pub fn request_violations(workspace: &Workspace, permit: &DataPermit) -> Vec<Violation> {
+    let spec = &workspace.spec;
+    let grant = &permit.spec;
+    let permit_name = permit.name_any();
+    let mut violations = Vec::new();
+    for user in spec.users.iter().filter(|u| !grant.users.contains(u)) {
+        violations.push(Violation::new(
+            reasons::USER_NOT_PERMITTED,
+            format!("spec.users: {user} is not a user of permit {permit_name}"),
+        ));
+    }
+    if !image_allowed(&spec.image, &grant.environment.allowed_images) {
+        violations.push(Violation::new(
+            reasons::IMAGE_NOT_ALLOWED,
+            format!("spec.image: {} is not in permit {permit_name}'s environment.allowedImages", spec.image),
+        ));
+    }
+    let permitted: Vec<&str> = grant.datasets.iter().map(|d| d.name.as_str()).collect();
+    let datasets = chosen_datasets(workspace, permit);
+    for dataset in datasets.iter().filter(|d| !permitted.contains(&d.as_str())) {
+        violations.push(Violation::new(
+            reasons::DATASET_NOT_PERMITTED,
+            format!("spec.datasets: {dataset} is not a dataset of permit {permit_name}"),
+        ));
+    }
+    if let Some(expires_at) = spec.expires_at.filter(|at| *at > grant.valid_until) {
+        violations.push(Violation::new(
+            reasons::EXPIRY_AFTER_PERMIT,
+            format!(
+                "spec.expiresAt: {expires_at} is after permit {permit_name}'s validUntil {}",
+                grant.valid_until
+            ),
+        ));
+    }
+    let ceiling = &grant.environment.resource_ceiling;
+    for (field, asked, limit) in [
+        ("spec.resources.cpu", &spec.resources.cpu, &ceiling.cpu),
+        ("spec.resources.memory", &spec.resources.memory, &ceiling.memory),
+        ("spec.homeStorage", &spec.home_storage, &ceiling.storage),
+    ] {
+        if exceeds(asked, limit) {
+            violations.push(Violation::new(
+                reasons::RESOURCES_EXCEED_CEILING,
+                format!("{field}: {} exceeds permit {permit_name}'s resourceCeiling of {}", asked.0, limit.0),
+            ));
+        }
+    }
+    if spec.resources.gpu > ceiling.gpu {
+        violations.push(Violation::new(
+            reasons::RESOURCES_EXCEED_CEILING,
+            format!(
+                "spec.resources.gpu: {} exceeds permit {permit_name}'s resourceCeiling of {}",
+                spec.resources.gpu, ceiling.gpu
+            ),
+        ));
+    }
+    violations
+}
+
+/// The datasets the workspace mounts: those it names, or all of the permit's.
+fn chosen_datasets(workspace: &Workspace, permit: &DataPermit) -> Vec<String> {
+    match &workspace.spec.datasets {
+        Some(chosen) => chosen.clone(),
+        None => permit.spec.datasets.iter().map(|d| d.name.clone()).collect(),
+    }
+}
+
 fn exceeds(asked: &Quantity, limit: &Quantity) -> bool {
     match (milli_units(&asked.0), milli_units(&limit.0)) {
         (Some(asked), Some(limit)) => asked > limit,

@@ -123,3 +123,21 @@ fn the_workspace_limit_counts_only_workspaces_created_earlier() {
         [reasons::WORKSPACE_LIMIT_REACHED]
     );
 }
+
+#[test]
+fn only_a_request_within_the_grant_can_hold_a_slot() {
+    let permit = active_permit();
+    assert!(request_violations(&workspace(), &permit).is_empty(), "the example asks within the grant");
+    let mut outsider = workspace();
+    outsider.spec.users.push("mallory@elsewhere.example".into());
+    assert_eq!(
+        request_violations(&outsider, &permit).iter().map(|v| v.reason).collect::<Vec<_>>(),
+        [reasons::USER_NOT_PERMITTED]
+    );
+    let mut inactive = permit.clone();
+    inactive.status = None;
+    assert!(
+        request_violations(&workspace(), &inactive).is_empty(),
+        "the permit's own state is not the request's fault"
+    );
+}
