@@ -91,6 +91,10 @@ async fn reconcile_live(workspace: &Workspace, ctx: &Context) -> Result<Action> 
         Ok(plan) => {
             let pod_running = provision::apply(&plan, ctx).await?;
             status::provisioned(workspace, ctx, &plan, expiry, pod_running).await?;
+            if !pod_running && !plan.paused {
+                // Look again soon: a claim the volume binder left Pending wakes nothing.
+                return Ok(Action::requeue(PROVISIONING_POLL));
+            }
         }
     }
     Ok(requeue_at(expiry, now))
@@ -108,6 +112,9 @@ async fn permit_of(workspace: &Workspace, ctx: &Context) -> Result<Option<Arc<Da
     let fetched = Api::<DataPermit>::all(ctx.client.clone()).get_opt(&workspace.spec.permit).await?;
     Ok(fetched.map(Arc::new))
 }
+
+/// How often a workspace whose environment is not running yet is looked at again.
+const PROVISIONING_POLL: Duration = Duration::from_secs(2);
 
 /// How often a workspace refused for a permit that is not Active yet is looked at again.
 const PERMIT_PENDING_POLL: Duration = Duration::from_secs(5);
