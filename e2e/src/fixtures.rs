@@ -50,3 +50,18 @@ pub fn write_raw_source(data_root: &std::path::Path) -> Result<()> {
     std::fs::write(data_root.join("raw/survey.csv"), format!("id\n{}\n", RAW_IDS.join("\n")))?;
     Ok(())
 }
+
+/// What each researcher leaves in their workspace's home under `data_root`: a result
+/// (`outputs/result.csv`, naming the workspace's index) and `scratch` files (`scratch/<n>.txt`,
+/// naming the workspace), so an archive has something to carry and a test can check it all.
+pub fn fill_homes(data_root: &std::path::Path, workspaces: &[String], scratch: usize) -> Result<()> {
+    for (i, name) in workspaces.iter().enumerate() {
+        let home = data_root.join("workspaces").join(name).join("home");
+        std::fs::write(home.join("outputs/result.csv"), format!("workspace,{i}\n"))?;
+        std::fs::create_dir_all(home.join("scratch"))?;
+        for n in 0..scratch {
+            std::fs::write(home.join(format!("scratch/{n}.txt")), format!("{name} {n}\n"))?;
+        }
+    }
+    Ok(())
+}

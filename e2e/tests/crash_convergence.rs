@@ -143,14 +143,7 @@ async fn killing_the_operator_mid_provisioning_and_mid_teardown_converges_withou
 
     // Each researcher leaves a result and enough scratch files that archiving takes a while;
     // then teardown, interrupted three times.
-    for (i, name) in names.iter().enumerate() {
-        let home = root.join("workspaces").join(name).join("home");
-        std::fs::write(home.join("outputs/result.csv"), format!("workspace,{i}\n"))?;
-        std::fs::create_dir_all(home.join("scratch"))?;
-        for n in 0..SCRATCH_FILES {
-            std::fs::write(home.join(format!("scratch/{n}.txt")), format!("{name} {n}\n"))?;
-        }
-    }
+    fixtures::fill_homes(&root, &names, SCRATCH_FILES)?;
     let revoke = json!({"spec": {"revoked": true, "revocationReason": "e2e crash test"}});
     permits.patch(&permit, &PatchParams::default(), &Patch::Merge(&revoke)).await?;
     drop(operator);

@@ -269,14 +269,7 @@ async fn random_sigkills_over_twenty_workspaces_converge_without_duplicates_orph
 
     // Every researcher leaves a result and scratch files; a few workspaces are deleted and a
     // few expire, and the operator is killed four more times while they are torn down.
-    for (i, name) in names.iter().enumerate() {
-        let home = root.join("workspaces").join(name).join("home");
-        std::fs::write(home.join("outputs/result.csv"), format!("workspace,{i}\n"))?;
-        std::fs::create_dir_all(home.join("scratch"))?;
-        for n in 0..SCRATCH_FILES {
-            std::fs::write(home.join(format!("scratch/{n}.txt")), format!("{name} {n}\n"))?;
-        }
-    }
+    fixtures::fill_homes(&root, &names, SCRATCH_FILES)?;
     let (deleted, rest) = names.split_at(DELETED);
     let (expired, live) = rest.split_at(EXPIRED);
     let torn_down: Vec<&String> = deleted.iter().chain(expired).collect();

@@ -27,7 +27,10 @@ use kube::{
     },
 };
 
-use self::validate::{Sibling, created, plan_workspace, request_violations};
+use self::{
+    provision::Progress,
+    validate::{Sibling, created, plan_workspace, request_violations},
+};
 use crate::{
     context::Context,
     error::{Error, Result},
@@ -89,11 +92,11 @@ async fn reconcile_live(workspace: &Workspace, ctx: &Context) -> Result<Action> 
             }
         }
         Ok(plan) => {
-            let pod_running = provision::apply(&plan, ctx).await?;
-            status::provisioned(workspace, ctx, &plan, expiry, pod_running).await?;
-            if !pod_running && !plan.paused {
+            let progress = provision::apply(&plan, ctx).await?;
+            status::provisioned(workspace, ctx, &plan, expiry, progress == Progress::Running).await?;
+            if progress == Progress::AwaitingVolumes {
                 // Look again soon: a claim the volume binder left Pending wakes nothing.
-                return Ok(Action::requeue(PROVISIONING_POLL));
+                return Ok(Action::requeue(VOLUMES_POLL));
             }
         }
     }
@@ -113,8 +116,8 @@ async fn permit_of(workspace: &Workspace, ctx: &Context) -> Result<Option<Arc<Da
     Ok(fetched.map(Arc::new))
 }
 
-/// How often a workspace whose environment is not running yet is looked at again.
-const PROVISIONING_POLL: Duration = Duration::from_secs(2);
+/// How often a workspace whose claims are not bound yet is looked at again.
+const VOLUMES_POLL: Duration = Duration::from_secs(2);
 
 /// How often a workspace refused for a permit that is not Active yet is looked at again.
 const PERMIT_PENDING_POLL: Duration = Duration::from_secs(5);

@@ -25,9 +25,19 @@ use crate::{
     kubeapi::{apply_cluster, apply_namespaced, delete_if_exists, prune},
 };
 
-/// Creates or updates everything the workspace consists of; returns whether its environment
-/// pod is Running.
-pub async fn apply(plan: &WorkspacePlan, ctx: &Context) -> Result<bool> {
+/// How far a provisioned workspace has come.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Progress {
+    /// Its claims are not bound yet, so its environment and access wait.
+    AwaitingVolumes,
+    /// Everything is applied; the environment pod is not Running yet.
+    Starting,
+    /// The environment pod is Running.
+    Running,
+}
+
+/// Creates or updates everything the workspace consists of, as far as it can yet.
+pub async fn apply(plan: &WorkspacePlan, ctx: &Context) -> Result<Progress> {
     let (store, workspace) = (ctx.store.clone(), plan.name.clone());
     tokio::task::spawn_blocking(move || store.ensure_workspace_home(&workspace))
         .await?
@@ -58,10 +68,11 @@ pub async fn apply(plan: &WorkspacePlan, ctx: &Context) -> Result<bool> {
     }
 
     if !whole {
-        return Ok(false);
+        return Ok(Progress::AwaitingVolumes);
     }
     let pod = Api::<Pod>::namespaced(client.clone(), ns).get_opt(&format!("{ENVIRONMENT_NAME}-0")).await?;
-    Ok(pod.and_then(|p| p.status).and_then(|s| s.phase).as_deref() == Some("Running"))
+    let running = pod.and_then(|p| p.status).and_then(|s| s.phase).as_deref() == Some("Running");
+    Ok(if running { Progress::Running } else { Progress::Starting })
 }
 
 /// How long a claim may wait for its pre-bound volume before the operator touches it.
