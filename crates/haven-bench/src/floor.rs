@@ -27,7 +27,6 @@ pub async fn provision(
         anyhow!("workspace {} refused: {}", workspace.name_any(), reasons.join("; "))
     })?;
     // A fresh ledger: each child is applied exactly once, as the operator's first reconcile does.
-    // It does not wait for the claims to bind before the StatefulSet, as the operator does.
-    apply_children(client, &Applied::default(), &build_children(&plan, config), async |_| Ok(true)).await?;
+    apply_children(client, &Applied::default(), &build_children(&plan, config)).await?;
     Ok(())
 }

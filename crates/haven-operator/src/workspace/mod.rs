@@ -27,10 +27,7 @@ use kube::{
     },
 };
 
-use self::{
-    provision::Progress,
-    validate::{Sibling, created, plan_workspace, request_violations},
-};
+use self::validate::{Sibling, created, plan_workspace, request_violations};
 use crate::{
     context::Context,
     error::{Error, Result},
@@ -92,12 +89,8 @@ async fn reconcile_live(workspace: &Workspace, ctx: &Context) -> Result<Action> 
             }
         }
         Ok(plan) => {
-            let progress = provision::apply(&plan, ctx).await?;
-            status::provisioned(workspace, ctx, &plan, expiry, progress == Progress::Running).await?;
-            if progress == Progress::AwaitingVolumes {
-                // Look again soon: a claim the volume binder left Pending wakes nothing.
-                return Ok(Action::requeue(VOLUMES_POLL));
-            }
+            let pod_running = provision::apply(&plan, ctx).await?;
+            status::provisioned(workspace, ctx, &plan, expiry, pod_running).await?;
         }
     }
     Ok(requeue_at(expiry, now))
@@ -115,9 +108,6 @@ async fn permit_of(workspace: &Workspace, ctx: &Context) -> Result<Option<Arc<Da
     let fetched = Api::<DataPermit>::all(ctx.client.clone()).get_opt(&workspace.spec.permit).await?;
     Ok(fetched.map(Arc::new))
 }
-
-/// How often a workspace whose claims are not bound yet is looked at again.
-const VOLUMES_POLL: Duration = Duration::from_secs(2);
 
 /// How often a workspace refused for a permit that is not Active yet is looked at again.
 const PERMIT_PENDING_POLL: Duration = Duration::from_secs(5);
