@@ -242,13 +242,19 @@ fn needs_reconcile(workspace: &Workspace) -> u64 {
     hasher.finish()
 }
 
-/// Passes a workspace on only when [`needs_reconcile`] changed. The map keeps one number per
-/// workspace ever seen by this process.
-fn spec_changes(workspaces: impl Stream<Item = Arc<Workspace>>) -> impl Stream<Item = Arc<Workspace>> {
-    let mut seen: HashMap<ObjectRef<Workspace>, u64> = HashMap::new();
-    workspaces.filter(move |workspace| {
-        let fingerprint = needs_reconcile(workspace);
-        future::ready(seen.insert(ObjectRef::from_obj(&**workspace), fingerprint) != Some(fingerprint))
+/// Passes an object on only when `fingerprint` of it changed. The map keeps one number per
+/// object ever seen by this process.
+fn changes_in<K>(
+    objects: impl Stream<Item = Arc<K>>,
+    fingerprint: fn(&K) -> u64,
+) -> impl Stream<Item = Arc<K>>
+where
+    K: Resource<DynamicType = ()> + 'static,
+{
+    let mut seen: HashMap<ObjectRef<K>, u64> = HashMap::new();
+    objects.filter(move |object| {
+        let now = fingerprint(object);
+        future::ready(seen.insert(ObjectRef::from_obj(&**object), now) != Some(now))
     })
 }
 
@@ -267,15 +273,6 @@ fn affects_workspaces(permit: &DataPermit) -> u64 {
     )
         .hash(&mut hasher);
     hasher.finish()
-}
-
-/// Passes a permit on only when [`affects_workspaces`] changed.
-fn plan_changes(permits: impl Stream<Item = Arc<DataPermit>>) -> impl Stream<Item = Arc<DataPermit>> {
-    let mut seen: HashMap<ObjectRef<DataPermit>, u64> = HashMap::new();
-    permits.filter(move |permit| {
-        let fingerprint = affects_workspaces(permit);
-        future::ready(seen.insert(ObjectRef::from_obj(&**permit), fingerprint) != Some(fingerprint))
-    })
 }
 
 /// The watches of Workspaces and DataPermits, each shared by both controllers so that a
@@ -336,7 +333,7 @@ fn workspace_controller(
 ) -> impl Future<Output = ()> {
     let (applied, client) = (ctx.applied.clone(), &client);
     let by_permit = store.clone();
-    Controller::for_shared_stream(spec_changes(workspaces), store)
+    Controller::for_shared_stream(changes_in(workspaces, needs_reconcile), store)
         .with_config(workspace_settings())
         .watches_stream(child_changes::<Namespace>(client, managed(), applied.clone()), by_workspace_label)
         .watches_stream(
@@ -368,7 +365,7 @@ fn workspace_controller(
             child_changes::<Pod>(client, watcher::Config::default().labels(labels::WORKSPACE), applied),
             by_workspace_label,
         )
-        .watches_shared_stream(plan_changes(permits), move |permit| {
+        .watches_shared_stream(changes_in(permits, affects_workspaces), move |permit| {
             let name = permit.name_any();
             by_permit
                 .state()
