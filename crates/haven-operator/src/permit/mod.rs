@@ -150,12 +150,12 @@ fn permit_conditions(status: &DataPermitStatus, plan: &Lifecycle) -> Vec<Desired
 }
 
 /// The permit's workspaces, from the workspace controller's watch cache.
-fn workspaces_of(ctx: &Context, permit: &str) -> Vec<Workspace> {
-    ctx.workspaces.state().iter().filter(|w| w.spec.permit == permit).map(|w| (**w).clone()).collect()
+fn workspaces_of(ctx: &Context, permit: &str) -> Vec<Arc<Workspace>> {
+    ctx.workspaces.state().into_iter().filter(|w| w.spec.permit == permit).collect()
 }
 
 /// Deletes the permit's extracts, archives, egress staging and quarantine, then its key.
-async fn destroy(ctx: &Context, permit: &str, workspaces: &[Workspace]) -> Result<DestructionRecord> {
+async fn destroy(ctx: &Context, permit: &str, workspaces: &[Arc<Workspace>]) -> Result<DestructionRecord> {
     let namespaces: Vec<String> = workspaces.iter().map(|w| workspace_namespace(&w.name_any())).collect();
     let (store, name) = (ctx.store.clone(), permit.to_owned());
     let report =
