@@ -41,7 +41,13 @@ pub struct Project {
 }
 
 impl Project {
+    /// A tier-3 permit (the default) with `airlock` as its airlock rules, and a Ready workspace.
     pub async fn start(prefix: &str, airlock: Value) -> Result<Self> {
+        Self::start_at_tier(prefix, 3, airlock).await
+    }
+
+    /// [`Project::start`] with a permit of sensitivity `tier`.
+    pub async fn start_at_tier(prefix: &str, tier: u8, airlock: Value) -> Result<Self> {
         let client = admin().await?;
         ensure_namespace(&client, "haven-system").await?;
         let root = data_root(prefix)?;
@@ -52,6 +58,7 @@ impl Project {
         permit_object.spec.users.push(CO_RESEARCHER.into());
         permit_object.spec.reviewers = vec![CHECKER.into(), SECOND_CHECKER.into()];
         permit_object.spec.airlock = serde_json::from_value(airlock)?;
+        permit_object.spec.tier = tier;
         let permits: Api<DataPermit> = Api::all(client.clone());
         permits.create(&PostParams::default(), &permit_object).await?;
         eventually(DEADLINE, "permit Active", || async {

@@ -21,7 +21,8 @@ pub fn permit(name: &str, user: &str, from: i64, until: i64) -> Result<DataPermi
             "validFrom": (now + Duration::seconds(from)).to_rfc3339(),
             "validUntil": (now + Duration::seconds(until)).to_rfc3339(),
             "retention": "3s",
-            "datasets": [{"name": "survey", "source": "survey.csv", "columns": [{"name": "id", "rule": "Hmac"}]}],
+            "datasets": [{"name": "survey", "source": "survey.csv", "custodian": "E2E Registry",
+                "columns": [{"name": "id", "rule": "Hmac"}]}],
             "environment": {"allowedImages": ["quay.io/jupyter/minimal-notebook:*"]},
         }
     }))?)

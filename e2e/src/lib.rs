@@ -5,6 +5,7 @@
 
 pub mod airlock;
 pub mod fixtures;
+pub mod keys;
 
 use std::{
     future::Future,
@@ -14,15 +15,15 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
-use haven_api::constants::FIELD_MANAGER;
+use haven_api::{admission::TIER_CONFIG_MAP, constants::FIELD_MANAGER, tier::TierProfiles};
 use k8s_openapi::api::admissionregistration::v1::{
     ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
 };
-use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::{
     Api, Client, Config,
-    api::{DeleteParams, Patch, PatchParams, PostParams},
+    api::{DeleteParams, ObjectMeta, Patch, PatchParams, PostParams},
     runtime::wait::{await_condition, conditions},
 };
 use tokio::sync::OnceCell;
@@ -75,23 +76,42 @@ async fn install_crds(client: Client) -> Result<()> {
     install_admission_policy(client.clone()).await
 }
 
-/// Applies the airlock admission policy and waits until the API server has type-checked it.
+/// The namespace test operators run in (their default `--operator-namespace`): the tier
+/// ConfigMap and the pseudonymisation keys live there.
+pub const OPERATOR_NAMESPACE: &str = "haven-system";
+
+/// Applies the admission policies, with the default tier profiles as the tier policy's
+/// parameters, and waits until the API server has type-checked them.
 async fn install_admission_policy(client: Client) -> Result<()> {
-    let (policy, binding) = haven_api::admission::airlock_policy();
+    ensure_namespace(&client, OPERATOR_NAMESPACE).await?;
     let params = PatchParams::apply(FIELD_MANAGER).force();
-    let name = haven_api::admission::AIRLOCK_POLICY;
-    let policies: Api<ValidatingAdmissionPolicy> = Api::all(client.clone());
-    policies.patch(name, &params, &Patch::Apply(&policy)).await.context("applying the admission policy")?;
-    Api::<ValidatingAdmissionPolicyBinding>::all(client)
-        .patch(name, &params, &Patch::Apply(&binding))
+    let tiers = ConfigMap {
+        metadata: ObjectMeta { name: Some(TIER_CONFIG_MAP.into()), ..ObjectMeta::default() },
+        data: Some(TierProfiles::default().to_config_map()),
+        ..ConfigMap::default()
+    };
+    Api::<ConfigMap>::namespaced(client.clone(), OPERATOR_NAMESPACE)
+        .patch(TIER_CONFIG_MAP, &params, &Patch::Apply(&tiers))
         .await
-        .context("applying the admission policy binding")?;
-    eventually(DEADLINE, "the admission policy is type-checked", || async {
-        let policy = policies.get(name).await?;
-        let checked = policy.status.and_then(|s| s.observed_generation) == policy.metadata.generation;
-        Ok(checked.then_some(()))
-    })
-    .await
+        .context("applying the tier ConfigMap")?;
+    let policies: Api<ValidatingAdmissionPolicy> = Api::all(client.clone());
+    for (policy, binding) in haven_api::admission::all_policies(OPERATOR_NAMESPACE) {
+        let name = policy.metadata.name.clone().context("policy without a name")?;
+        policies.patch(&name, &params, &Patch::Apply(&policy)).await.context("applying an admission policy")?;
+        Api::<ValidatingAdmissionPolicyBinding>::all(client.clone())
+            .patch(&name, &params, &Patch::Apply(&binding))
+            .await
+            .context("applying an admission policy binding")?;
+        eventually(DEADLINE, "the admission policy is type-checked", || async {
+            let policy = policies.get(&name).await?;
+            let status = policy.status.unwrap_or_default();
+            let warnings = status.type_checking.and_then(|t| t.expression_warnings).unwrap_or_default();
+            anyhow::ensure!(warnings.is_empty(), "admission policy {name} does not type-check: {warnings:?}");
+            Ok((status.observed_generation == policy.metadata.generation).then_some(()))
+        })
+        .await?;
+    }
+    Ok(())
 }
 
 /// A name no other test (or earlier run) uses: `<prefix>-<pid>-<n>`.

@@ -6,7 +6,7 @@
 use anyhow::{Context, Result};
 use haven_api::{DataPermit, Workspace, permit::PermitPhase, workspace::WorkspacePhase};
 use haven_e2e::{
-    DEADLINE, Operator, admin, data_root, ensure_namespace, eventually, fixtures, kubectl, unique_name,
+    DEADLINE, Operator, admin, data_root, ensure_namespace, eventually, fixtures, keys, kubectl, unique_name,
 };
 use k8s_openapi::api::{
     apps::v1::StatefulSet,
@@ -190,7 +190,11 @@ async fn a_workspace_is_provisioned_confined_repaired_and_archived_on_revocation
     let archive =
         workspaces.get(&ws_name).await?.status.and_then(|s| s.archive).context("archive in status")?;
     assert_eq!(archive.files, 1, "{archive:?}");
-    let archived = std::fs::read_to_string(root.join(&archive.path).join("files/home/outputs/table.csv"))?;
+    // Sealed: it opens only with the permit's key (see encryption.rs).
+    let opened = root.with_extension("opened");
+    let key = keys::archive_key(&client, &permit_name).await?;
+    haven_data::open_archive(&haven_data::DataStore::new(&root), &permit_name, &ws_name, &key, &opened)?;
+    let archived = std::fs::read_to_string(opened.join("files/home/outputs/table.csv"))?;
     assert_eq!(archived, "region,count\nnorth,12\n");
     eventually(DEADLINE, "namespace deleted", || async {
         Ok(namespaces
@@ -219,6 +223,7 @@ async fn a_workspace_is_provisioned_confined_repaired_and_archived_on_revocation
     let record =
         permits.get(&permit_name).await?.status.and_then(|s| s.destruction).context("destruction record")?;
     assert!(record.key_shredded && record.key_fingerprint.starts_with("sha256:"), "{record:?}");
+    assert!(record.archives_sealed, "{record:?}");
     let deleted_files: u64 = record.deleted.iter().map(|area| area.files).sum();
     assert_eq!(
         deleted_files, 4,

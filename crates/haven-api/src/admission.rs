@@ -1,5 +1,6 @@
-//! The admission rules that need to know who is asking (`request.userInfo`), which a CRD
-//! schema cannot see: a ValidatingAdmissionPolicy with CEL, so no webhook has to run.
+//! The admission rules a CRD schema cannot express, as ValidatingAdmissionPolicies with CEL, so
+//! no webhook has to run: those that need to know who is asking (`request.userInfo`), and
+//! those that compare a DataPermit with its tier's profile (configuration, not schema).
 //!
 //! On AirlockRequests (the main resource only; the operator writes `/status`):
 //! - `spec.requestedBy` is the user who creates the request;
@@ -12,8 +13,9 @@
 //!   delete the request, or hold up its namespace's deletion.
 
 use k8s_openapi::api::admissionregistration::v1::{
-    MatchResources, NamedRuleWithOperations, ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
-    ValidatingAdmissionPolicyBindingSpec, ValidatingAdmissionPolicySpec, Validation, Variable,
+    MatchCondition, MatchResources, NamedRuleWithOperations, ParamKind, ParamRef, ValidatingAdmissionPolicy,
+    ValidatingAdmissionPolicyBinding, ValidatingAdmissionPolicyBindingSpec, ValidatingAdmissionPolicySpec,
+    Validation, Variable,
 };
 use kube::api::ObjectMeta;
 
@@ -22,27 +24,43 @@ use crate::constants::{GROUP, labels};
 /// Name of the policy and of its binding.
 pub const AIRLOCK_POLICY: &str = "haven-airlock-requests";
 
-/// The policy and its binding, in the order they should be applied.
-pub fn airlock_policy() -> (ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding) {
-    let metadata = || ObjectMeta {
-        name: Some(AIRLOCK_POLICY.into()),
+/// Name of the tier policy and of its binding.
+pub const TIER_POLICY: &str = "haven-permit-tiers";
+
+/// The ConfigMap, in the operator's namespace, holding the tier profiles
+/// ([`crate::tier::TierProfiles::to_config_map`]); the chart renders it from its `tiers`.
+pub const TIER_CONFIG_MAP: &str = "haven-tiers";
+
+fn policy_metadata(name: &str) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name.into()),
         labels: Some([(labels::MANAGED_BY.to_owned(), labels::MANAGED_BY_VALUE.to_owned())].into()),
         ..ObjectMeta::default()
-    };
+    }
+}
+
+/// Matches creates and updates of the main resource (never `/status`, which the operator writes).
+fn on_writes_of(resource: &str) -> MatchResources {
+    MatchResources {
+        resource_rules: Some(vec![NamedRuleWithOperations {
+            api_groups: Some(vec![GROUP.into()]),
+            api_versions: Some(vec!["*".into()]),
+            operations: Some(vec!["CREATE".into(), "UPDATE".into()]),
+            resources: Some(vec![resource.into()]),
+            ..NamedRuleWithOperations::default()
+        }]),
+        ..MatchResources::default()
+    }
+}
+
+/// The policy and its binding, in the order they should be applied.
+pub fn airlock_policy() -> (ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding) {
+    let metadata = || policy_metadata(AIRLOCK_POLICY);
     let policy = ValidatingAdmissionPolicy {
         metadata: metadata(),
         spec: Some(ValidatingAdmissionPolicySpec {
             failure_policy: Some("Fail".into()),
-            match_constraints: Some(MatchResources {
-                resource_rules: Some(vec![NamedRuleWithOperations {
-                    api_groups: Some(vec![GROUP.into()]),
-                    api_versions: Some(vec!["*".into()]),
-                    operations: Some(vec!["CREATE".into(), "UPDATE".into()]),
-                    resources: Some(vec!["airlockrequests".into()]),
-                    ..NamedRuleWithOperations::default()
-                }]),
-                ..MatchResources::default()
-            }),
+            match_constraints: Some(on_writes_of("airlockrequests")),
             variables: Some(vec![
                 variable("user", "request.userInfo.username"),
                 variable("reviews", "has(object.spec.reviews) ? object.spec.reviews : []"),
@@ -106,18 +124,131 @@ pub fn airlock_policy() -> (ValidatingAdmissionPolicy, ValidatingAdmissionPolicy
     (policy, binding)
 }
 
-/// The policy and binding as one YAML stream, as `crds/` ships them.
+/// A DataPermit never asks for more than its tier allows: the same rules as
+/// [`crate::tier::TierProfiles::violations`], in CEL, with the tier profiles as parameters (the
+/// ConfigMap [`TIER_CONFIG_MAP`] in `params_namespace`). Without that ConfigMap no permit is
+/// admitted: a missing configuration must not admit everything.
+///
+/// Only writes that change the tier, the reviewers, the environment or the airlock are
+/// checked, so a permit admitted under looser profiles can still be suspended, revoked or
+/// given a finalizer after the profiles were tightened (the operator then enforces the tighter
+/// profile and says so in a condition).
+pub fn tier_policy(params_namespace: &str) -> (ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding) {
+    let limit = |control: &str| format!("params.data[variables.tier + '.{control}']");
+    let tier_is = "'tier ' + variables.tier";
+    let policy = ValidatingAdmissionPolicy {
+        metadata: policy_metadata(TIER_POLICY),
+        spec: Some(ValidatingAdmissionPolicySpec {
+            failure_policy: Some("Fail".into()),
+            param_kind: Some(ParamKind { api_version: Some("v1".into()), kind: Some("ConfigMap".into()) }),
+            match_constraints: Some(on_writes_of("datapermits")),
+            match_conditions: Some(vec![MatchCondition {
+                name: "tier-relevant-change".into(),
+                expression: "oldObject == null || object.spec.tier != oldObject.spec.tier || object.spec.reviewers != oldObject.spec.reviewers || object.spec.environment != oldObject.spec.environment || object.spec.airlock != oldObject.spec.airlock".into(),
+            }]),
+            variables: Some(vec![
+                variable("tier", "string(object.spec.tier)"),
+                variable("openness", "{'None': 0, 'PackageMirror': 1, 'Internet': 2}"),
+                variable("environment", "object.spec.environment"),
+                variable("airlock", "object.spec.airlock"),
+                variable("allowedTypes", &format!("{}.split(',')", limit("allowedFileTypes"))),
+            ]),
+            validations: Some(vec![
+                invalid(
+                    &format!("size(object.spec.reviewers) >= int({})", limit("requiredApprovals")),
+                    &format!(
+                        "'spec.reviewers: ' + {tier_is} + ' needs ' + {} + ' approvals per export, but the permit names ' + string(size(object.spec.reviewers)) + ' reviewer(s)'",
+                        limit("requiredApprovals")
+                    ),
+                ),
+                invalid(
+                    &format!("!has(variables.environment.egress) || variables.openness[variables.environment.egress] <= variables.openness[{}]", limit("egress")),
+                    &format!(
+                        "'spec.environment.egress: ' + variables.environment.egress + ' is more open than ' + {tier_is} + ' allows (at most ' + {} + ')'",
+                        limit("egress")
+                    ),
+                ),
+                longest("maxWorkspaceLifetime", &limit("maxWorkspaceLifetime"), tier_is),
+                longest("idleTimeout", &limit("idleTimeout"), tier_is),
+                invalid(
+                    &format!("!has(variables.airlock.requiredApprovals) || variables.airlock.requiredApprovals >= int({})", limit("requiredApprovals")),
+                    &format!(
+                        "'spec.airlock.requiredApprovals: ' + string(variables.airlock.requiredApprovals) + ' is fewer than ' + {tier_is} + ' requires (' + {} + ')'",
+                        limit("requiredApprovals")
+                    ),
+                ),
+                invalid(
+                    &format!("!has(variables.airlock.importReview) || variables.airlock.importReview || {} != 'true'", limit("importReview")),
+                    &format!("'spec.airlock.importReview: ' + {tier_is} + ' requires imports to be reviewed'"),
+                ),
+                invalid(
+                    "!has(variables.airlock.allowedFileTypes) || variables.airlock.allowedFileTypes.all(t, t in variables.allowedTypes)",
+                    &format!(
+                        "'spec.airlock.allowedFileTypes: ' + {tier_is} + ' does not allow ' + variables.airlock.allowedFileTypes.filter(t, !(t in variables.allowedTypes)).join(', ')"
+                    ),
+                ),
+            ]),
+            ..ValidatingAdmissionPolicySpec::default()
+        }),
+        status: None,
+    };
+    let binding = ValidatingAdmissionPolicyBinding {
+        metadata: policy_metadata(TIER_POLICY),
+        spec: Some(ValidatingAdmissionPolicyBindingSpec {
+            policy_name: Some(TIER_POLICY.into()),
+            param_ref: Some(ParamRef {
+                name: Some(TIER_CONFIG_MAP.into()),
+                namespace: Some(params_namespace.into()),
+                parameter_not_found_action: Some("Deny".into()),
+                ..ParamRef::default()
+            }),
+            validation_actions: Some(vec!["Deny".into()]),
+            ..ValidatingAdmissionPolicyBindingSpec::default()
+        }),
+    };
+    (policy, binding)
+}
+
+/// A lifetime the permit sets is no longer than its tier's, when the tier has one.
+fn longest(control: &str, limit: &str, tier_is: &str) -> Validation {
+    invalid(
+        &format!(
+            "{limit} == '' || !has(variables.environment.{control}) || duration(variables.environment.{control}) <= duration({limit})"
+        ),
+        &format!(
+            "'spec.environment.{control}: ' + variables.environment.{control} + ' is longer than ' + {tier_is} + ' allows (' + {limit} + ')'"
+        ),
+    )
+}
+
+/// Every policy and binding, in the order they should be applied; the tier binding reads its
+/// parameters from `params_namespace` (the chart sets the release namespace instead).
+pub fn all_policies(
+    params_namespace: &str,
+) -> Vec<(ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding)> {
+    vec![airlock_policy(), tier_policy(params_namespace)]
+}
+
+/// The policies and bindings as one YAML stream, as `crds/` ships them (the tier binding's
+/// parameters in `haven-system`).
 pub fn to_yaml() -> Result<String, serde_saphyr::ser_error::Error> {
-    let (policy, binding) = airlock_policy();
-    let mut out = String::from("# Generated by `haven crd` (make crds); do not edit.\n---\n");
-    out.push_str(&serde_saphyr::to_string(&policy)?);
-    out.push_str("---\n");
-    out.push_str(&serde_saphyr::to_string(&binding)?);
+    let mut out = String::from("# Generated by `haven crd` (make crds); do not edit.\n");
+    for (policy, binding) in all_policies("haven-system") {
+        out.push_str("---\n");
+        out.push_str(&serde_saphyr::to_string(&policy)?);
+        out.push_str("---\n");
+        out.push_str(&serde_saphyr::to_string(&binding)?);
+    }
     Ok(out)
 }
 
 fn variable(name: &str, expression: &str) -> Variable {
     Variable { name: name.into(), expression: expression.into() }
+}
+
+/// A rule on the content of a spec; its message names the field.
+fn invalid(expression: &str, message_expression: &str) -> Validation {
+    Validation { reason: Some("Invalid".into()), ..rule(expression, message_expression) }
 }
 
 /// A rule whose message names the field, computed so it can say who is asking.

@@ -43,6 +43,8 @@ pub mod conditions {
     pub const DATASETS_PREPARED: &str = "DatasetsPrepared";
     /// The permit's data has been destroyed after retention.
     pub const DESTROYED: &str = "Destroyed";
+    /// The permit asks for nothing its tier does not allow.
+    pub const WITHIN_TIER: &str = "WithinTier";
 
     // Workspace
     /// The workspace is allowed by its permit (users, image, datasets, expiry, limits).
@@ -85,6 +87,10 @@ pub mod reasons {
     pub const PROVISIONED: &str = "Provisioned";
     pub const PROGRESSING: &str = "Progressing";
     pub const PAUSED: &str = "Paused";
+    pub const IDLE: &str = "Idle";
+    pub const UNSCHEDULABLE: &str = "Unschedulable";
+    pub const LOOSENS_TIER: &str = "LoosensTier";
+    pub const WITHIN_TIER: &str = "WithinTier";
     pub const ARCHIVE_VERIFIED: &str = "ArchiveVerified";
     pub const RETENTION_ENDED: &str = "RetentionEnded";
     pub const UNSAFE_PATH: &str = "UnsafePath";
@@ -93,6 +99,7 @@ pub mod reasons {
     pub const CHECKS_NEED_REVIEW: &str = "ChecksNeedReview";
     pub const CHECK_FAILED: &str = "CheckFailed";
     pub const APPROVED: &str = "Approved";
+    pub const REVIEW_NOT_REQUIRED: &str = "ReviewNotRequired";
     pub const REJECTED: &str = "Rejected";
     pub const REVIEWER_NOT_PERMITTED: &str = "ReviewerNotPermitted";
     pub const CANCELLED: &str = "Cancelled";

@@ -25,6 +25,13 @@ pub struct DatasetGrant {
         .message("source must stay inside the data store: '..' is not allowed"))]
     pub source: String,
 
+    /// The organisation that supplied the source (its data holder, e.g. a national cancer
+    /// registry), for the register of data held (`kubectl haven datasets`). Informational:
+    /// changing it does not prepare the dataset again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 256))]
+    pub custodian: Option<String>,
+
     /// Field delimiter of the CSV source; defaults to a comma.
     #[serde(default = "default_delimiter")]
     #[schemars(length(min = 1, max = 1))]

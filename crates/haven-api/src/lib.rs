@@ -10,6 +10,7 @@ pub mod crd;
 mod dataset;
 pub mod permit;
 mod policy;
+pub mod tier;
 pub mod quantity;
 pub mod schema;
 pub mod validation;

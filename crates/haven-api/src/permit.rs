@@ -26,6 +26,7 @@ use crate::schema;
     status = "DataPermitStatus",
     doc = "A data permit: who may use which datasets, for what purpose, from when until when.",
     printcolumn(name = "Permit ID", type_ = "string", json_path = ".spec.permitId"),
+    printcolumn(name = "Tier", type_ = "integer", json_path = ".spec.tier"),
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
     // "date" columns print the age, which for a future instant kubectl shows as <invalid>.
     printcolumn(name = "Valid Until", type_ = "string", json_path = ".spec.validUntil"),
@@ -47,7 +48,7 @@ use crate::schema;
     validation = Rule::new("!oldSelf.revoked || self.revoked")
         .message("spec.revoked cannot be undone: a revoked permit stays revoked; issue a new permit instead")
         .field_path(".revoked"),
-    validation = Rule::new("size(self.reviewers) >= self.airlock.requiredApprovals")
+    validation = Rule::new("!has(self.airlock) || !has(self.airlock.requiredApprovals) || size(self.reviewers) >= self.airlock.requiredApprovals")
         .message("spec.airlock.requiredApprovals cannot exceed the number of spec.reviewers")
         .field_path(".airlock.requiredApprovals"),
 )]
@@ -63,6 +64,15 @@ pub struct DataPermitSpec {
 
     /// Why the data may be used: one of the EHDS secondary-use purposes (Art. 53).
     pub purpose: Purpose,
+
+    /// The data's sensitivity tier, 0 (open) to 4 (most sensitive), as in the Turing Data Safe
+    /// Haven. Each tier has a profile of controls (egress, airlock approvals and file types,
+    /// import review, workspace lifetimes, what the access gateway allows), set in the Helm
+    /// chart's `tiers`; the permit may tighten them, never loosen them. Default 3: personal
+    /// health data, pseudonymised.
+    #[serde(default = "default_tier")]
+    #[schemars(range(max = 4))]
+    pub tier: u8,
 
     /// The people named in the permit, as Kubernetes user names (as your authenticator
     /// reports them). Only they get access to the permit's workspaces.
@@ -115,6 +125,10 @@ pub struct DataPermitSpec {
     /// How outputs leave (and inputs enter) the permit's workspaces.
     #[serde(default)]
     pub airlock: AirlockPolicy,
+}
+
+fn default_tier() -> u8 {
+    3
 }
 
 fn default_retention() -> String {
@@ -194,6 +208,10 @@ pub struct DataPermitStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
     pub datasets: Vec<DatasetReport>,
+    /// The controls in force: the tier's profile tightened by this permit (condition
+    /// `WithinTier` says whether the permit asked for more than its tier allows).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub controls: Option<ControlsInForce>,
     /// How many workspaces use the permit now.
     #[serde(default)]
     pub workspaces: u32,
@@ -206,6 +224,31 @@ pub struct DataPermitStatus {
     /// Proof of destruction, kept after the data is gone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub destruction: Option<DestructionRecord>,
+}
+
+/// The controls in force for a permit, as recorded in its status.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ControlsInForce {
+    /// The permit's tier.
+    pub tier: u8,
+    /// Network egress of its workspaces.
+    pub egress: EgressProfile,
+    /// Approvals an export needs.
+    pub required_approvals: u32,
+    /// File types that may leave.
+    #[schemars(extend("x-kubernetes-list-type" = "atomic"))]
+    pub allowed_file_types: Vec<String>,
+    /// Whether imports need a reviewer.
+    pub import_review: bool,
+    /// The longest a workspace lives from its creation (absent: until the permit ends).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_workspace_lifetime: Option<String>,
+    /// Idle time after which an environment is stopped (absent: never).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_timeout: Option<String>,
+    /// Whether its workspaces run only on nodes set aside for it.
+    pub dedicated_nodes: bool,
 }
 
 /// What preparing one dataset produced.
@@ -245,6 +288,11 @@ pub struct DestructionRecord {
     pub key_fingerprint: String,
     /// Whether the key Secret was deleted (the pseudonyms are then permanently unlinkable).
     pub key_shredded: bool,
+    /// Whether the permit's workspace archives were sealed (encrypted) with a key derived from
+    /// the shredded key: then a copy of an archive made before destruction (a backup, a volume
+    /// snapshot) can no longer be decrypted by anyone.
+    #[serde(default)]
+    pub archives_sealed: bool,
 }
 
 /// One area of the data store that was deleted.

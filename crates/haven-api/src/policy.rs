@@ -19,8 +19,9 @@ pub struct EnvironmentPolicy {
     #[schemars(extend("x-kubernetes-list-type" = "set"))]
     pub allowed_images: Vec<String>,
 
-    /// Network egress of workspace pods: `None` (DNS only, the default) or `PackageMirror`
-    /// (DNS and the mirror in `packageMirror`).
+    /// Network egress of workspace pods: `None` (DNS only, the default), `PackageMirror`
+    /// (DNS and the mirror in `packageMirror`) or `Internet` (public addresses; never the
+    /// cluster's or private ranges). Never more open than the permit's tier allows.
     #[serde(default)]
     pub egress: EgressProfile,
 
@@ -36,20 +37,42 @@ pub struct EnvironmentPolicy {
     /// The most one workspace of this permit may request.
     #[serde(default)]
     pub resource_ceiling: ResourceCeiling,
+
+    /// The longest a workspace of this permit may live from its creation (a duration such as
+    /// `720h`); absent means the tier's limit. Never longer than the tier's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 2, max = 32), regex(pattern = r"^([0-9]+(\.[0-9]+)?(h|m|s|ms))+$"))]
+    pub max_workspace_lifetime: Option<String>,
+
+    /// How long an analysis environment may sit idle (no activity reported by the access
+    /// gateway) before it is stopped, keeping its files; absent means the tier's. Never longer
+    /// than the tier's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 2, max = 32), regex(pattern = r"^([0-9]+(\.[0-9]+)?(h|m|s|ms))+$"))]
+    pub idle_timeout: Option<String>,
+
+    /// Run the permit's workspaces only on nodes set aside for it: nodes labelled
+    /// `haven.io/permit=<permit>` and tainted `haven.io/permit=<permit>:NoSchedule`, so no
+    /// other permit's pods share them.
+    #[serde(default)]
+    pub dedicated_nodes: bool,
 }
 
 fn default_max_workspaces() -> u32 {
     3
 }
 
-/// Network egress allowed from workspace pods.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+/// Network egress allowed from workspace pods, from the most closed to the most open (the
+/// order is what a tier's limit compares).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, JsonSchema)]
 pub enum EgressProfile {
     /// Cluster DNS only.
     #[default]
     None,
     /// Cluster DNS and the permit's package mirror.
     PackageMirror,
+    /// Cluster DNS and public internet addresses (never private, link-local or metadata ones).
+    Internet,
 }
 
 /// A package mirror (PyPI, CRAN, conda proxy) reachable from workspaces.
@@ -123,19 +146,25 @@ impl Default for ResourceCeiling {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AirlockPolicy {
-    /// Independent approvals an export needs (1-5, default 1; never more than the reviewers).
-    #[serde(default = "default_required_approvals")]
+    /// Independent approvals an export needs (1-5; never more than the reviewers). Absent means
+    /// the tier's; never fewer than the tier's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 5))]
-    pub required_approvals: u32,
+    pub required_approvals: Option<u32>,
+    /// Whether an import needs a reviewer's approval after its automated checks; absent means
+    /// the tier's. A permit can require review where its tier does not, never the reverse.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import_review: Option<bool>,
     /// Statistical disclosure control thresholds for the automated checks.
     #[serde(default)]
     pub disclosure: DisclosureThresholds,
-    /// File extensions that may leave, lower case without the dot (default csv, txt, md, pdf,
-    /// png, json; like ACRO, not svg, which can carry scripts and the plotted data).
-    #[serde(default = "default_allowed_file_types")]
+    /// File extensions that may leave, lower case without the dot. Absent means the tier's
+    /// (by default csv, txt, md, pdf, png, json; like ACRO, not svg, which can carry scripts and
+    /// the plotted data); only types the tier allows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 50), inner(length(min = 1, max = 16), regex(pattern = r"^[a-z0-9]+$")))]
     #[schemars(extend("x-kubernetes-list-type" = "set"))]
-    pub allowed_file_types: Vec<String>,
+    pub allowed_file_types: Option<Vec<String>>,
     /// Largest file that may leave (default 10Mi).
     #[serde(default = "default_max_file_size")]
     #[schemars(schema_with = "schema::quantity")]
@@ -146,12 +175,6 @@ pub struct AirlockPolicy {
     pub max_files: u32,
 }
 
-fn default_required_approvals() -> u32 {
-    1
-}
-fn default_allowed_file_types() -> Vec<String> {
-    ["csv", "txt", "md", "pdf", "png", "json"].map(String::from).to_vec()
-}
 fn default_max_file_size() -> Quantity {
     quantity_of("10Mi")
 }
@@ -162,9 +185,10 @@ fn default_max_files() -> u32 {
 impl Default for AirlockPolicy {
     fn default() -> Self {
         Self {
-            required_approvals: default_required_approvals(),
+            required_approvals: None,
+            import_review: None,
             disclosure: DisclosureThresholds::default(),
-            allowed_file_types: default_allowed_file_types(),
+            allowed_file_types: None,
             max_file_size: default_max_file_size(),
             max_files: default_max_files(),
         }

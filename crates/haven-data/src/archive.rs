@@ -1,5 +1,17 @@
 //! Archiving a workspace before teardown (DESIGN §5: archive before delete, always).
 //!
+//! An archive is sealed ([`crate::sealed`]) with a key derived from the permit's key, so that
+//! neither file contents nor file names can be read without it, and shredding the permit's key
+//! at destruction makes any copy that escaped deletion unreadable:
+//!
+//! ```text
+//! archive/<permit>/<ws>/MANIFEST.sealed    the manifest: every path, size and plaintext SHA-256
+//! archive/<permit>/<ws>/blobs/<n>.sealed   the manifest's n-th file
+//! ```
+//!
+//! [`open_archive`] restores the plaintext (`MANIFEST.json` and `files/<path>`, the layout
+//! archives had before they were sealed) for an auditor or a restore.
+//!
 //! Crash safety: the archive is built in a hidden sibling `archive/<permit>/.<ws>.partial-…`
 //! (names are DNS labels, so a `.` prefix can never collide with a workspace), verified
 //! there, and renamed into place in one step. `archive/<permit>/<ws>/` therefore either does
@@ -11,7 +23,6 @@
 //! as skipped with their target, so the record of what the workspace looked like is complete
 //! and teardown is not blocked by a link. Fifos, sockets and devices are skipped likewise.
 
-use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::unix::fs::MetadataExt;
@@ -21,10 +32,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde::Serialize;
 use thiserror::Error;
 
+use self::open::{BLOBS, SEALED_MANIFEST, blob_name, restore, verify_dir};
 use crate::hashing::copy_hashing;
-use crate::manifest::{FILES, MANIFEST, Manifest, ManifestFile, SkippedEntry, verify_dir};
+use crate::manifest::{Manifest, ManifestFile, SkippedEntry};
+use crate::sealed::{ArchiveKey, SealError, SealWriter};
 use crate::store::{DataStore, StoreError};
 use crate::tree::{self, EntryKind, WalkError};
+
+#[path = "archive_open.rs"]
+mod open;
 
 #[derive(Debug, Error)]
 pub enum ArchiveError {
@@ -50,6 +66,8 @@ pub enum ArchiveError {
     HashMismatch { path: PathBuf, expected: String, actual: String },
     #[error("archive holds {path}, which its manifest does not list", path = path.display())]
     UnexpectedFile { path: PathBuf },
+    #[error("{path} cannot be opened: {source}", path = path.display())]
+    Sealed { path: PathBuf, source: SealError },
 }
 
 impl From<WalkError> for ArchiveError {
@@ -69,7 +87,8 @@ pub struct ArchiveRecord {
     pub bytes: u64,
     /// Symlinks and special files recorded but not copied.
     pub skipped: u64,
-    /// SHA-256 of `MANIFEST.json`: one value that pins every archived byte.
+    /// SHA-256 of the plaintext manifest (`MANIFEST.json` once opened): one value that pins
+    /// every archived byte.
     pub manifest_sha256: String,
 }
 
@@ -88,12 +107,13 @@ impl ArchiveRecord {
 /// Distinguishes partial directories of concurrent calls within one process.
 static PARTIAL_SEQ: AtomicU64 = AtomicU64::new(0);
 
-/// Copies every regular file under `workspaces/<workspace>/` into
-/// `archive/<permit>/<workspace>/files/`, writes `MANIFEST.json`, re-reads and verifies every
-/// copy, then moves the archive into place. Idempotent: an existing archive is verified and
-/// returned, never rebuilt or overwritten (an archive that fails verification is an error for
-/// a human, since the workspace may already be gone). A missing workspace directory archives
-/// as an empty archive: a workspace that never wrote anything must still be archivable.
+/// Seals every regular file under `workspaces/<workspace>/` into
+/// `archive/<permit>/<workspace>/blobs/`, writes the sealed manifest, re-reads and verifies
+/// every blob, then moves the archive into place. Idempotent: an existing archive is verified
+/// (with `key`) and returned, never rebuilt or overwritten (an archive that fails verification
+/// is an error for a human, since the workspace may already be gone). A missing workspace
+/// directory archives as an empty archive: a workspace that never wrote anything must still be
+/// archivable.
 ///
 /// Callers should archive one workspace at a time; a concurrent call may fail, but can never
 /// put an unverified archive in place.
@@ -101,19 +121,21 @@ pub fn archive_workspace(
     store: &DataStore,
     permit: &str,
     workspace: &str,
+    key: &ArchiveKey,
 ) -> Result<ArchiveRecord, ArchiveError> {
     let source = store.workspace(workspace)?;
     let target = store.archive(permit, workspace)?;
     let parent = store.permit_archive(permit)?;
     if exists(&target)? {
-        return verify_archive(store, permit, workspace);
+        return verify_archive(store, permit, workspace, key);
     }
     fs::create_dir_all(&parent).map_err(|source| ArchiveError::Io { path: parent.clone(), source })?;
     remove_partials(&parent, workspace)?;
 
     let seq = PARTIAL_SEQ.fetch_add(1, Ordering::Relaxed);
     let partial = parent.join(format!(".{workspace}.partial-{}-{seq}", std::process::id()));
-    let built = build(&source, &partial, permit, workspace).and_then(|()| verify_dir(&partial));
+    let built = build(&source, &partial, permit, workspace, key)
+        .and_then(|()| verify_dir(&partial, permit, workspace, key));
     let (manifest, manifest_sha256) = match built {
         Ok(verified) => verified,
         Err(e) => {
@@ -126,7 +148,7 @@ pub fn archive_workspace(
         let _ = tree::remove_all(&partial);
         // Another caller won the race and its archive is in place: check and return that.
         if exists(&target)? {
-            return verify_archive(store, permit, workspace);
+            return verify_archive(store, permit, workspace, key);
         }
         return Err(ArchiveError::Io { path: target, source });
     }
@@ -134,16 +156,41 @@ pub fn archive_workspace(
     Ok(ArchiveRecord::new(permit, workspace, &manifest, manifest_sha256))
 }
 
-/// Re-checks an existing archive: every listed file present with its recorded size and
-/// SHA-256, and nothing unlisted. The error names the offending file.
+/// Re-checks an existing archive: its manifest opens with `key` and belongs to this permit and
+/// workspace, every listed file opens with its recorded size and SHA-256, and nothing unlisted
+/// is there. The error names the offending blob.
 pub fn verify_archive(
     store: &DataStore,
     permit: &str,
     workspace: &str,
+    key: &ArchiveKey,
 ) -> Result<ArchiveRecord, ArchiveError> {
     let dir = store.archive(permit, workspace)?;
-    let (manifest, manifest_sha256) = verify_dir(&dir)?;
+    let (manifest, manifest_sha256) = verify_dir(&dir, permit, workspace, key)?;
     Ok(ArchiveRecord::new(permit, workspace, &manifest, manifest_sha256))
+}
+
+/// Restores an archive's plaintext into `out_dir`, which must not exist yet: `MANIFEST.json`
+/// and `files/<path>`, every file checked against the manifest as it is written. On any
+/// failure `out_dir` is removed again, so a restore is complete and verified or absent.
+pub fn open_archive(
+    store: &DataStore,
+    permit: &str,
+    workspace: &str,
+    key: &ArchiveKey,
+    out_dir: &Path,
+) -> Result<ArchiveRecord, ArchiveError> {
+    let dir = store.archive(permit, workspace)?;
+    fs::create_dir(out_dir).map_err(|source| ArchiveError::Io { path: out_dir.to_path_buf(), source })?;
+    match restore(&dir, permit, workspace, key, out_dir) {
+        Ok((manifest, manifest_sha256)) => {
+            Ok(ArchiveRecord::new(permit, workspace, &manifest, manifest_sha256))
+        }
+        Err(e) => {
+            let _ = tree::remove_all(out_dir);
+            Err(e)
+        }
+    }
 }
 
 /// Deletes `workspaces/<workspace>/` (symlinks inside are removed, not followed). Call only
@@ -169,9 +216,16 @@ fn remove_partials(parent: &Path, workspace: &str) -> Result<(), ArchiveError> {
     Ok(())
 }
 
-/// Copies the workspace into `partial/files/` and writes `partial/MANIFEST.json`, syncing
-/// every file and directory so the later rename publishes only durable data.
-fn build(source: &Path, partial: &Path, permit: &str, workspace: &str) -> Result<(), ArchiveError> {
+/// Seals the workspace's files into `partial/blobs/` and the manifest into
+/// `partial/MANIFEST.sealed`, syncing every file and directory so the later rename publishes
+/// only durable data.
+fn build(
+    source: &Path,
+    partial: &Path,
+    permit: &str,
+    workspace: &str,
+    key: &ArchiveKey,
+) -> Result<(), ArchiveError> {
     match fs::symlink_metadata(source) {
         Ok(meta) if !meta.is_dir() => return Err(ArchiveError::NotADirectory { path: source.to_path_buf() }),
         Err(e) if e.kind() != io::ErrorKind::NotFound => {
@@ -179,9 +233,8 @@ fn build(source: &Path, partial: &Path, permit: &str, workspace: &str) -> Result
         }
         _ => {}
     }
-    let files_dir = partial.join(FILES);
-    fs::create_dir_all(&files_dir).map_err(|e| ArchiveError::Io { path: files_dir.clone(), source: e })?;
-    let mut dirs = BTreeSet::from([partial.to_path_buf(), files_dir.clone()]);
+    let blobs = partial.join(BLOBS);
+    fs::create_dir_all(&blobs).map_err(|e| ArchiveError::Io { path: blobs.clone(), source: e })?;
     let mut manifest = Manifest {
         permit: permit.to_owned(),
         workspace: workspace.to_owned(),
@@ -189,22 +242,13 @@ fn build(source: &Path, partial: &Path, permit: &str, workspace: &str) -> Result
         skipped: vec![],
     };
 
+    // Files are sealed in manifest order, so blob `n` is the manifest's n-th file.
+    let mut files = vec![];
     for entry in tree::walk(source)? {
         let from = source.join(&entry.rel);
         let rel = entry.rel.to_str().ok_or_else(|| ArchiveError::NonUtf8Name { path: from.clone() })?;
         match entry.kind {
-            EntryKind::File { dev, ino, .. } => {
-                let to = files_dir.join(&entry.rel);
-                if let Some(dir) = to.parent().filter(|dir| !dirs.contains(*dir)) {
-                    fs::create_dir_all(dir)
-                        .map_err(|e| ArchiveError::Io { path: dir.to_path_buf(), source: e })?;
-                    dirs.extend(
-                        dir.ancestors().take_while(|a| a.starts_with(&files_dir)).map(Path::to_path_buf),
-                    );
-                }
-                let (size, sha256) = copy_file(&from, &to, dev, ino)?;
-                manifest.files.push(ManifestFile { path: rel.to_owned(), size, sha256 });
-            }
+            EntryKind::File { dev, ino, .. } => files.push((rel.to_owned(), from, dev, ino)),
             EntryKind::Symlink => {
                 let target =
                     fs::read_link(&from).map_err(|e| ArchiveError::Io { path: from.clone(), source: e })?;
@@ -216,42 +260,53 @@ fn build(source: &Path, partial: &Path, permit: &str, workspace: &str) -> Result
             }
         }
     }
-    manifest.files.sort_by(|a, b| a.path.cmp(&b.path));
+    files.sort_by(|a, b| a.0.cmp(&b.0));
     manifest.skipped.sort_by(|a, b| a.path.cmp(&b.path));
+    for (n, (path, from, dev, ino)) in files.into_iter().enumerate() {
+        let (size, sha256) = seal_file(&from, &blobs.join(blob_name(n)), dev, ino, key)?;
+        manifest.files.push(ManifestFile { path, size, sha256 });
+    }
 
-    let manifest_path = partial.join(MANIFEST);
-    let io_err = |source| ArchiveError::Io { path: manifest_path.clone(), source };
+    let manifest_path = partial.join(SEALED_MANIFEST);
     let mut bytes = serde_json::to_vec_pretty(&manifest)
         .map_err(|e| ArchiveError::BadManifest { path: manifest_path.clone(), reason: e.to_string() })?;
     bytes.push(b'\n');
-    write_synced(&manifest_path, &bytes).map_err(io_err)?;
-    for dir in dirs.iter().rev() {
-        tree::sync_dir(dir)?;
-    }
+    seal_synced(&manifest_path, &bytes, key)
+        .map_err(|source| ArchiveError::Io { path: manifest_path.clone(), source })?;
+    tree::sync_dir(&blobs)?;
+    tree::sync_dir(partial)?;
     Ok(())
 }
 
-/// Copies one file, hashing as it goes. Refuses if the path no longer names the file the walk
-/// saw (`dev`/`ino`), so a file swapped for a link after listing is not followed.
-fn copy_file(from: &Path, to: &Path, dev: u64, ino: u64) -> Result<(u64, String), ArchiveError> {
+/// Seals one file, hashing the plaintext as it goes. Refuses if the path no longer names the
+/// file the walk saw (`dev`/`ino`), so a file swapped for a link after listing is not followed.
+fn seal_file(
+    from: &Path,
+    to: &Path,
+    dev: u64,
+    ino: u64,
+    key: &ArchiveKey,
+) -> Result<(u64, String), ArchiveError> {
     let reader = File::open(from).map_err(|e| ArchiveError::Io { path: from.to_path_buf(), source: e })?;
     let meta = reader.metadata().map_err(|e| ArchiveError::Io { path: from.to_path_buf(), source: e })?;
     if meta.dev() != dev || meta.ino() != ino {
         return Err(ArchiveError::ChangedDuringArchive { path: from.to_path_buf() });
     }
     let io_err = |source| ArchiveError::Io { path: to.to_path_buf(), source };
-    let mut writer = OpenOptions::new().write(true).create_new(true).open(to).map_err(io_err)?;
-    let copied = copy_hashing(reader, &mut writer)
+    let writer = OpenOptions::new().write(true).create_new(true).open(to).map_err(io_err)?;
+    let mut sealer = SealWriter::new(writer, key).map_err(io_err)?;
+    let copied = copy_hashing(reader, &mut sealer)
         .map_err(|e| ArchiveError::Io { path: from.to_path_buf(), source: e })?;
-    writer.sync_all().map_err(io_err)?;
+    sealer.finish().and_then(|file| file.sync_all()).map_err(io_err)?;
     Ok(copied)
 }
 
-fn write_synced(path: &Path, bytes: &[u8]) -> io::Result<()> {
+fn seal_synced(path: &Path, bytes: &[u8], key: &ArchiveKey) -> io::Result<()> {
     use std::io::Write;
-    let mut file = OpenOptions::new().write(true).create_new(true).open(path)?;
-    file.write_all(bytes)?;
-    file.sync_all()
+    let file = OpenOptions::new().write(true).create_new(true).open(path)?;
+    let mut sealer = SealWriter::new(file, key)?;
+    sealer.write_all(bytes)?;
+    sealer.finish()?.sync_all()
 }
 
 #[cfg(test)]

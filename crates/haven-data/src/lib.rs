@@ -16,10 +16,14 @@ mod hashing;
 pub mod manifest;
 pub mod names;
 pub mod prepare;
+pub mod sealed;
 pub mod store;
 mod tree;
 
-pub use archive::{ArchiveError, ArchiveRecord, archive_workspace, remove_workspace_files, verify_archive};
+pub use archive::{
+    ArchiveError, ArchiveRecord, archive_workspace, open_archive, remove_workspace_files, verify_archive,
+};
 pub use audit::{AuditError, AuditLog, AuditRecord, VerifyReport};
 pub use destroy::{DestroyError, DestroyedArea, DestructionReport, destroy_permit_data};
+pub use sealed::{ArchiveKey, SealError};
 pub use store::{DataStore, StoreError};

@@ -1,5 +1,5 @@
-//! The archive manifest (`MANIFEST.json`) and the check that an archive directory still holds
-//! exactly the bytes it lists.
+//! The manifest of an archive or an airlock snapshot (`MANIFEST.json`), and the check that a
+//! directory of plaintext files still holds exactly the bytes it lists.
 
 use std::collections::BTreeSet;
 use std::fs::{self, File};
@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::archive::ArchiveError;
-use crate::hashing::{hash_reader, sha256_hex};
+use crate::hashing::hash_reader;
 use crate::tree::{self, EntryKind};
 
 pub(crate) const MANIFEST: &str = "MANIFEST.json";
@@ -50,7 +50,7 @@ pub struct SkippedEntry {
     pub target: Option<String>,
 }
 
-/// A manifest path must stay inside `files/` even if the manifest was edited: relative,
+/// A manifest path must stay inside its directory even if the manifest was edited: relative,
 /// no `.`/`..`/empty segments, no NUL. (Looser than a request path: researchers' own file
 /// names may contain backslashes or spaces, and those are still archived.)
 fn stays_inside(rel: &str) -> bool {
@@ -59,21 +59,19 @@ fn stays_inside(rel: &str) -> bool {
         && rel.split('/').all(|segment| !matches!(segment, "" | "." | ".."))
 }
 
-/// Re-reads every file `dir/MANIFEST.json` lists and checks its size and SHA-256, and that
-/// `dir/files/` holds nothing the manifest does not list. Returns the manifest and the
-/// SHA-256 of its bytes.
-pub(crate) fn verify_dir(dir: &Path) -> Result<(Manifest, String), ArchiveError> {
-    let manifest_path = dir.join(MANIFEST);
-    let bytes = match fs::read(&manifest_path) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(ArchiveError::Missing { path: manifest_path });
+/// Every listed path, after checking that each is safe (see [`stays_inside`]) and listed once.
+pub(crate) fn listed_paths(
+    files: &[ManifestFile],
+    manifest_path: &Path,
+) -> Result<BTreeSet<PathBuf>, ArchiveError> {
+    let mut listed = BTreeSet::new();
+    for file in files {
+        if !stays_inside(&file.path) || !listed.insert(PathBuf::from(&file.path)) {
+            let reason = format!("path {:?} is unsafe or listed twice", file.path);
+            return Err(ArchiveError::BadManifest { path: manifest_path.to_path_buf(), reason });
         }
-        other => other.map_err(|source| ArchiveError::Io { path: manifest_path.clone(), source })?,
-    };
-    let manifest: Manifest = serde_json::from_slice(&bytes)
-        .map_err(|e| ArchiveError::BadManifest { path: manifest_path.clone(), reason: e.to_string() })?;
-    verify_files(&dir.join(FILES), &manifest.files, &manifest_path)?;
-    Ok((manifest, sha256_hex(&bytes)))
+    }
+    Ok(listed)
 }
 
 /// Checks that `files_dir` holds exactly `files`: each present with its size and SHA-256,
@@ -84,12 +82,8 @@ pub(crate) fn verify_files(
     files: &[ManifestFile],
     manifest_path: &Path,
 ) -> Result<(), ArchiveError> {
-    let mut listed = BTreeSet::new();
+    let listed = listed_paths(files, manifest_path)?;
     for file in files {
-        if !stays_inside(&file.path) || !listed.insert(PathBuf::from(&file.path)) {
-            let reason = format!("path {:?} is unsafe or listed twice", file.path);
-            return Err(ArchiveError::BadManifest { path: manifest_path.to_path_buf(), reason });
-        }
         check_file(&files_dir.join(&file.path), file)?;
     }
     let present = tree::walk(files_dir).map_err(ArchiveError::from)?;

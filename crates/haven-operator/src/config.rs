@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use haven_api::tier::TierProfiles;
 use haven_data::airlock::Scanner;
 
 /// How long a finished airlock request's snapshot is kept by default: 30 days.
@@ -28,6 +29,11 @@ pub struct OperatorConfig {
     pub airlock_retention: Duration,
     /// A command every airlock file is scanned with (e.g. ClamAV); none by default.
     pub airlock_scanner: Option<Scanner>,
+    /// The ConfigMap in the operator's namespace that holds the tier profiles.
+    pub tier_config_map: String,
+    /// The controls of each sensitivity tier: from `tier_config_map` when it exists (read at
+    /// start-up), else Haven's defaults.
+    pub tiers: TierProfiles,
 }
 
 /// Where a PersistentVolume for a data-store path points.
@@ -51,6 +57,8 @@ impl OperatorConfig {
             ide_port: 8888,
             airlock_retention: DEFAULT_AIRLOCK_RETENTION,
             airlock_scanner: None,
+            tier_config_map: haven_api::admission::TIER_CONFIG_MAP.into(),
+            tiers: TierProfiles::default(),
         }
     }
 }

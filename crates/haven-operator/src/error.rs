@@ -18,6 +18,8 @@ pub enum Error {
     Serve(std::net::SocketAddr, #[source] std::io::Error),
     #[error("leader election: {0}")]
     Lease(String),
+    #[error("configuration: {0}")]
+    Config(String),
 }
 
 impl Error {
@@ -32,6 +34,7 @@ impl Error {
             Self::NotYet(_) => "waiting",
             Self::Serve(..) => "serve",
             Self::Lease(_) => "lease",
+            Self::Config(_) => "config",
         }
     }
 

@@ -12,11 +12,15 @@ use std::{
 };
 
 use futures::{Stream, StreamExt, future};
-use haven_api::{AirlockRequest, DataPermit, Workspace, constants::labels};
+use haven_api::{
+    AirlockRequest, DataPermit, Workspace, constants::labels, tier::TierProfiles,
+};
 use haven_data::{AuditLog, DataStore};
 use k8s_openapi::api::{
     apps::v1::StatefulSet,
-    core::v1::{LimitRange, Namespace, PersistentVolume, PersistentVolumeClaim, Pod, ResourceQuota, Service},
+    core::v1::{
+        ConfigMap, LimitRange, Namespace, PersistentVolume, PersistentVolumeClaim, Pod, ResourceQuota, Service,
+    },
     networking::v1::NetworkPolicy,
     rbac::v1::{ClusterRoleBinding, Role, RoleBinding},
 };
@@ -57,15 +61,30 @@ pub struct RunOptions {
     pub leader_election: Option<LeaseSettings>,
 }
 
+/// The tier profiles from the ConfigMap the chart renders (and the admission policy reads), or
+/// the defaults when there is none. A ConfigMap that cannot be read stops the start: running
+/// with looser controls than configured would be worse than not running.
+async fn load_tiers(client: &Client, namespace: &str, name: &str) -> Result<TierProfiles, Error> {
+    let Some(config_map) = Api::<ConfigMap>::namespaced(client.clone(), namespace).get_opt(name).await? else {
+        tracing::warn!(namespace, name, "no tier ConfigMap: using the default tier profiles");
+        return Ok(TierProfiles::default());
+    };
+    let tiers = TierProfiles::from_config_map(&config_map.data.unwrap_or_default())
+        .map_err(|error| Error::Config(format!("ConfigMap {namespace}/{name}: {error}")))?;
+    tracing::info!(namespace, name, "tier profiles loaded");
+    Ok(tiers)
+}
+
 /// Serves health and metrics, waits for the lease if asked to, then runs the three
 /// controllers until SIGTERM/SIGINT, and releases the lease on the way out. Losing the lease
 /// is an error: the process exits and is restarted as a standby.
 pub async fn run(
     client: Client,
-    config: OperatorConfig,
+    mut config: OperatorConfig,
     clock: Arc<dyn Clock>,
     options: RunOptions,
 ) -> Result<(), Error> {
+    config.tiers = load_tiers(&client, &config.operator_namespace, &config.tier_config_map).await?;
     let health = Health::default();
     let bound = health::serve(options.metrics_address, health.clone()).await?;
     tracing::info!(address = %bound, "serving /metrics, /healthz and /readyz");

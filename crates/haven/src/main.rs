@@ -6,6 +6,7 @@ use std::{io::Write, path::PathBuf, sync::Arc};
 use anyhow::Context;
 
 mod airlock_check;
+mod archive_open;
 mod pseudonymise;
 use clap::{Parser, Subcommand, ValueEnum};
 use haven_operator::{
@@ -46,6 +47,17 @@ enum Command {
         #[command(subcommand)]
         command: AirlockCommand,
     },
+    /// Tools for workspace archives.
+    Archive {
+        #[command(subcommand)]
+        command: ArchiveCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ArchiveCommand {
+    /// Decrypt and restore a workspace archive with the permit's key, checking every file.
+    Open(archive_open::OpenArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -89,6 +101,10 @@ struct RunArgs {
     /// Namespace the operator runs in; pseudonymisation keys are kept here.
     #[arg(long, env = "HAVEN_NAMESPACE", default_value = "haven-system")]
     operator_namespace: String,
+    /// The ConfigMap, in the operator's namespace, holding the tier profiles (read at
+    /// start-up; without it the default profiles apply).
+    #[arg(long, default_value = haven_api::admission::TIER_CONFIG_MAP)]
+    tier_config_map: String,
     /// The analysis environment's IDE port.
     #[arg(long, default_value_t = 8888)]
     ide_port: i32,
@@ -179,6 +195,8 @@ impl RunArgs {
             airlock_scanner: self.airlock_scanner.as_deref().and_then(|command| {
                 haven_data::airlock::Scanner::from_command_line(command, self.airlock_scanner_timeout)
             }),
+            tier_config_map: self.tier_config_map,
+            tiers: haven_api::tier::TierProfiles::default(),
         }
     }
 }
@@ -218,6 +236,7 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Archive { command: ArchiveCommand::Open(args) } => archive_open::run(args),
     }
 }
 

@@ -4,10 +4,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::{airlock, audit, connect::Connect, format::OutputFormat, permit, status};
+use crate::{airlock, audit, connect::Connect, datasets, format::OutputFormat, permit, status};
 
-/// Haven for people: permits, workspaces and the airlock at a glance; review airlock
-/// requests; verify the audit log.
+/// Haven for people: permits, workspaces and the airlock at a glance; the register of data
+/// held; review airlock requests; verify the audit log.
 #[derive(Debug, Parser)]
 #[command(name = "kubectl-haven", bin_name = "kubectl haven", version)]
 pub struct Cli {
@@ -26,6 +26,9 @@ pub enum Command {
         #[command(subcommand)]
         command: AirlockCommand,
     },
+    /// The register of data held: each raw source, its custodian, the permits that use it,
+    /// when it was prepared and until when it is needed.
+    Datasets(OutputArgs),
     /// Data permits.
     Permit {
         #[command(subcommand)]
@@ -129,6 +132,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match command {
         Command::Status(output) => status::run(&connect, output.format).await,
         Command::Airlock { command } => airlock::run(&connect, command).await,
+        Command::Datasets(output) => datasets::run(&connect, output.format).await,
         Command::Permit { command: PermitCommand::Describe { name, output } } => {
             permit::describe(&connect, &name, output.format).await
         }

@@ -6,6 +6,7 @@ mod airlock;
 mod audit;
 mod cli;
 mod connect;
+mod datasets;
 mod error;
 #[cfg(test)]
 mod fixtures;

@@ -10,6 +10,7 @@ use haven_api::{
     airlock::{CheckOutcome, CheckResult, Direction, FileReport},
     permit::ColumnRuleKind,
     quantity::milli_units,
+    tier::Controls,
 };
 use haven_data::{
     DataStore,
@@ -113,9 +114,9 @@ fn max_file_size(permit: &DataPermit) -> u64 {
     milli_units(&permit.spec.airlock.max_file_size.0).map_or(0, |m| u64::try_from(m / 1000).unwrap_or(0))
 }
 
-/// The checks for a permit's airlock: its file policy and disclosure thresholds, and the
+/// The checks for a permit's airlock: its file policy (the file types its tier's controls allow) and disclosure thresholds, and the
 /// shape of its pseudonyms (the HMAC lengths of its datasets) for the row-level check.
-pub fn check_policy(permit: &DataPermit) -> CheckPolicy {
+pub fn check_policy(permit: &DataPermit, controls: &Controls) -> CheckPolicy {
     let airlock = &permit.spec.airlock;
     let max_file_size = max_file_size(permit);
     let t = &airlock.disclosure;
@@ -130,7 +131,7 @@ pub fn check_policy(permit: &DataPermit) -> CheckPolicy {
     pseudonym_hex_lengths.sort_unstable();
     pseudonym_hex_lengths.dedup();
     CheckPolicy {
-        files: FilePolicy { allowed_extensions: airlock.allowed_file_types.clone(), max_file_size },
+        files: FilePolicy { allowed_extensions: controls.allowed_file_types.clone(), max_file_size },
         thresholds: Thresholds::from_percent(
             t.min_cell_count,
             t.dominance_n,

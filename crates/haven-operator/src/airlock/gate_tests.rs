@@ -12,7 +12,8 @@ fn scope(workspace: WorkspacePhase, permit: Option<PermitPhase>) -> Scope {
     ws.status = Some(WorkspaceStatus { phase: workspace, ..WorkspaceStatus::default() });
     let mut dp: DataPermit = example("datapermit.yaml");
     dp.status = permit.map(|phase| DataPermitStatus { phase, ..DataPermitStatus::default() });
-    Scope { workspace: ws, permit: dp }
+    let controls = haven_api::tier::TierProfiles::default().controls(&dp.spec);
+    Scope { workspace: ws, permit: dp, controls }
 }
 
 #[test]

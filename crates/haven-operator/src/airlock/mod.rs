@@ -18,6 +18,7 @@ use haven_api::{
     airlock::{AirlockPhase, CheckOutcome, Delivery, Direction, FileReport, SnapshotRecord},
     constants::{WORKSPACE_NAMESPACE_PREFIX, conditions, reasons},
     permit::PermitPhase,
+    tier::Controls,
     validation::workspace_namespace,
     workspace::WorkspacePhase,
 };
@@ -36,10 +37,11 @@ use crate::{
 /// How often a request waiting on people (or a suspended permit) is looked at anyway.
 const WAITING_POLL: Duration = Duration::from_secs(60);
 
-/// The workspace and permit a request belongs to.
+/// The workspace and permit a request belongs to, and the controls of the permit's tier.
 struct Scope {
     workspace: Workspace,
     permit: DataPermit,
+    controls: Controls,
 }
 
 /// Whether files may move under the scope now.
@@ -129,7 +131,8 @@ async fn scope(ctx: &Context, request: &AirlockRequest) -> Result<Result<Scope, 
             workspace.spec.permit
         )));
     };
-    Ok(Ok(Scope { workspace, permit }))
+    let controls = ctx.config.tiers.controls(&permit.spec);
+    Ok(Ok(Scope { workspace, permit, controls }))
 }
 
 fn gate(scope: &Scope) -> Gate {
@@ -204,7 +207,7 @@ async fn take_snapshot(mut step: Step<'_>, transfer: &Transfer, scope: &Scope) -
 }
 
 async fn run_checks(mut step: Step<'_>, transfer: &Transfer, scope: &Scope) -> Result<Action> {
-    let policy = files::check_policy(&scope.permit);
+    let policy = files::check_policy(&scope.permit, &scope.controls);
     let scanner = step.ctx.config.airlock_scanner.clone();
     let direction = step.request.spec.direction;
     let reports = match files::check(transfer, direction, policy, scanner, step.now).await? {
@@ -223,8 +226,19 @@ async fn run_checks(mut step: Step<'_>, transfer: &Transfer, scope: &Scope) -> R
     }
     let all_pass = step.new.files.iter().all(|f| f.checks.iter().all(|c| c.outcome == CheckOutcome::Pass));
     let reason = if all_pass { reasons::CHECKS_PASSED } else { reasons::CHECKS_NEED_REVIEW };
+    if direction == Direction::Import && all_pass && !scope.controls.import_review {
+        step.new.phase = AirlockPhase::Approved;
+        let message = format!(
+            "no review needed: tier {} imports that pass every automated check go straight in",
+            scope.controls.tier
+        );
+        step.set(conditions::CHECKED, true, reason, summary.clone());
+        step.set(conditions::REVIEWED, true, reasons::REVIEW_NOT_REQUIRED, message.clone());
+        step.write(Some((false, reasons::REVIEW_NOT_REQUIRED, message))).await?;
+        return Ok(Action::await_change());
+    }
     step.new.phase = AirlockPhase::AwaitingReview;
-    let required = scope.permit.spec.airlock.required_approvals;
+    let required = scope.controls.required_approvals;
     step.new.approvals = Some(format!("0/{required}"));
     step.set(conditions::CHECKED, true, reason, summary.clone());
     step.set(conditions::REVIEWED, false, reasons::AWAITING_REVIEW, format!("0/{required} approvals"));
@@ -234,7 +248,13 @@ async fn run_checks(mut step: Step<'_>, transfer: &Transfer, scope: &Scope) -> R
 
 async fn count_reviews(mut step: Step<'_>, scope: &Scope) -> Result<Action> {
     let permit_name = scope.permit.name_any();
-    let tally = tally(&step.request.spec, &permit_name, &scope.permit.spec, &scope.workspace.spec.users);
+    let tally = tally(
+        &step.request.spec,
+        &permit_name,
+        &scope.permit.spec,
+        scope.controls.required_approvals,
+        &scope.workspace.spec.users,
+    );
     let newly_ignored: Vec<String> = tally
         .records
         .iter()

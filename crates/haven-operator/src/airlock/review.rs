@@ -41,7 +41,7 @@ impl Tally {
     }
 }
 
-/// Counts a review only if its reviewer is one of the permit's reviewers and neither the
+/// `required` is the approvals the permit's tier controls demand. Counts a review only if its reviewer is one of the permit's reviewers and neither the
 /// requester nor a user of the permit or the workspace; every other review is kept in the
 /// record as ignored, with the reason. The admission policy already stops self-review and
 /// reviews in another's name; this is where "is an output checker for this permit" is known.
@@ -49,12 +49,13 @@ pub fn tally(
     request: &AirlockRequestSpec,
     permit_name: &str,
     permit: &DataPermitSpec,
+    required: u32,
     workspace_users: &[String],
 ) -> Tally {
     let mut tally = Tally {
         records: Vec::with_capacity(request.reviews.len()),
         approvals: 0,
-        required: permit.airlock.required_approvals,
+        required,
         rejection: None,
     };
     let mut seen = std::collections::BTreeSet::new();

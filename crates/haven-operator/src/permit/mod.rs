@@ -11,6 +11,7 @@ use haven_api::{
     DataPermit, DataPermitStatus, Workspace,
     constants::{FIELD_MANAGER, conditions, finalizers, reasons},
     permit::{DestroyedArea, DestructionRecord, PermitPhase},
+    tier::TierViolation,
     validation::workspace_namespace,
     workspace::WorkspacePhase,
 };
@@ -20,7 +21,7 @@ use kube::{
     runtime::controller::Action,
 };
 
-pub use self::key::key_secret_name;
+pub use self::key::{ensure_key, key_secret_name};
 pub use self::prepare::Preparations;
 use self::{
     phase::{Lifecycle, PermitFacts, lifecycle},
@@ -53,6 +54,8 @@ pub async fn reconcile(permit: Arc<DataPermit>, ctx: Arc<Context>) -> Result<Act
         deleting,
     };
     let old = permit.status.clone().unwrap_or_default();
+    let controls = ctx.config.tiers.controls(&permit.spec);
+    let loosens = ctx.config.tiers.violations(&permit.spec);
     let plan = lifecycle(&permit.spec, &old, facts, now);
 
     // Preparation runs while the window is open and an extract is missing or stale.
@@ -75,6 +78,7 @@ pub async fn reconcile(permit: Arc<DataPermit>, ctx: Arc<Context>) -> Result<Act
         archived_at: plan.archived_at,
         destroy_after: plan.destroy_after,
         destruction: old.destruction.clone(),
+        controls: Some(controls.in_force(&permit.spec)),
     };
     if plan.destroy_now {
         new.destruction = Some(destroy(&ctx, &name, &workspaces).await?);
@@ -82,6 +86,9 @@ pub async fn reconcile(permit: Arc<DataPermit>, ctx: Arc<Context>) -> Result<Act
     }
     let mut desired = permit_conditions(&new, &plan);
     desired.extend(preparation_condition(readiness.as_ref()));
+    desired.push(tier_condition(permit.spec.tier, &loosens));
+    let newly_loosens = !loosens.is_empty()
+        && !old.conditions.iter().any(|c| c.type_ == conditions::WITHIN_TIER && c.reason == reasons::LOOSENS_TIER);
     let newly_failed = matches!(readiness, Some(Readiness::Failed(_)))
         && !old
             .conditions
@@ -89,6 +96,10 @@ pub async fn reconcile(permit: Arc<DataPermit>, ctx: Arc<Context>) -> Result<Act
             .any(|c| c.type_ == conditions::DATASETS_PREPARED && c.reason == reasons::PREPARATION_FAILED);
     set_conditions(&mut new.conditions, desired, permit.meta().generation, now);
     write_status(&permit, &ctx, &old, new.clone()).await?;
+    if newly_loosens {
+        let message = tier_message(permit.spec.tier, &loosens);
+        ctx.record(&permit.object_ref(&()), true, reasons::LOOSENS_TIER, message).await;
+    }
     if let (true, Some(Readiness::Failed(message))) = (newly_failed, &readiness) {
         ctx.record(&permit.object_ref(&()), true, reasons::PREPARATION_FAILED, message.clone()).await;
     }
@@ -109,6 +120,23 @@ pub async fn reconcile(permit: Arc<DataPermit>, ctx: Arc<Context>) -> Result<Act
         // Waiting on preparation or on workspaces: their changes wake us; poll gently as well.
         None => Action::requeue(Duration::from_secs(30)),
     })
+}
+
+/// `WithinTier`: whether the permit asks for more than its tier allows. Admission refuses
+/// that, so it is false only when the tier profiles were tightened after the permit was
+/// admitted; the tier's limits are enforced either way.
+fn tier_condition(tier: u8, loosens: &[TierViolation]) -> Desired<'static> {
+    if loosens.is_empty() {
+        let message = format!("within the controls of tier {tier} (see status.controls)");
+        return Desired { type_: conditions::WITHIN_TIER, status: true, reason: reasons::WITHIN_TIER, message };
+    }
+    let message = tier_message(tier, loosens);
+    Desired { type_: conditions::WITHIN_TIER, status: false, reason: reasons::LOOSENS_TIER, message }
+}
+
+fn tier_message(tier: u8, loosens: &[TierViolation]) -> String {
+    let what: Vec<&str> = loosens.iter().map(|v| v.message.as_str()).collect();
+    format!("{}; tier {tier}'s limits are enforced instead", what.join("; "))
 }
 
 fn preparation_condition(readiness: Option<&Readiness>) -> Option<Desired<'static>> {
@@ -171,6 +199,8 @@ async fn destroy(ctx: &Context, permit: &str, workspaces: &[Arc<Workspace>]) -> 
             .map(|a| DestroyedArea { path: a.path, files: a.files, bytes: a.bytes })
             .collect(),
         key_shredded: true,
+        // Every archive is sealed with a key derived from the one just shredded.
+        archives_sealed: true,
         key_fingerprint: shredded.unwrap_or_else(|| "none (no key was ever created)".into()),
     })
 }

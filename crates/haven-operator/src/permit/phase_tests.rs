@@ -105,6 +105,7 @@ fn destroyed_is_final() {
             deleted: vec![],
             key_fingerprint: "sha256:00".into(),
             key_shredded: true,
+            archives_sealed: true,
         }),
         ..DataPermitStatus::default()
     };

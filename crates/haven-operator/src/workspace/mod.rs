@@ -15,7 +15,6 @@ use haven_api::{
     DataPermit, Workspace,
     constants::{finalizers, reasons},
     permit::PermitPhase,
-    validation::effective_expiry,
     workspace::WorkspacePhase,
 };
 use kube::{
@@ -63,7 +62,8 @@ async fn reconcile_live(workspace: &Workspace, ctx: &Context) -> Result<Action> 
         status::refused(workspace, ctx, None, &[permit_not_found(workspace)]).await?;
         return Ok(Action::requeue(Duration::from_secs(60)));
     };
-    let expiry = effective_expiry(workspace.spec.expires_at, permit.spec.valid_until);
+    let controls = ctx.config.tiers.controls(&permit.spec);
+    let expiry = validate::workspace_expiry(workspace, &permit, &controls);
     let permit_phase = permit.status.as_ref().map(|s| s.phase).unwrap_or_default();
     let permit_over = matches!(
         permit_phase,
@@ -78,7 +78,7 @@ async fn reconcile_live(workspace: &Workspace, ctx: &Context) -> Result<Action> 
         };
     }
     let siblings = siblings(workspace, &permit, ctx);
-    match plan_workspace(workspace, &permit, &siblings) {
+    match plan_workspace(workspace, &permit, &controls, &siblings, now) {
         Err(violations) => {
             provision::suspend(workspace, ctx).await?;
             status::refused(workspace, ctx, Some(expiry), &violations).await?;
@@ -89,11 +89,13 @@ async fn reconcile_live(workspace: &Workspace, ctx: &Context) -> Result<Action> 
             }
         }
         Ok(plan) => {
-            let pod_running = provision::apply(&plan, ctx).await?;
-            status::provisioned(workspace, ctx, &plan, expiry, pod_running).await?;
+            let environment = provision::apply(&plan, ctx).await?;
+            status::provisioned(workspace, ctx, &plan, expiry, &environment).await?;
         }
     }
-    Ok(requeue_at(expiry, now))
+    // Wake when the idle timeout runs out, or expiry, whichever is first.
+    let idle = validate::idle_deadline(workspace, &controls).filter(|deadline| *deadline > now);
+    Ok(requeue_at(idle.map_or(expiry, |deadline| deadline.min(expiry)), now))
 }
 
 /// The workspace's permit, from the shared watch cache (complete once ready, so a miss after

@@ -1,6 +1,8 @@
 //! A workspace validated against its permit: everything the builders need, nothing they must
 //! look up.
 
+use std::collections::BTreeMap;
+
 use haven_api::permit::{EgressProfile, PackageMirror};
 use haven_api::workspace::WorkspaceResources;
 use k8s_openapi::apimachinery::pkg::{api::resource::Quantity, apis::meta::v1::OwnerReference};
@@ -29,4 +31,10 @@ pub struct WorkspacePlan {
     pub package_mirror: Option<PackageMirror>,
     /// Run no environment (zero replicas); keep everything else.
     pub paused: bool,
+    /// Paused because its idle timeout ran out (not by `spec.paused`).
+    pub idle: bool,
+    /// Schedule only on the nodes set aside for the permit.
+    pub dedicated_nodes: bool,
+    /// What the access gateway reads from the workspace's Service (the tier's rules).
+    pub gateway_annotations: BTreeMap<String, String>,
 }

@@ -24,9 +24,34 @@ use crate::{
     kubeapi::{apply_cluster, apply_namespaced, delete_if_exists, prune},
 };
 
-/// Creates or updates everything the workspace consists of; returns whether its environment
-/// pod is Running.
-pub async fn apply(plan: &WorkspacePlan, ctx: &Context) -> Result<bool> {
+/// How far the analysis environment's pod has got.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Environment {
+    Running,
+    /// Not running yet; with the scheduler's reason when no node will take it (e.g. no node
+    /// dedicated to the permit).
+    Starting(Option<String>),
+}
+
+impl Environment {
+    fn of(pod: Option<Pod>) -> Self {
+        let status = pod.and_then(|p| p.status);
+        if status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running") {
+            return Self::Running;
+        }
+        let unschedulable = status
+            .and_then(|s| s.conditions)
+            .unwrap_or_default()
+            .into_iter()
+            .find(|c| c.type_ == "PodScheduled" && c.status == "False" && c.reason.as_deref() == Some("Unschedulable"))
+            .map(|c| c.message.unwrap_or_else(|| "no node can run it".into()));
+        Self::Starting(unschedulable)
+    }
+}
+
+/// Creates or updates everything the workspace consists of; returns how far its environment
+/// pod has got.
+pub async fn apply(plan: &WorkspacePlan, ctx: &Context) -> Result<Environment> {
     let (store, workspace) = (ctx.store.clone(), plan.name.clone());
     tokio::task::spawn_blocking(move || store.ensure_workspace_home(&workspace))
         .await?
@@ -50,7 +75,7 @@ pub async fn apply(plan: &WorkspacePlan, ctx: &Context) -> Result<bool> {
     }
 
     let pod = Api::<Pod>::namespaced(client.clone(), ns).get_opt(&format!("{ENVIRONMENT_NAME}-0")).await?;
-    Ok(pod.and_then(|p| p.status).and_then(|s| s.phase).as_deref() == Some("Running"))
+    Ok(Environment::of(pod))
 }
 
 /// Server-side applies every child in dependency order: isolation first (nothing runs in the

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use haven_api::{
     Workspace,
     constants::{conditions, reasons},
+    tier::LAST_ACTIVE_ANNOTATION,
     workspace::{ArchiveManifest, WorkspacePhase, WorkspaceStatus},
 };
 use kube::{
@@ -12,7 +13,7 @@ use kube::{
     api::{Patch, PatchParams},
 };
 
-use super::{plan::WorkspacePlan, validate::Violation};
+use super::{plan::WorkspacePlan, provision::Environment, validate::Violation};
 use crate::{
     conditions::{Desired, set_conditions},
     context::Context,
@@ -56,17 +57,26 @@ pub async fn provisioned(
     ctx: &Context,
     plan: &WorkspacePlan,
     expiry: DateTime<Utc>,
-    pod_running: bool,
+    environment: &Environment,
 ) -> Result<()> {
-    let phase = match (plan.paused, pod_running) {
+    let phase = match (plan.paused, environment) {
         (true, _) => WorkspacePhase::Paused,
-        (false, true) => WorkspacePhase::Ready,
-        (false, false) => WorkspacePhase::Provisioning,
+        (false, Environment::Running) => WorkspacePhase::Ready,
+        (false, Environment::Starting(_)) => WorkspacePhase::Provisioning,
     };
-    let ready_reason = match phase {
-        WorkspacePhase::Paused => reasons::PAUSED,
-        WorkspacePhase::Ready => reasons::PROVISIONED,
-        _ => reasons::PROGRESSING,
+    let (ready_reason, ready_message) = match (phase, environment) {
+        (WorkspacePhase::Paused, _) if plan.idle => (
+            reasons::IDLE,
+            format!(
+                "stopped while idle: no activity reported (annotation {LAST_ACTIVE_ANNOTATION}) within the tier's idle timeout; files are kept and the access gateway starts it again"
+            ),
+        ),
+        (WorkspacePhase::Paused, _) => (reasons::PAUSED, "paused: no environment runs".into()),
+        (WorkspacePhase::Ready, _) => (reasons::PROVISIONED, "the analysis environment is running".into()),
+        (_, Environment::Starting(Some(why))) => {
+            (reasons::UNSCHEDULABLE, format!("the analysis environment cannot be scheduled: {why}"))
+        }
+        _ => (reasons::PROGRESSING, "waiting for the analysis environment to run".into()),
     };
     let update = vec![
         desired(conditions::PERMIT_VALID, true, reasons::VALID, format!("allowed by permit {}", plan.permit)),
@@ -92,11 +102,7 @@ pub async fn provisioned(
             conditions::READY,
             phase == WorkspacePhase::Ready,
             ready_reason,
-            match phase {
-                WorkspacePhase::Ready => "the analysis environment is running",
-                WorkspacePhase::Paused => "paused: no environment runs",
-                _ => "waiting for the analysis environment to run",
-            },
+            ready_message,
         ),
     ];
     write(workspace, ctx, phase, Some(expiry), update, None).await

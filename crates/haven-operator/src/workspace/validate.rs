@@ -1,12 +1,14 @@
 //! A workspace checked against its permit (pure): either a [`WorkspacePlan`] to build, or
 //! every reason it may not run, each naming the field.
 
+use chrono::{DateTime, Utc};
 use haven_api::{
     DataPermit, Workspace,
     constants::reasons,
     permit::PermitPhase,
     quantity::milli_units,
-    validation::{image_allowed, workspace_namespace},
+    tier::{Controls, LAST_ACTIVE_ANNOTATION},
+    validation::{effective_expiry, image_allowed, workspace_namespace},
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::{Resource, ResourceExt};
@@ -41,7 +43,9 @@ pub struct Sibling {
 pub fn plan_workspace(
     workspace: &Workspace,
     permit: &DataPermit,
+    controls: &Controls,
     siblings: &[Sibling],
+    now: DateTime<Utc>,
 ) -> Result<WorkspacePlan, Vec<Violation>> {
     let spec = &workspace.spec;
     let grant = &permit.spec;
@@ -68,6 +72,7 @@ pub fn plan_workspace(
             ),
         ));
     }
+    let idle = idle_deadline(workspace, controls).is_some_and(|deadline| now >= deadline);
     let Some(owner) = workspace.controller_owner_ref(&()) else {
         violations.push(Violation::new(reasons::PROGRESSING, "metadata.uid: not yet assigned".into()));
         return Err(violations);
@@ -86,10 +91,42 @@ pub fn plan_workspace(
         resources: spec.resources.clone(),
         home_storage: spec.home_storage.clone(),
         datasets,
-        egress: grant.environment.egress,
+        egress: controls.egress,
         package_mirror: grant.environment.package_mirror.clone(),
-        paused: spec.paused,
+        paused: spec.paused || idle,
+        idle: idle && !spec.paused,
+        dedicated_nodes: grant.environment.dedicated_nodes,
+        gateway_annotations: controls.gateway_annotations.clone(),
     })
+}
+
+/// When the environment's idle timeout runs out: the idle timeout after the user was last
+/// active, as the access gateway reports in [`LAST_ACTIVE_ANNOTATION`], or after the
+/// workspace was created if it never reported. `None` without an idle timeout.
+pub fn idle_deadline(workspace: &Workspace, controls: &Controls) -> Option<DateTime<Utc>> {
+    let timeout = controls.idle_timeout?;
+    let reported = workspace
+        .annotations()
+        .get(LAST_ACTIVE_ANNOTATION)
+        .and_then(|at| DateTime::parse_from_rfc3339(at).ok())
+        .map(|at| at.with_timezone(&Utc));
+    let created = workspace.meta().creation_timestamp.as_ref().map(|t| time_of(&t.0));
+    Some(reported.or(created)? + timeout)
+}
+
+/// When the workspace is torn down: its own `expiresAt`, the permit's `validUntil` and its
+/// creation plus the tier's longest lifetime, whichever comes first.
+pub fn workspace_expiry(workspace: &Workspace, permit: &DataPermit, controls: &Controls) -> DateTime<Utc> {
+    let expiry = effective_expiry(workspace.spec.expires_at, permit.spec.valid_until);
+    let lifetime_end = controls.max_workspace_lifetime.zip(workspace.meta().creation_timestamp.as_ref());
+    match lifetime_end {
+        Some((lifetime, created)) => expiry.min(time_of(&created.0) + lifetime),
+        None => expiry,
+    }
+}
+
+fn time_of(at: &k8s_openapi::jiff::Timestamp) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(at.as_millisecond()).unwrap_or_default()
 }
 
 /// The ordering key of a workspace for the permit's workspace limit.

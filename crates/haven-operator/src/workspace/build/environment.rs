@@ -5,9 +5,10 @@ use k8s_openapi::api::{
     core::v1::{
         Capabilities, Container, ContainerPort, EmptyDirVolumeSource, PersistentVolumeClaimVolumeSource,
         PodSecurityContext, PodSpec, PodTemplateSpec, ResourceRequirements, SeccompProfile, SecurityContext,
-        Service, ServicePort, ServiceSpec, Volume, VolumeMount,
+        Service, ServicePort, ServiceSpec, Toleration, Volume, VolumeMount,
     },
 };
+use haven_api::constants::labels;
 use k8s_openapi::apimachinery::pkg::{
     api::resource::Quantity,
     apis::meta::v1::{LabelSelector, ObjectMeta},
@@ -100,6 +101,8 @@ pub fn build_stateful_set(plan: &WorkspacePlan, config: &OperatorConfig) -> Stat
         }),
         containers: vec![container],
         volumes: Some(volumes),
+        node_selector: plan.dedicated_nodes.then(|| BTreeMap::from([(labels::PERMIT.to_owned(), plan.permit.clone())])),
+        tolerations: plan.dedicated_nodes.then(|| vec![dedicated_node_toleration(&plan.permit)]),
         ..PodSpec::default()
     };
     let mut template_labels = workspace_labels(plan, "environment");
@@ -117,6 +120,18 @@ pub fn build_stateful_set(plan: &WorkspacePlan, config: &OperatorConfig) -> Stat
             ..StatefulSetSpec::default()
         }),
         status: None,
+    }
+}
+
+/// Tolerates the taint `haven.io/permit=<permit>:NoSchedule` that keeps every other permit's
+/// pods off the nodes set aside for this one.
+fn dedicated_node_toleration(permit: &str) -> Toleration {
+    Toleration {
+        key: Some(labels::PERMIT.into()),
+        operator: Some("Equal".into()),
+        value: Some(permit.into()),
+        effect: Some("NoSchedule".into()),
+        ..Toleration::default()
     }
 }
 
@@ -153,9 +168,12 @@ fn mount(volume: &str, path: &str, sub_path: Option<&str>, read_only: bool) -> V
 }
 
 /// The IDE's in-cluster address, reached only from the gateway namespace.
+/// Carries the tier's rules for the access gateway (e.g. clipboard) as annotations.
 pub fn build_service(plan: &WorkspacePlan, config: &OperatorConfig) -> Service {
+    let mut metadata = namespaced_meta(plan, ENVIRONMENT_NAME, "environment");
+    metadata.annotations = (!plan.gateway_annotations.is_empty()).then(|| plan.gateway_annotations.clone());
     Service {
-        metadata: namespaced_meta(plan, ENVIRONMENT_NAME, "environment"),
+        metadata,
         spec: Some(ServiceSpec {
             type_: Some("ClusterIP".into()),
             selector: Some(pod_labels(plan)),

@@ -1,5 +1,7 @@
 //! Chainable test constructors: `WorkspacePlan::test().with_datasets(&["a"]).paused()`.
 
+use std::collections::BTreeMap;
+
 use std::path::PathBuf;
 
 use haven_api::permit::{EgressProfile, PackageMirror};
@@ -31,6 +33,9 @@ impl WorkspacePlan {
             egress: EgressProfile::None,
             package_mirror: None,
             paused: false,
+            idle: false,
+            dedicated_nodes: false,
+            gateway_annotations: BTreeMap::new(),
         }
     }
 

@@ -13,8 +13,23 @@ use crate::{config::OperatorConfig, workspace::plan::WorkspacePlan};
 /// The cloud metadata endpoint; excluded from every ipBlock even if a CIDR would include it.
 const CLOUD_METADATA: &str = "169.254.169.254/32";
 
+/// Address ranges that are never "the internet": private, shared (CGNAT), loopback and
+/// link-local (which holds the cloud metadata address), so open egress never reaches the
+/// cluster, the node network or the metadata service.
+const PRIVATE_V4: &[&str] =
+    &["10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12", "192.168.0.0/16"];
+const PRIVATE_V6: &[&str] = &["::1/128", "fc00::/7", "fe80::/10"];
+
+fn public_addresses(cidr: &str, except: &[&str]) -> NetworkPolicyPeer {
+    NetworkPolicyPeer {
+        ip_block: Some(IPBlock { cidr: cidr.into(), except: Some(except.iter().map(|c| (*c).to_owned()).collect()) }),
+        ..NetworkPolicyPeer::default()
+    }
+}
+
 /// Default deny in both directions, then the only holes: DNS to the cluster DNS namespace,
-/// the IDE port from the gateway namespace, and the permit's package mirror if it has one.
+/// the IDE port from the gateway namespace, and the permit's package mirror or, on the open
+/// tiers, public internet addresses.
 /// Namespaces are selected by `kubernetes.io/metadata.name`, which only the API server sets.
 pub fn build_network_policies(plan: &WorkspacePlan, config: &OperatorConfig) -> Vec<NetworkPolicy> {
     let mut policies = vec![
@@ -40,6 +55,18 @@ pub fn build_network_policies(plan: &WorkspacePlan, config: &OperatorConfig) -> 
             None,
         ),
     ];
+    if plan.egress == EgressProfile::Internet {
+        policies.push(policy(
+            plan,
+            "allow-internet",
+            environment_selector(plan),
+            None,
+            Some(NetworkPolicyEgressRule {
+                to: Some(vec![public_addresses("0.0.0.0/0", PRIVATE_V4), public_addresses("::/0", PRIVATE_V6)]),
+                ports: None,
+            }),
+        ));
+    }
     if let (EgressProfile::PackageMirror, Some(mirror)) = (plan.egress, &plan.package_mirror) {
         policies.push(policy(
             plan,

@@ -1,7 +1,8 @@
-use haven_api::constants::labels;
+use haven_api::{constants::labels, permit::EgressProfile};
 use k8s_openapi::api::core::v1::Volume;
 use serde_json::Value;
 
+use super::environment::environment_selector;
 use super::fixtures::test_config;
 use super::*;
 use crate::config::VolumeBackend;
@@ -265,4 +266,50 @@ fn service_exposes_only_the_ide_port() {
         service["spec"]["ports"],
         serde_json::json!([{"name": "ide", "port": 8888, "protocol": "TCP", "targetPort": "ide"}])
     );
+}
+
+#[test]
+fn internet_egress_reaches_public_addresses_only() {
+    assert!(children().network_policies.iter().all(|p| p.metadata.name.as_deref() != Some("allow-internet")));
+    let plan = WorkspacePlan { egress: EgressProfile::Internet, ..WorkspacePlan::test() };
+    let policies = build_network_policies(&plan, &test_config());
+    let internet = json(&policy(&policies, "allow-internet").spec);
+    let v4 = &internet["egress"][0]["to"][0]["ipBlock"];
+    assert_eq!(v4["cidr"], "0.0.0.0/0");
+    for private in ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "127.0.0.0/8"] {
+        assert!(v4["except"].as_array().expect("except").iter().any(|c| c == private), "{private} excluded");
+    }
+    assert_eq!(internet["egress"][0]["to"][1]["ipBlock"]["cidr"], "::/0");
+    assert_eq!(internet["podSelector"], json(&environment_selector(&plan)));
+}
+
+#[test]
+fn dedicated_nodes_pin_the_environment_to_the_permits_nodes() {
+    let shared = json(&children().stateful_set.spec);
+    assert!(shared["template"]["spec"]["nodeSelector"].is_null());
+    assert!(shared["template"]["spec"]["tolerations"].is_null());
+
+    let plan = WorkspacePlan { dedicated_nodes: true, ..WorkspacePlan::test() };
+    let pod = json(&build_stateful_set(&plan, &test_config()).spec)["template"]["spec"].clone();
+    assert_eq!(pod["nodeSelector"], serde_json::json!({"haven.io/permit": "permit-1"}));
+    assert_eq!(
+        pod["tolerations"],
+        serde_json::json!([{"key": "haven.io/permit", "operator": "Equal", "value": "permit-1", "effect": "NoSchedule"}])
+    );
+}
+
+#[test]
+fn the_tiers_gateway_rules_are_annotations_on_the_service() {
+    assert!(children().service.metadata.annotations.is_none());
+    let rules = BTreeMap::from([("haven.io/clipboard-out".to_owned(), "disabled".to_owned())]);
+    let plan = WorkspacePlan { gateway_annotations: rules.clone(), ..WorkspacePlan::test() };
+    assert_eq!(build_service(&plan, &test_config()).metadata.annotations, Some(rules));
+}
+
+#[test]
+fn gpus_are_requested_as_the_extended_resource() {
+    let plan = WorkspacePlan::test().with_gpus(2);
+    let container = json(&build_stateful_set(&plan, &test_config()).spec)["template"]["spec"]["containers"][0].clone();
+    assert_eq!(container["resources"]["requests"]["nvidia.com/gpu"], "2");
+    assert_eq!(container["resources"]["limits"]["nvidia.com/gpu"], "2");
 }

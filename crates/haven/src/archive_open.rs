@@ -1,0 +1,43 @@
+//! `haven archive open`: restores a sealed workspace archive, checking every byte, for an
+//! auditor or a restore. It needs the permit's key, so after destruction nobody can.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use haven_data::{ArchiveKey, DataStore, open_archive};
+
+/// Restore a workspace archive's files with the permit's key (into `--out`: MANIFEST.json and files/).
+#[derive(Debug, clap::Args)]
+pub struct OpenArgs {
+    /// The data store root holding `archive/<permit>/<workspace>/`.
+    #[arg(long, env = "HAVEN_DATA_ROOT")]
+    data_root: PathBuf,
+    #[arg(long)]
+    permit: String,
+    #[arg(long)]
+    workspace: String,
+    /// The permit's key, raw: `kubectl get secret -n haven-system haven-key-<permit>
+    /// -o jsonpath='{.data.key}' | base64 -d > key`.
+    #[arg(long)]
+    key_file: PathBuf,
+    /// Directory to restore into; must not exist yet.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+pub fn run(args: OpenArgs) -> anyhow::Result<()> {
+    let permit_key =
+        std::fs::read(&args.key_file).with_context(|| format!("reading {}", args.key_file.display()))?;
+    let key = ArchiveKey::derive(&permit_key)?;
+    let store = DataStore::new(&args.data_root);
+    let record = open_archive(&store, &args.permit, &args.workspace, &key, &args.out)?;
+    println!(
+        "{}: {} files, {} bytes restored into {} (manifest sha256 {})",
+        record.path,
+        record.files,
+        record.bytes,
+        args.out.display(),
+        record.manifest_sha256
+    );
+    Ok(())
+}
