@@ -97,7 +97,10 @@ async fn install_admission_policy(client: Client) -> Result<()> {
     let policies: Api<ValidatingAdmissionPolicy> = Api::all(client.clone());
     for (policy, binding) in haven_api::admission::all_policies(OPERATOR_NAMESPACE) {
         let name = policy.metadata.name.clone().context("policy without a name")?;
-        policies.patch(&name, &params, &Patch::Apply(&policy)).await.context("applying an admission policy")?;
+        policies
+            .patch(&name, &params, &Patch::Apply(&policy))
+            .await
+            .context("applying an admission policy")?;
         Api::<ValidatingAdmissionPolicyBinding>::all(client.clone())
             .patch(&name, &params, &Patch::Apply(&binding))
             .await

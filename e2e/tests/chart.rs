@@ -123,6 +123,35 @@ fn the_charts_crds_and_admission_policy_are_the_generated_ones() -> Result<()> {
     Ok(())
 }
 
+/// The chart's default `tiers` are Haven's default profiles, and the tier policy's binding
+/// reads this release's ConfigMap, which the operator is told to read too.
+#[test]
+fn the_charts_default_tiers_are_havens_and_the_policy_reads_them() -> Result<()> {
+    let documents = yaml_documents(&render("haven", "haven-system", &[])?)?;
+    let config_map = find(&documents, "ConfigMap", "haven-tiers")?;
+    let rendered: std::collections::BTreeMap<String, String> =
+        serde_json::from_value(config_map["data"].clone())?;
+    ensure!(
+        rendered == haven_api::tier::TierProfiles::default().to_config_map(),
+        "values.yaml tiers differ from TierProfiles::default(): {rendered:#?}"
+    );
+    ensure!(haven_api::tier::TierProfiles::from_config_map(&rendered).is_ok());
+    let binding = find(&documents, "ValidatingAdmissionPolicyBinding", "haven-permit-tiers")?;
+    ensure!(binding["spec"]["policyName"] == "haven-permit-tiers", "{binding}");
+    ensure!(binding["spec"]["paramRef"]["name"] == "haven-tiers", "{binding}");
+    ensure!(binding["spec"]["paramRef"]["namespace"] == "haven-system", "{binding}");
+    ensure!(binding["spec"]["paramRef"]["parameterNotFoundAction"] == "Allow", "{binding}");
+    let deployment = find(&documents, "Deployment", "haven")?;
+    let args = deployment["spec"]["template"]["spec"]["containers"][0]["args"].to_string();
+    ensure!(args.contains("--tier-config-map=haven-tiers"), "{args}");
+    // Another release reads its own.
+    let other = yaml_documents(&render("lab", "lab-system", &[])?)?;
+    let binding = find(&other, "ValidatingAdmissionPolicyBinding", "lab-haven-permit-tiers")?;
+    ensure!(binding["spec"]["paramRef"]["name"] == "lab-haven-tiers", "{binding}");
+    ensure!(binding["spec"]["paramRef"]["namespace"] == "lab-system", "{binding}");
+    Ok(())
+}
+
 #[test]
 fn values_of_the_wrong_type_or_impossible_combinations_are_refused_by_name() -> Result<()> {
     let cases: &[(&[&str], &str)] = &[

@@ -75,8 +75,11 @@ async fn two_permits_pods_never_share_a_dedicated_node() -> Result<()> {
         for i in 0..count {
             let name = unique_name(&format!("sep{i}"));
             // One workspace of each dedicated permit asks for a GPU.
-            let changes = if i == 0 && permit != &shared { json!({"resources": {"gpu": 1}}) } else { json!({}) };
-            workspaces.create(&PostParams::default(), &fixtures::workspace(&name, permit, USER, changes)?).await?;
+            let changes =
+                if i == 0 && permit != &shared { json!({"resources": {"gpu": 1}}) } else { json!({}) };
+            workspaces
+                .create(&PostParams::default(), &fixtures::workspace(&name, permit, USER, changes)?)
+                .await?;
             placed.push((permit.clone(), name));
         }
     }
@@ -85,7 +88,10 @@ async fn two_permits_pods_never_share_a_dedicated_node() -> Result<()> {
         match permit {
             p if p == &a => assert_eq!(node, node_a, "{workspace} of {a}"),
             p if p == &b => assert_eq!(node, node_b, "{workspace} of {b}"),
-            _ => assert!(node != node_a && node != node_b, "{workspace} of {shared} is on a dedicated node {node}"),
+            _ => assert!(
+                node != node_a && node != node_b,
+                "{workspace} of {shared} is on a dedicated node {node}"
+            ),
         }
     }
 
@@ -94,7 +100,8 @@ async fn two_permits_pods_never_share_a_dedicated_node() -> Result<()> {
     let pod = Api::<Pod>::namespaced(client.clone(), &namespace).get("workspace-0").await?;
     let requests = pod.spec.context("spec")?.containers[0].resources.clone().and_then(|r| r.requests);
     assert_eq!(requests.unwrap_or_default().get("nvidia.com/gpu").map(|q| q.0.as_str()), Some("1"));
-    let quota = Api::<ResourceQuota>::namespaced(client.clone(), &namespace).list(&Default::default()).await?;
+    let quota =
+        Api::<ResourceQuota>::namespaced(client.clone(), &namespace).list(&Default::default()).await?;
     let hard = quota.items.first().and_then(|q| q.spec.clone()).and_then(|s| s.hard).unwrap_or_default();
     assert_eq!(hard.get("requests.nvidia.com/gpu").map(|q| q.0.as_str()), Some("1"));
 
@@ -114,7 +121,9 @@ async fn a_workspace_without_a_matching_node_says_why_it_is_not_ready() -> Resul
     let workspaces: Api<Workspace> = Api::all(client.clone());
     let (permit, workspace) = (unique_name("nonode-p"), unique_name("nonode-w"));
     permits.create(&PostParams::default(), &dedicated_permit(&permit)?).await?;
-    workspaces.create(&PostParams::default(), &fixtures::workspace(&workspace, &permit, USER, json!({}))?).await?;
+    workspaces
+        .create(&PostParams::default(), &fixtures::workspace(&workspace, &permit, USER, json!({}))?)
+        .await?;
 
     // The scheduler's first attempt may find the claims not yet bound; the reason that stays
     // is the nodes'.

@@ -183,7 +183,7 @@ async fn kubectl_get_prints_the_designed_columns() -> Result<()> {
 
     assert_eq!(
         header_of(&["get", "datapermits", &name(&permit)])?,
-        ["NAME", "PERMIT ID", "PHASE", "VALID UNTIL", "WORKSPACES", "AGE"]
+        ["NAME", "PERMIT ID", "TIER", "PHASE", "VALID UNTIL", "WORKSPACES", "AGE"]
     );
     assert_eq!(
         header_of(&["get", "workspaces", &name(&workspace)])?,

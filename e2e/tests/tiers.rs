@@ -57,7 +57,8 @@ async fn wait_ready(workspaces: &Api<Workspace>, name: &str) -> Result<Workspace
 }
 
 async fn policy_names(client: &Client, namespace: &str) -> Result<Vec<String>> {
-    let policies = Api::<NetworkPolicy>::namespaced(client.clone(), namespace).list(&ListParams::default()).await?;
+    let policies =
+        Api::<NetworkPolicy>::namespaced(client.clone(), namespace).list(&ListParams::default()).await?;
     let mut names: Vec<String> = policies.items.into_iter().filter_map(|p| p.metadata.name).collect();
     names.sort();
     Ok(names)
@@ -84,9 +85,12 @@ async fn each_tier_produces_its_network_policies_approvals_and_lifetimes() -> Re
 
     let mut made = Vec::new();
     for tier in 0..=4u8 {
-        let (permit, workspace) = (unique_name(&format!("tier{tier}-p")), unique_name(&format!("tier{tier}-w")));
+        let (permit, workspace) =
+            (unique_name(&format!("tier{tier}-p")), unique_name(&format!("tier{tier}-w")));
         permits.create(&PostParams::default(), &permit_at(&permit, tier)?).await?;
-        workspaces.create(&PostParams::default(), &fixtures::workspace(&workspace, &permit, USER, json!({}))?).await?;
+        workspaces
+            .create(&PostParams::default(), &fixtures::workspace(&workspace, &permit, USER, json!({}))?)
+            .await?;
         made.push((tier, permit, workspace));
     }
 
@@ -106,7 +110,11 @@ async fn each_tier_produces_its_network_policies_approvals_and_lifetimes() -> Re
         let policies = policy_names(&client, &namespace).await?;
         assert!(policies.contains(&"default-deny".to_owned()), "tier {tier}: {policies:?}");
         assert_eq!(policies.contains(&"allow-internet".to_owned()), internet, "tier {tier}: {policies:?}");
-        assert_eq!(policies.contains(&"allow-package-mirror".to_owned()), mirror, "tier {tier}: {policies:?}");
+        assert_eq!(
+            policies.contains(&"allow-package-mirror".to_owned()),
+            mirror,
+            "tier {tier}: {policies:?}"
+        );
         assert_eq!(clipboard_out(&client, &namespace).await?.as_deref(), Some(clipboard), "tier {tier}");
 
         let controls = controls_of(&permits, permit).await?;
@@ -120,7 +128,8 @@ async fn each_tier_produces_its_network_policies_approvals_and_lifetimes() -> Re
         // the permit (which runs 400 days).
         let valid_until = permits.get(permit).await?.spec.valid_until;
         let expires = workspace.status.as_ref().and_then(|s| s.expires_at).context("expiresAt")?;
-        let want = lifetime.map_or(valid_until, |h| created(&workspace).unwrap_or_default() + Duration::hours(h));
+        let want =
+            lifetime.map_or(valid_until, |h| created(&workspace).unwrap_or_default() + Duration::hours(h));
         assert!((expires - want).num_seconds().abs() <= 1, "tier {tier}: expires {expires}, want {want}");
     }
     Ok(())
@@ -178,7 +187,9 @@ async fn a_permit_that_loosens_its_tier_is_rejected_naming_the_field() -> Result
     mirror_at_4.spec.environment = permit_at("x", 3)?.spec.environment;
     let message = refused(&permits, &mirror_at_4).await?;
     assert!(
-        message.contains("spec.environment.egress: PackageMirror is more open than tier 4 allows (at most None)"),
+        message.contains(
+            "spec.environment.egress: PackageMirror is more open than tier 4 allows (at most None)"
+        ),
         "{message}"
     );
 
@@ -203,12 +214,18 @@ async fn a_permit_that_loosens_its_tier_is_rejected_naming_the_field() -> Result
     let mut unreviewed_at_2 = permit_at(&unique_name("loose-imports"), 2)?;
     unreviewed_at_2.spec.airlock.import_review = Some(false);
     let message = refused(&permits, &unreviewed_at_2).await?;
-    assert!(message.contains("spec.airlock.importReview: tier 2 requires imports to be reviewed"), "{message}");
+    assert!(
+        message.contains("spec.airlock.importReview: tier 2 requires imports to be reviewed"),
+        "{message}"
+    );
 
     let mut one_approval_at_4 = permit_at(&unique_name("loose-approvals"), 4)?;
     one_approval_at_4.spec.airlock.required_approvals = Some(1);
     let message = refused(&permits, &one_approval_at_4).await?;
-    assert!(message.contains("spec.airlock.requiredApprovals: 1 is fewer than tier 4 requires (2)"), "{message}");
+    assert!(
+        message.contains("spec.airlock.requiredApprovals: 1 is fewer than tier 4 requires (2)"),
+        "{message}"
+    );
 
     // Tightening is always allowed...
     let tight_name = unique_name("tight");
@@ -243,7 +260,9 @@ async fn changing_a_permits_tier_reconciles_its_workspaces() -> Result<()> {
     let workspaces: Api<Workspace> = Api::all(client.clone());
     let (permit, workspace) = (unique_name("retier-p"), unique_name("retier-w"));
     permits.create(&PostParams::default(), &permit_at(&permit, 1)?).await?;
-    workspaces.create(&PostParams::default(), &fixtures::workspace(&workspace, &permit, USER, json!({}))?).await?;
+    workspaces
+        .create(&PostParams::default(), &fixtures::workspace(&workspace, &permit, USER, json!({}))?)
+        .await?;
     let before = wait_ready(&workspaces, &workspace).await?;
     let namespace = format!("ws-{workspace}");
     assert!(policy_names(&client, &namespace).await?.contains(&"allow-internet".to_owned()));

@@ -126,8 +126,12 @@ pub fn airlock_policy() -> (ValidatingAdmissionPolicy, ValidatingAdmissionPolicy
 
 /// A DataPermit never asks for more than its tier allows: the same rules as
 /// [`crate::tier::TierProfiles::violations`], in CEL, with the tier profiles as parameters (the
-/// ConfigMap [`TIER_CONFIG_MAP`] in `params_namespace`). Without that ConfigMap no permit is
-/// admitted: a missing configuration must not admit everything.
+/// ConfigMap [`TIER_CONFIG_MAP`] in `params_namespace`).
+///
+/// Without that ConfigMap the policy admits: Helm deletes the ConfigMap before the binding on
+/// uninstall (and the API server's parameter cache lags a new one), and refusing every permit
+/// in the cluster in those windows would be worse than what admitting costs, because the
+/// operator enforces the tier's limits whatever was admitted and says so in `WithinTier`.
 ///
 /// Only writes that change the tier, the reviewers, the environment or the airlock are
 /// checked, so a permit admitted under looser profiles can still be suspended, revoked or
@@ -199,7 +203,7 @@ pub fn tier_policy(params_namespace: &str) -> (ValidatingAdmissionPolicy, Valida
             param_ref: Some(ParamRef {
                 name: Some(TIER_CONFIG_MAP.into()),
                 namespace: Some(params_namespace.into()),
-                parameter_not_found_action: Some("Deny".into()),
+                parameter_not_found_action: Some("Allow".into()),
                 ..ParamRef::default()
             }),
             validation_actions: Some(vec!["Deny".into()]),

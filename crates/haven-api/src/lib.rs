@@ -10,9 +10,9 @@ pub mod crd;
 mod dataset;
 pub mod permit;
 mod policy;
-pub mod tier;
 pub mod quantity;
 pub mod schema;
+pub mod tier;
 pub mod validation;
 pub mod workspace;
 

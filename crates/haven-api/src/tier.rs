@@ -279,7 +279,10 @@ impl TierProfiles {
             put("requiredApprovals", profile.required_approvals.to_string());
             put("allowedFileTypes", profile.allowed_file_types.join(","));
             put("importReview", profile.import_review.to_string());
-            put("maxWorkspaceLifetime", profile.max_workspace_lifetime.map(format_duration).unwrap_or_default());
+            put(
+                "maxWorkspaceLifetime",
+                profile.max_workspace_lifetime.map(format_duration).unwrap_or_default(),
+            );
             put("idleTimeout", profile.idle_timeout.map(format_duration).unwrap_or_default());
             put(
                 "gatewayAnnotations",

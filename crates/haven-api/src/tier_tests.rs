@@ -36,9 +36,15 @@ fn each_default_tier_is_at_least_as_strict_as_the_one_below() {
         let (lower, higher) = (tiers.profile(tier - 1), tiers.profile(tier));
         assert!(higher.egress <= lower.egress, "egress of tier {tier}");
         assert!(higher.required_approvals >= lower.required_approvals, "approvals of tier {tier}");
-        assert!(higher.allowed_file_types.iter().all(|t| lower.allowed_file_types.contains(t)), "types of {tier}");
+        assert!(
+            higher.allowed_file_types.iter().all(|t| lower.allowed_file_types.contains(t)),
+            "types of {tier}"
+        );
         assert!(higher.import_review >= lower.import_review, "import review of tier {tier}");
-        assert!(shorter(higher.max_workspace_lifetime, lower.max_workspace_lifetime) == higher.max_workspace_lifetime);
+        assert!(
+            shorter(higher.max_workspace_lifetime, lower.max_workspace_lifetime)
+                == higher.max_workspace_lifetime
+        );
         assert!(shorter(higher.idle_timeout, lower.idle_timeout) == higher.idle_timeout);
     }
     let top = tiers.profile(4);

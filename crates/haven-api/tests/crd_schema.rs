@@ -128,7 +128,10 @@ fn printer_columns(kind: &str) -> Vec<String> {
 
 #[test]
 fn printer_columns_match_the_design() {
-    assert_eq!(printer_columns("DataPermit"), ["Permit ID", "Tier", "Phase", "Valid Until", "Workspaces", "Age"]);
+    assert_eq!(
+        printer_columns("DataPermit"),
+        ["Permit ID", "Tier", "Phase", "Valid Until", "Workspaces", "Age"]
+    );
     assert_eq!(printer_columns("Workspace"), ["Permit", "Phase", "Namespace", "Users", "Expires", "Age"]);
     assert_eq!(
         printer_columns("AirlockRequest"),

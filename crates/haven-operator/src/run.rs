@@ -12,14 +12,13 @@ use std::{
 };
 
 use futures::{Stream, StreamExt, future};
-use haven_api::{
-    AirlockRequest, DataPermit, Workspace, constants::labels, tier::TierProfiles,
-};
+use haven_api::{AirlockRequest, DataPermit, Workspace, constants::labels, tier::TierProfiles};
 use haven_data::{AuditLog, DataStore};
 use k8s_openapi::api::{
     apps::v1::StatefulSet,
     core::v1::{
-        ConfigMap, LimitRange, Namespace, PersistentVolume, PersistentVolumeClaim, Pod, ResourceQuota, Service,
+        ConfigMap, LimitRange, Namespace, PersistentVolume, PersistentVolumeClaim, Pod, ResourceQuota,
+        Service,
     },
     networking::v1::NetworkPolicy,
     rbac::v1::{ClusterRoleBinding, Role, RoleBinding},
@@ -65,7 +64,8 @@ pub struct RunOptions {
 /// the defaults when there is none. A ConfigMap that cannot be read stops the start: running
 /// with looser controls than configured would be worse than not running.
 async fn load_tiers(client: &Client, namespace: &str, name: &str) -> Result<TierProfiles, Error> {
-    let Some(config_map) = Api::<ConfigMap>::namespaced(client.clone(), namespace).get_opt(name).await? else {
+    let Some(config_map) = Api::<ConfigMap>::namespaced(client.clone(), namespace).get_opt(name).await?
+    else {
         tracing::warn!(namespace, name, "no tier ConfigMap: using the default tier profiles");
         return Ok(TierProfiles::default());
     };

@@ -134,7 +134,9 @@ mod tests {
             d.min_degrees_of_freedom,
         );
         assert_eq!(policy.thresholds, from_permit);
-        assert_eq!(policy.files.allowed_extensions, permit.allowed_file_types);
+        // The file types of the default tier (3), which a permit gets when it names none.
+        let tier_3 = haven_api::tier::TierProfiles::default().profile(3).allowed_file_types.clone();
+        assert_eq!(policy.files.allowed_extensions, tier_3);
         assert_eq!(Ok(policy.files.max_file_size), parse_size(&permit.max_file_size.0));
     }
 

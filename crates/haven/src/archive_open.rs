@@ -6,14 +6,16 @@ use std::path::PathBuf;
 use anyhow::Context;
 use haven_data::{ArchiveKey, DataStore, open_archive};
 
-/// Restore a workspace archive's files with the permit's key (into `--out`: MANIFEST.json and files/).
+/// Where the archive is, the permit's key, and where to restore it (`MANIFEST.json`, `files/`).
 #[derive(Debug, clap::Args)]
 pub struct OpenArgs {
     /// The data store root holding `archive/<permit>/<workspace>/`.
     #[arg(long, env = "HAVEN_DATA_ROOT")]
     data_root: PathBuf,
+    /// The DataPermit the workspace belonged to.
     #[arg(long)]
     permit: String,
+    /// The archived Workspace.
     #[arg(long)]
     workspace: String,
     /// The permit's key, raw: `kubectl get secret -n haven-system haven-key-<permit>

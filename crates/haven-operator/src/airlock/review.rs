@@ -52,12 +52,8 @@ pub fn tally(
     required: u32,
     workspace_users: &[String],
 ) -> Tally {
-    let mut tally = Tally {
-        records: Vec::with_capacity(request.reviews.len()),
-        approvals: 0,
-        required,
-        rejection: None,
-    };
+    let mut tally =
+        Tally { records: Vec::with_capacity(request.reviews.len()), approvals: 0, required, rejection: None };
     let mut seen = std::collections::BTreeSet::new();
     for review in &request.reviews {
         let who = &review.reviewer;

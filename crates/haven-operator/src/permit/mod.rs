@@ -88,7 +88,10 @@ pub async fn reconcile(permit: Arc<DataPermit>, ctx: Arc<Context>) -> Result<Act
     desired.extend(preparation_condition(readiness.as_ref()));
     desired.push(tier_condition(permit.spec.tier, &loosens));
     let newly_loosens = !loosens.is_empty()
-        && !old.conditions.iter().any(|c| c.type_ == conditions::WITHIN_TIER && c.reason == reasons::LOOSENS_TIER);
+        && !old
+            .conditions
+            .iter()
+            .any(|c| c.type_ == conditions::WITHIN_TIER && c.reason == reasons::LOOSENS_TIER);
     let newly_failed = matches!(readiness, Some(Readiness::Failed(_)))
         && !old
             .conditions
@@ -128,7 +131,12 @@ pub async fn reconcile(permit: Arc<DataPermit>, ctx: Arc<Context>) -> Result<Act
 fn tier_condition(tier: u8, loosens: &[TierViolation]) -> Desired<'static> {
     if loosens.is_empty() {
         let message = format!("within the controls of tier {tier} (see status.controls)");
-        return Desired { type_: conditions::WITHIN_TIER, status: true, reason: reasons::WITHIN_TIER, message };
+        return Desired {
+            type_: conditions::WITHIN_TIER,
+            status: true,
+            reason: reasons::WITHIN_TIER,
+            message,
+        };
     }
     let message = tier_message(tier, loosens);
     Desired { type_: conditions::WITHIN_TIER, status: false, reason: reasons::LOOSENS_TIER, message }

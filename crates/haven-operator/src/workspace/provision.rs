@@ -43,7 +43,11 @@ impl Environment {
             .and_then(|s| s.conditions)
             .unwrap_or_default()
             .into_iter()
-            .find(|c| c.type_ == "PodScheduled" && c.status == "False" && c.reason.as_deref() == Some("Unschedulable"))
+            .find(|c| {
+                c.type_ == "PodScheduled"
+                    && c.status == "False"
+                    && c.reason.as_deref() == Some("Unschedulable")
+            })
             .map(|c| c.message.unwrap_or_else(|| "no node can run it".into()));
         Self::Starting(unschedulable)
     }

@@ -98,12 +98,7 @@ pub async fn provisioned(
             reasons::PROVISIONED,
             format!("users: {}", plan.users.join(", ")),
         ),
-        desired(
-            conditions::READY,
-            phase == WorkspacePhase::Ready,
-            ready_reason,
-            ready_message,
-        ),
+        desired(conditions::READY, phase == WorkspacePhase::Ready, ready_reason, ready_message),
     ];
     write(workspace, ctx, phase, Some(expiry), update, None).await
 }

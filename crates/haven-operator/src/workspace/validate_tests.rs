@@ -61,11 +61,7 @@ fn a_permit_that_is_not_active_provisions_nothing() {
     {
         let mut permit = active_permit();
         permit.status = Some(DataPermitStatus { phase, ..DataPermitStatus::default() });
-        assert_eq!(
-            reasons_of(plan(&workspace(), &permit)),
-            [reasons::PERMIT_NOT_ACTIVE],
-            "{phase:?}"
-        );
+        assert_eq!(reasons_of(plan(&workspace(), &permit)), [reasons::PERMIT_NOT_ACTIVE], "{phase:?}");
     }
 }
 
@@ -158,7 +154,8 @@ fn only_a_request_within_the_grant_can_hold_a_slot() {
 
 fn created_at(workspace: &mut Workspace, at: chrono::DateTime<chrono::Utc>) {
     let timestamp = k8s_openapi::jiff::Timestamp::from_millisecond(at.timestamp_millis()).expect("in range");
-    workspace.metadata.creation_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(timestamp));
+    workspace.metadata.creation_timestamp =
+        Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(timestamp));
 }
 
 #[test]
@@ -174,7 +171,8 @@ fn a_workspace_lives_no_longer_than_its_tiers_lifetime() {
     for (tier, lifetime) in [(0, None), (3, Some(2160)), (4, Some(720))] {
         permit.spec.tier = tier;
         let controls = tiers.controls(&permit.spec);
-        let expected = lifetime.map_or(permit.spec.valid_until, |hours| created + chrono::Duration::hours(hours));
+        let expected =
+            lifetime.map_or(permit.spec.valid_until, |hours| created + chrono::Duration::hours(hours));
         assert_eq!(workspace_expiry(&ws, &permit, &controls), expected, "tier {tier}");
     }
     // The workspace's own, earlier expiry still wins.
@@ -191,7 +189,8 @@ fn an_environment_idle_past_its_timeout_is_stopped_until_activity_is_reported() 
     permit.spec.environment.egress = haven_api::permit::EgressProfile::None;
     let controls = haven_api::tier::TierProfiles::default().controls(&permit.spec);
     // Whole seconds, as the API server records creation.
-    let created = chrono::DateTime::from_timestamp(chrono::Utc::now().timestamp() - 9 * 3600, 0).expect("in range");
+    let created =
+        chrono::DateTime::from_timestamp(chrono::Utc::now().timestamp() - 9 * 3600, 0).expect("in range");
     let mut ws = workspace();
     ws.spec.expires_at = None;
     created_at(&mut ws, created);

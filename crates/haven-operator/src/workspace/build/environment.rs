@@ -1,5 +1,6 @@
 use std::collections::BTreeMap;
 
+use haven_api::constants::labels;
 use k8s_openapi::api::{
     apps::v1::{StatefulSet, StatefulSetSpec},
     core::v1::{
@@ -8,7 +9,6 @@ use k8s_openapi::api::{
         Service, ServicePort, ServiceSpec, Toleration, Volume, VolumeMount,
     },
 };
-use haven_api::constants::labels;
 use k8s_openapi::apimachinery::pkg::{
     api::resource::Quantity,
     apis::meta::v1::{LabelSelector, ObjectMeta},
@@ -101,7 +101,9 @@ pub fn build_stateful_set(plan: &WorkspacePlan, config: &OperatorConfig) -> Stat
         }),
         containers: vec![container],
         volumes: Some(volumes),
-        node_selector: plan.dedicated_nodes.then(|| BTreeMap::from([(labels::PERMIT.to_owned(), plan.permit.clone())])),
+        node_selector: plan
+            .dedicated_nodes
+            .then(|| BTreeMap::from([(labels::PERMIT.to_owned(), plan.permit.clone())])),
         tolerations: plan.dedicated_nodes.then(|| vec![dedicated_node_toleration(&plan.permit)]),
         ..PodSpec::default()
     };

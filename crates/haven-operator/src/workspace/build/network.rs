@@ -22,7 +22,10 @@ const PRIVATE_V6: &[&str] = &["::1/128", "fc00::/7", "fe80::/10"];
 
 fn public_addresses(cidr: &str, except: &[&str]) -> NetworkPolicyPeer {
     NetworkPolicyPeer {
-        ip_block: Some(IPBlock { cidr: cidr.into(), except: Some(except.iter().map(|c| (*c).to_owned()).collect()) }),
+        ip_block: Some(IPBlock {
+            cidr: cidr.into(),
+            except: Some(except.iter().map(|c| (*c).to_owned()).collect()),
+        }),
         ..NetworkPolicyPeer::default()
     }
 }
@@ -62,7 +65,10 @@ pub fn build_network_policies(plan: &WorkspacePlan, config: &OperatorConfig) -> 
             environment_selector(plan),
             None,
             Some(NetworkPolicyEgressRule {
-                to: Some(vec![public_addresses("0.0.0.0/0", PRIVATE_V4), public_addresses("::/0", PRIVATE_V6)]),
+                to: Some(vec![
+                    public_addresses("0.0.0.0/0", PRIVATE_V4),
+                    public_addresses("::/0", PRIVATE_V6),
+                ]),
                 ports: None,
             }),
         ));

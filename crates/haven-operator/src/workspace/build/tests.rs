@@ -309,7 +309,8 @@ fn the_tiers_gateway_rules_are_annotations_on_the_service() {
 #[test]
 fn gpus_are_requested_as_the_extended_resource() {
     let plan = WorkspacePlan::test().with_gpus(2);
-    let container = json(&build_stateful_set(&plan, &test_config()).spec)["template"]["spec"]["containers"][0].clone();
+    let container =
+        json(&build_stateful_set(&plan, &test_config()).spec)["template"]["spec"]["containers"][0].clone();
     assert_eq!(container["resources"]["requests"]["nvidia.com/gpu"], "2");
     assert_eq!(container["resources"]["limits"]["nvidia.com/gpu"], "2");
 }
