@@ -29,6 +29,9 @@ helm upgrade --install "$chart_release" charts/haven --namespace haven-system --
   trap 'helm uninstall "$chart_release" -n haven-system >/dev/null; rm -rf "$HAVEN_E2E_DATA"' EXIT
 HAVEN_OPERATOR_KUBECONFIG="$HAVEN_E2E_DATA/operator.kubeconfig"
 export HAVEN_OPERATOR_KUBECONFIG
+# The release's tier ConfigMap (rendered from the chart's default tiers): the one its RBAC lets
+# the operator read, and the one the tests' tier admission policy reads (e2e/src/lib.rs).
+export HAVEN_TIER_CONFIG_MAP="$chart_release-tiers"
 e2e/sa-kubeconfig.sh "$chart_release" haven-system "$HAVEN_OPERATOR_KUBECONFIG"
 operator_user=$(KUBECONFIG=$HAVEN_OPERATOR_KUBECONFIG kubectl auth whoami -o jsonpath='{.status.userInfo.username}')
 echo "[e2e] operators run as $operator_user"

@@ -80,22 +80,33 @@ async fn install_crds(client: Client) -> Result<()> {
 /// ConfigMap and the pseudonymisation keys live there.
 pub const OPERATOR_NAMESPACE: &str = "haven-system";
 
+/// The tier ConfigMap the test operators read (`haven run` takes `HAVEN_TIER_CONFIG_MAP` from
+/// the environment too): run-e2e.sh names the chart release's, which the chart's RBAC lets the
+/// operator read; otherwise Haven's default name.
+pub fn tier_config_map() -> String {
+    std::env::var("HAVEN_TIER_CONFIG_MAP").unwrap_or_else(|_| TIER_CONFIG_MAP.into())
+}
+
 /// Applies the admission policies, with the default tier profiles as the tier policy's
 /// parameters, and waits until the API server has type-checked them.
 async fn install_admission_policy(client: Client) -> Result<()> {
     ensure_namespace(&client, OPERATOR_NAMESPACE).await?;
     let params = PatchParams::apply(FIELD_MANAGER).force();
+    let name = tier_config_map();
     let tiers = ConfigMap {
-        metadata: ObjectMeta { name: Some(TIER_CONFIG_MAP.into()), ..ObjectMeta::default() },
+        metadata: ObjectMeta { name: Some(name.clone()), ..ObjectMeta::default() },
         data: Some(TierProfiles::default().to_config_map()),
         ..ConfigMap::default()
     };
     Api::<ConfigMap>::namespaced(client.clone(), OPERATOR_NAMESPACE)
-        .patch(TIER_CONFIG_MAP, &params, &Patch::Apply(&tiers))
+        .patch(&name, &params, &Patch::Apply(&tiers))
         .await
         .context("applying the tier ConfigMap")?;
     let policies: Api<ValidatingAdmissionPolicy> = Api::all(client.clone());
-    for (policy, binding) in haven_api::admission::all_policies(OPERATOR_NAMESPACE) {
+    for (policy, mut binding) in haven_api::admission::all_policies(OPERATOR_NAMESPACE) {
+        if let Some(param_ref) = binding.spec.as_mut().and_then(|s| s.param_ref.as_mut()) {
+            param_ref.name = Some(name.clone());
+        }
         let name = policy.metadata.name.clone().context("policy without a name")?;
         policies
             .patch(&name, &params, &Patch::Apply(&policy))

@@ -103,7 +103,7 @@ struct RunArgs {
     operator_namespace: String,
     /// The ConfigMap, in the operator's namespace, holding the tier profiles (read at
     /// start-up; without it the default profiles apply).
-    #[arg(long, default_value = haven_api::admission::TIER_CONFIG_MAP)]
+    #[arg(long, env = "HAVEN_TIER_CONFIG_MAP", default_value = haven_api::admission::TIER_CONFIG_MAP)]
     tier_config_map: String,
     /// The analysis environment's IDE port.
     #[arg(long, default_value_t = 8888)]

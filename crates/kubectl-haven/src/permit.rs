@@ -2,7 +2,7 @@
 //! workspaces and, once its data is gone, its destruction record.
 
 use chrono::{DateTime, Utc};
-use haven_api::{DataPermit, Workspace};
+use haven_api::{DataPermit, Workspace, permit::ControlsInForce};
 use kube::{Api, api::ListParams};
 use serde_json::json;
 
@@ -44,6 +44,7 @@ pub fn render(permit: &DataPermit, workspaces: &[Workspace], wide: bool, now: Da
     field("Permit ID", spec.permit_id.clone());
     field("Holder", format!("{} (PI {})", spec.holder.organisation, spec.holder.principal_investigator));
     field("Purpose", format!("{:?}", spec.purpose));
+    field("Tier", controls_line(spec.tier, status.controls.as_ref()));
     field("Users", spec.users.join(", "));
     field("Reviewers", spec.reviewers.join(", "));
     field("Valid from", format::when(spec.valid_from, now));
@@ -136,11 +137,14 @@ pub fn render(permit: &DataPermit, workspaces: &[Workspace], wide: bool, now: Da
         None => out.push_str("  not destroyed\n"),
         Some(record) => {
             out.push_str(&format!("  Destroyed at:     {}\n", format::when(record.destroyed_at, now)));
-            out.push_str(&format!(
-                "  Key:              {} ({})\n",
-                record.key_fingerprint,
-                if record.key_shredded { "shredded: the pseudonyms are unlinkable" } else { "NOT shredded" }
-            ));
+            let shredded = match (record.key_shredded, record.archives_sealed) {
+                (true, true) => {
+                    "shredded: the pseudonyms are unlinkable and any copy of its archives is unreadable"
+                }
+                (true, false) => "shredded: the pseudonyms are unlinkable",
+                (false, _) => "NOT shredded",
+            };
+            out.push_str(&format!("  Key:              {} ({shredded})\n", record.key_fingerprint));
             let mut table = Table::new(&["PATH", "FILES", "BYTES"]);
             for area in &record.deleted {
                 table.row(vec![area.path.clone(), area.files.to_string(), format::bytes(area.bytes)]);
@@ -149,6 +153,24 @@ pub fn render(permit: &DataPermit, workspaces: &[Workspace], wide: bool, now: Da
         }
     }
     out
+}
+
+/// The tier and, once the operator has recorded them, the controls in force (the tier the
+/// operator last saw, which may trail a change to `spec.tier` by a reconcile).
+fn controls_line(tier: u8, controls: Option<&ControlsInForce>) -> String {
+    let Some(c) = controls else { return format!("{tier}") };
+    let mut parts = vec![
+        format!("egress {:?}", c.egress),
+        format!("{} approval(s) per export", c.required_approvals),
+        format!("types {}", c.allowed_file_types.join(",")),
+        if c.import_review { "imports reviewed".into() } else { "imports unreviewed".into() },
+    ];
+    parts.extend(c.max_workspace_lifetime.as_ref().map(|l| format!("workspaces live {l} at most")));
+    parts.extend(c.idle_timeout.as_ref().map(|i| format!("idle stop after {i}")));
+    if c.dedicated_nodes {
+        parts.push("dedicated nodes".into());
+    }
+    format!("{} ({})", c.tier, parts.join("; "))
 }
 
 #[cfg(test)]
@@ -203,6 +225,22 @@ Datasets:
         let text = render(&permit(PREPARED), &workspaces, false, now());
         assert!(
             text.contains("  analysis    Ready   ws-analysis   alice@example.org   12d 4h      expires 2026-06-13 16:30 UTC → archived and torn down\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_tier_shows_the_controls_in_force() {
+        let tiered = permit(
+            r#"
+phase: Active
+controls: {tier: 4, egress: None, requiredApprovals: 2, allowedFileTypes: [csv, pdf], importReview: true,
+  maxWorkspaceLifetime: 720h, idleTimeout: 8h, dedicatedNodes: true}
+"#,
+        );
+        let text = render(&tiered, &[], false, now());
+        assert!(
+            text.contains("Tier:          4 (egress None; 2 approval(s) per export; types csv,pdf; imports reviewed; workspaces live 720h at most; idle stop after 8h; dedicated nodes)\n"),
             "{text}"
         );
     }
