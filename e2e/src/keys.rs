@@ -1,8 +1,9 @@
-//! A permit's key as the operator keeps it, and the archive key derived from it, so a test
-//! can open a sealed archive as an auditor holding the key would.
+//! A permit's key as the operator keeps it, and the archive and quarantine keys derived from
+//! it, so a test can open a sealed archive or quarantine copy as an auditor holding the key
+//! would.
 
 use anyhow::{Context, Result};
-use haven_data::ArchiveKey;
+use haven_data::SealKey;
 use k8s_openapi::api::core::v1::Secret;
 use kube::{Api, Client};
 
@@ -15,7 +16,14 @@ pub async fn permit_key(client: &Client, permit: &str) -> Result<Option<Vec<u8>>
 }
 
 /// The key the permit's archives are sealed with, derived as the operator derives it.
-pub async fn archive_key(client: &Client, permit: &str) -> Result<ArchiveKey> {
+pub async fn archive_key(client: &Client, permit: &str) -> Result<SealKey> {
     let key = permit_key(client, permit).await?.with_context(|| format!("permit {permit} has no key"))?;
-    Ok(ArchiveKey::derive(&key)?)
+    Ok(SealKey::archive(&key)?)
+}
+
+/// The key the permit's airlock quarantine copies are sealed with, derived as the operator
+/// derives it.
+pub async fn quarantine_key(client: &Client, permit: &str) -> Result<SealKey> {
+    let key = permit_key(client, permit).await?.with_context(|| format!("permit {permit} has no key"))?;
+    Ok(SealKey::quarantine(&key)?)
 }

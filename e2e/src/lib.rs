@@ -185,6 +185,14 @@ impl TestNamespace {
 }
 
 /// Runs `kubectl` (from the control-plane cache, on PATH in `make test`) against `KUBECONFIG`.
+/// Runs the `kubectl haven` plugin, `$KUBECTL_HAVEN_BIN` (built by run-e2e.sh), with `args`
+/// against `KUBECONFIG`.
+pub fn kubectl_haven(args: &[&str]) -> Result<Output> {
+    let binary =
+        std::env::var("KUBECTL_HAVEN_BIN").context("KUBECTL_HAVEN_BIN is not set: run via e2e/run-e2e.sh")?;
+    std::process::Command::new(&binary).args(args).output().with_context(|| format!("running {binary}"))
+}
+
 pub fn kubectl(args: &[&str]) -> Result<Output> {
     std::process::Command::new("kubectl").args(args).output().context("running kubectl (is it on PATH?)")
 }

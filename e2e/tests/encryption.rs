@@ -1,15 +1,20 @@
 //! Archives at rest: a workspace archive is sealed with a key derived from the permit's key, so
 //! nothing in it, neither file contents nor file names, can be read without that key, and once
 //! destruction shreds the key, a copy of the archive that escaped deletion (a backup, a volume
-//! snapshot) can never be opened again.
+//! snapshot) can never be opened again. The airlock's quarantine copies are sealed likewise,
+//! with another key derived from the same one, and still deliver the exact submitted bytes.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use haven_api::{DataPermit, Workspace, permit::PermitPhase, workspace::WorkspacePhase};
-use haven_data::{ArchiveError, ArchiveKey, DataStore, SealError, open_archive};
+use haven_api::{
+    DataPermit, Workspace, airlock::AirlockPhase, permit::PermitPhase, workspace::WorkspacePhase,
+};
+use haven_data::{ArchiveError, DataStore, SealError, SealKey, open_archive};
 use haven_e2e::{
-    DEADLINE, Operator, admin, data_root, ensure_namespace, eventually, fixtures, keys, unique_name,
+    DEADLINE, Operator, admin,
+    airlock::{self, CHECKER},
+    data_root, ensure_namespace, eventually, fixtures, keys, unique_name,
 };
 use k8s_openapi::api::core::v1::Secret;
 use kube::{
@@ -153,7 +158,7 @@ async fn an_archive_cannot_be_read_without_the_permits_key() -> Result<()> {
 
     // With the permit's key it opens, in the library and with `haven archive open`.
     let permit_key = keys::permit_key(&project.client, &project.permit).await?.context("the permit's key")?;
-    let key = ArchiveKey::derive(&permit_key)?;
+    let key = SealKey::archive(&permit_key)?;
     let opened = project.root.with_extension("opened");
     let record = open_archive(&project.store(), &project.permit, &project.workspace, &key, &opened)?;
     assert_eq!(record.files, 1, "{record:?}");
@@ -167,7 +172,7 @@ async fn an_archive_cannot_be_read_without_the_permits_key() -> Result<()> {
     assert_eq!(std::fs::read_to_string(cli_out.join("files/home/outputs").join(RESULT_NAME))?, RESULT);
 
     // Without it, nothing: another key opens nothing and restores nothing.
-    let other = ArchiveKey::derive(&random_key()?)?;
+    let other = SealKey::archive(&random_key()?)?;
     let refused = project.root.with_extension("refused");
     match open_archive(&project.store(), &project.permit, &project.workspace, &other, &refused) {
         Err(ArchiveError::Sealed { source: SealError::WrongKey { .. }, .. }) => {}
@@ -228,7 +233,7 @@ async fn a_copy_of_an_archive_made_before_destroy_cannot_be_decrypted_after() ->
         tried.extend(secret.data.and_then(|mut data| data.remove("key")).map(|key| key.0));
     }
     for candidate in tried.iter().filter(|k| k.len() >= 32) {
-        let key = ArchiveKey::derive(candidate)?;
+        let key = SealKey::archive(candidate)?;
         match open_archive(&backup_store, &project.permit, &project.workspace, &key, &refused) {
             Err(ArchiveError::Sealed { source: SealError::WrongKey { .. }, .. }) => {}
             other => panic!("the copy opened or failed otherwise with {key:?}: {other:?}"),
@@ -238,9 +243,65 @@ async fn a_copy_of_an_archive_made_before_destroy_cannot_be_decrypted_after() ->
 
     // It is the key, and only the key: the same copy opens with the key read before destruction.
     let opened = backup.join("opened");
-    let key = ArchiveKey::derive(&key_before)?;
+    let key = SealKey::archive(&key_before)?;
     open_archive(&backup_store, &project.permit, &project.workspace, &key, &opened)?;
     assert_eq!(std::fs::read_to_string(opened.join("files/home/outputs").join(RESULT_NAME))?, RESULT);
 
     project.delete().await
+}
+
+#[tokio::test]
+async fn a_quarantine_copy_cannot_be_read_without_the_permits_key() -> Result<()> {
+    let project = airlock::Project::start("qsealed", json!({})).await?;
+    let table = b"postcode,deaths\nNE66 1XX,31\nNE65 0ZZ,40\n";
+    project.output("tables/mortality-by-postcode.csv", table)?;
+    let file = "tables/mortality-by-postcode.csv";
+    project.submit("sealed", &[file]).await?;
+    let waiting = project.phase_reaches("sealed", AirlockPhase::AwaitingReview).await?;
+    // The checks saw the plaintext (they passed the table's cells), in a scratch copy now gone.
+    let checks = waiting.status.as_ref().and_then(|s| s.files.first()).map(|f| f.checks.len());
+    assert!(checks.is_some_and(|n| n > 1), "{:?}", waiting.status);
+    let namespace_quarantine = project.root.join("quarantine").join(&project.namespace);
+    assert!(
+        airlock::Project::hidden_entries(&namespace_quarantine).is_empty(),
+        "no scratch copy left after the checks"
+    );
+
+    // On disk the copy shows nothing; the manifest (hashes of the plaintext) stays readable.
+    let quarantine = project.quarantine("sealed");
+    let sealed = std::fs::read(quarantine.join("files").join(file))?;
+    assert!(sealed.starts_with(b"HAVNSEAL"), "sealed");
+    for secret in ["NE66 1XX", "postcode", "deaths"] {
+        assert!(!sealed.windows(secret.len()).any(|w| w == secret.as_bytes()), "shows {secret:?}");
+    }
+    let manifest = std::fs::read_to_string(quarantine.join("MANIFEST.json"))?;
+    let sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(table));
+    assert!(manifest.contains(&sha256), "{manifest}");
+
+    // The permit's quarantine key opens it; the archive key and any other key do not.
+    let key = keys::quarantine_key(&project.client, &project.permit).await?;
+    let mut opened = Vec::new();
+    haven_data::sealed::open(&sealed[..], &mut opened, &key)?;
+    assert_eq!(opened, table);
+    let archive_key = keys::archive_key(&project.client, &project.permit).await?;
+    for wrong in [archive_key, SealKey::quarantine(&random_key()?)?] {
+        let refused = haven_data::sealed::open(&sealed[..], std::io::sink(), &wrong);
+        assert!(matches!(refused, Err(SealError::WrongKey { .. })), "{wrong:?}: {refused:?}");
+    }
+
+    // Approved, the export delivers the submitted bytes, with the reviewed manifest.
+    let approve = json!([{"reviewer": CHECKER, "decision": "Approve"}]);
+    project.review(CHECKER, "sealed", approve).await.map_err(anyhow::Error::msg)?;
+    let exported = project.phase_reaches("sealed", AirlockPhase::Exported).await?;
+    let status = exported.status.context("status")?;
+    let (delivery, snapshot) = (status.delivery.context("delivery")?, status.snapshot.context("snapshot")?);
+    assert_eq!(delivery.manifest_sha256, snapshot.manifest_sha256);
+    let egress = project.egress("sealed");
+    assert_eq!(std::fs::read(egress.join("files").join(file))?, table, "byte for byte");
+    let delivered_manifest = std::fs::read(egress.join("MANIFEST.json"))?;
+    assert_eq!(
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&delivered_manifest)),
+        delivery.manifest_sha256
+    );
+    Ok(())
 }

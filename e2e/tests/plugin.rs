@@ -11,7 +11,7 @@ use haven_api::airlock::AirlockPhase;
 use haven_e2e::{
     DEADLINE,
     airlock::{CHECKER, Project, RESEARCHER},
-    eventually,
+    eventually, kubectl_haven,
 };
 use serde_json::{Value, json};
 
@@ -32,14 +32,9 @@ impl std::fmt::Display for Run {
     }
 }
 
-/// Runs `$KUBECTL_HAVEN_BIN` (built by run-e2e.sh) with `args` against `KUBECONFIG`.
+/// `kubectl haven <args>`, whatever its outcome.
 fn plugin(args: &[&str]) -> Result<Run> {
-    let binary =
-        std::env::var("KUBECTL_HAVEN_BIN").context("KUBECTL_HAVEN_BIN is not set: run via e2e/run-e2e.sh")?;
-    let Output { status, stdout, stderr } = std::process::Command::new(&binary)
-        .args(args)
-        .output()
-        .with_context(|| format!("running {binary}"))?;
+    let Output { status, stdout, stderr } = kubectl_haven(args)?;
     Ok(Run { code: status.code(), stdout: String::from_utf8(stdout)?, stderr: String::from_utf8(stderr)? })
 }
 

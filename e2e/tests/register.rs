@@ -8,7 +8,9 @@ use std::process::Output;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Duration, Utc};
 use haven_api::{DataPermit, permit::PermitPhase};
-use haven_e2e::{DEADLINE, Operator, admin, data_root, ensure_namespace, eventually, fixtures, unique_name};
+use haven_e2e::{
+    DEADLINE, Operator, admin, data_root, ensure_namespace, eventually, fixtures, kubectl_haven, unique_name,
+};
 use kube::{
     Api,
     api::{DeleteParams, Patch, PatchParams, PostParams},
@@ -17,14 +19,9 @@ use serde_json::{Value, json};
 
 const CUSTODIAN: &str = "E2E Cancer Registry";
 
-/// Runs `$KUBECTL_HAVEN_BIN` (built by run-e2e.sh) with `args` against `KUBECONFIG`; its stdout.
+/// `kubectl haven <args>`, which must succeed; its stdout.
 fn plugin(args: &[&str]) -> Result<String> {
-    let binary =
-        std::env::var("KUBECTL_HAVEN_BIN").context("KUBECTL_HAVEN_BIN is not set: run via e2e/run-e2e.sh")?;
-    let Output { status, stdout, stderr } = std::process::Command::new(&binary)
-        .args(args)
-        .output()
-        .with_context(|| format!("running {binary}"))?;
+    let Output { status, stdout, stderr } = kubectl_haven(args)?;
     anyhow::ensure!(
         status.success(),
         "kubectl haven {args:?}: {status}\n{}",

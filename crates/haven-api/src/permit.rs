@@ -288,9 +288,9 @@ pub struct DestructionRecord {
     pub key_fingerprint: String,
     /// Whether the key Secret was deleted (the pseudonyms are then permanently unlinkable).
     pub key_shredded: bool,
-    /// Whether the permit's workspace archives were sealed (encrypted) with a key derived from
-    /// the shredded key: then a copy of an archive made before destruction (a backup, a volume
-    /// snapshot) can no longer be decrypted by anyone.
+    /// Whether the permit's workspace archives, and its airlock quarantine copies, were sealed
+    /// (encrypted) with keys derived from the shredded key: then a copy of either made before
+    /// destruction (a backup, a volume snapshot) can no longer be decrypted by anyone.
     #[serde(default)]
     pub archives_sealed: bool,
 }

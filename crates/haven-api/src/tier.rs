@@ -23,7 +23,8 @@ pub const TIERS: std::ops::RangeInclusive<u8> = 0..=4;
 /// an environment idle for longer than its idle timeout is stopped.
 pub const LAST_ACTIVE_ANNOTATION: &str = "haven.io/last-active";
 
-/// The loosest controls a permit of one tier may have.
+/// A set of controls: a tier's profile (the loosest a permit of that tier may have), or the
+/// controls in force for one permit ([`Controls`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TierProfile {
     /// The most open egress.
@@ -43,23 +44,13 @@ pub struct TierProfile {
 }
 
 /// The controls in force for one permit: its tier's profile, tightened by the permit.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Controls {
-    pub tier: u8,
-    pub egress: EgressProfile,
-    pub required_approvals: u32,
-    pub allowed_file_types: Vec<String>,
-    pub import_review: bool,
-    pub max_workspace_lifetime: Option<Duration>,
-    pub idle_timeout: Option<Duration>,
-    pub gateway_annotations: BTreeMap<String, String>,
-}
+pub type Controls = TierProfile;
 
 impl Controls {
-    /// The record of these controls for the permit's status.
+    /// The record of these controls, in force for `spec`, for the permit's status.
     pub fn in_force(&self, spec: &DataPermitSpec) -> ControlsInForce {
         ControlsInForce {
-            tier: self.tier,
+            tier: spec.tier.min(4),
             egress: self.egress,
             required_approvals: self.required_approvals,
             allowed_file_types: self.allowed_file_types.clone(),
@@ -161,7 +152,6 @@ impl TierProfiles {
             None => profile.allowed_file_types.clone(),
         };
         Controls {
-            tier: spec.tier.min(4),
             egress: environment.egress.min(profile.egress),
             required_approvals: airlock.required_approvals.unwrap_or(0).max(profile.required_approvals),
             allowed_file_types,

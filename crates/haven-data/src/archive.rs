@@ -35,7 +35,7 @@ use thiserror::Error;
 use self::open::{BLOBS, SEALED_MANIFEST, blob_name, restore, verify_dir};
 use crate::hashing::copy_hashing;
 use crate::manifest::{Manifest, ManifestFile, SkippedEntry};
-use crate::sealed::{ArchiveKey, SealError, SealWriter};
+use crate::sealed::{SealError, SealKey, SealWriter};
 use crate::store::{DataStore, StoreError};
 use crate::tree::{self, EntryKind, WalkError};
 
@@ -121,7 +121,7 @@ pub fn archive_workspace(
     store: &DataStore,
     permit: &str,
     workspace: &str,
-    key: &ArchiveKey,
+    key: &SealKey,
 ) -> Result<ArchiveRecord, ArchiveError> {
     let source = store.workspace(workspace)?;
     let target = store.archive(permit, workspace)?;
@@ -163,7 +163,7 @@ pub fn verify_archive(
     store: &DataStore,
     permit: &str,
     workspace: &str,
-    key: &ArchiveKey,
+    key: &SealKey,
 ) -> Result<ArchiveRecord, ArchiveError> {
     let dir = store.archive(permit, workspace)?;
     let (manifest, manifest_sha256) = verify_dir(&dir, permit, workspace, key)?;
@@ -177,7 +177,7 @@ pub fn open_archive(
     store: &DataStore,
     permit: &str,
     workspace: &str,
-    key: &ArchiveKey,
+    key: &SealKey,
     out_dir: &Path,
 ) -> Result<ArchiveRecord, ArchiveError> {
     let dir = store.archive(permit, workspace)?;
@@ -224,7 +224,7 @@ fn build(
     partial: &Path,
     permit: &str,
     workspace: &str,
-    key: &ArchiveKey,
+    key: &SealKey,
 ) -> Result<(), ArchiveError> {
     match fs::symlink_metadata(source) {
         Ok(meta) if !meta.is_dir() => return Err(ArchiveError::NotADirectory { path: source.to_path_buf() }),
@@ -285,7 +285,7 @@ fn seal_file(
     to: &Path,
     dev: u64,
     ino: u64,
-    key: &ArchiveKey,
+    key: &SealKey,
 ) -> Result<(u64, String), ArchiveError> {
     let reader = File::open(from).map_err(|e| ArchiveError::Io { path: from.to_path_buf(), source: e })?;
     let meta = reader.metadata().map_err(|e| ArchiveError::Io { path: from.to_path_buf(), source: e })?;
@@ -301,7 +301,7 @@ fn seal_file(
     Ok(copied)
 }
 
-fn seal_synced(path: &Path, bytes: &[u8], key: &ArchiveKey) -> io::Result<()> {
+fn seal_synced(path: &Path, bytes: &[u8], key: &SealKey) -> io::Result<()> {
     use std::io::Write;
     let file = OpenOptions::new().write(true).create_new(true).open(path)?;
     let mut sealer = SealWriter::new(file, key)?;

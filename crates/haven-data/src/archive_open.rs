@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use super::ArchiveError;
 use crate::hashing::{copy_hashing, sha256_hex};
-use crate::manifest::{FILES, MANIFEST, Manifest, ManifestFile, listed_paths};
-use crate::sealed::{self, ArchiveKey, OpenReader, SealError};
+use crate::manifest::{FILES, MANIFEST, Manifest, ManifestFile, check_contents, listed_paths};
+use crate::sealed::{self, OpenReader, SealError, SealKey};
 
 pub(super) const SEALED_MANIFEST: &str = "MANIFEST.sealed";
 pub(super) const BLOBS: &str = "blobs";
@@ -24,7 +24,7 @@ pub(super) fn verify_dir(
     dir: &Path,
     permit: &str,
     workspace: &str,
-    key: &ArchiveKey,
+    key: &SealKey,
 ) -> Result<(Manifest, String), ArchiveError> {
     let (manifest, bytes) = read_manifest(dir, permit, workspace, key)?;
     let blobs = dir.join(BLOBS);
@@ -41,7 +41,7 @@ pub(super) fn restore(
     dir: &Path,
     permit: &str,
     workspace: &str,
-    key: &ArchiveKey,
+    key: &SealKey,
     out: &Path,
 ) -> Result<(Manifest, String), ArchiveError> {
     let (manifest, bytes) = read_manifest(dir, permit, workspace, key)?;
@@ -71,7 +71,7 @@ fn read_manifest(
     dir: &Path,
     permit: &str,
     workspace: &str,
-    key: &ArchiveKey,
+    key: &SealKey,
 ) -> Result<(Manifest, Vec<u8>), ArchiveError> {
     let path = dir.join(SEALED_MANIFEST);
     let file = match File::open(&path) {
@@ -96,7 +96,7 @@ fn read_manifest(
 fn open_blob(
     path: &Path,
     expected: &ManifestFile,
-    key: &ArchiveKey,
+    key: &SealKey,
     mut writer: impl Write,
 ) -> Result<(), ArchiveError> {
     match fs::symlink_metadata(path) {
@@ -111,18 +111,7 @@ fn open_blob(
     let reader = OpenReader::new(file, key).map_err(sealed_at(path))?;
     let (size, sha256) =
         copy_hashing(reader, &mut writer).map_err(|e| sealed_at(path)(SealError::from(e)))?;
-    if size != expected.size {
-        return Err(ArchiveError::SizeMismatch {
-            path: path.to_path_buf(),
-            expected: expected.size,
-            actual: size,
-        });
-    }
-    if sha256 != expected.sha256 {
-        let expected = expected.sha256.clone();
-        return Err(ArchiveError::HashMismatch { path: path.to_path_buf(), expected, actual: sha256 });
-    }
-    Ok(())
+    check_contents(path, expected, size, sha256)
 }
 
 /// `blobs/` may hold only `0.sealed` … `<count - 1>.sealed` (each already checked to exist).

@@ -4,12 +4,12 @@ use super::*;
 use crate::hashing::sha256_hex;
 use crate::manifest::{FILES, MANIFEST};
 
-fn key() -> ArchiveKey {
-    ArchiveKey::derive(&[7; 32]).expect("key")
+fn key() -> SealKey {
+    SealKey::archive(&[7; 32]).expect("key")
 }
 
-fn other_key() -> ArchiveKey {
-    ArchiveKey::derive(&[8; 32]).expect("key")
+fn other_key() -> SealKey {
+    SealKey::archive(&[8; 32]).expect("key")
 }
 
 struct Fixture {

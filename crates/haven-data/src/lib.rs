@@ -25,5 +25,5 @@ pub use archive::{
 };
 pub use audit::{AuditError, AuditLog, AuditRecord, VerifyReport};
 pub use destroy::{DestroyError, DestroyedArea, DestructionReport, destroy_permit_data};
-pub use sealed::{ArchiveKey, SealError};
+pub use sealed::{SealError, SealKey};
 pub use store::{DataStore, StoreError};

@@ -1,5 +1,6 @@
 //! The manifest of an archive or an airlock snapshot (`MANIFEST.json`), and the check that a
-//! directory of plaintext files still holds exactly the bytes it lists.
+//! directory of files (plaintext, or sealed and opened as they are read) still holds exactly
+//! the bytes it lists.
 
 use std::collections::BTreeSet;
 use std::fs::{self, File};
@@ -82,9 +83,27 @@ pub(crate) fn verify_files(
     files: &[ManifestFile],
     manifest_path: &Path,
 ) -> Result<(), ArchiveError> {
+    verify_files_with(files_dir, files, manifest_path, |path, _| {
+        File::open(path)
+            .and_then(hash_reader)
+            .map_err(|source| ArchiveError::Io { path: path.to_path_buf(), source })
+    })
+}
+
+/// [`verify_files`] with the reading of each file left to `read`, which returns the length and
+/// SHA-256 of the file's plaintext (a sealed file is opened, and may be copied on the way).
+pub(crate) fn verify_files_with(
+    files_dir: &Path,
+    files: &[ManifestFile],
+    manifest_path: &Path,
+    mut read: impl FnMut(&Path, &ManifestFile) -> Result<(u64, String), ArchiveError>,
+) -> Result<(), ArchiveError> {
     let listed = listed_paths(files, manifest_path)?;
     for file in files {
-        check_file(&files_dir.join(&file.path), file)?;
+        let path = files_dir.join(&file.path);
+        check_is_file(&path)?;
+        let (size, sha256) = read(&path, file)?;
+        check_contents(&path, file, size, sha256)?;
     }
     let present = tree::walk(files_dir).map_err(ArchiveError::from)?;
     if let Some(extra) = present
@@ -96,17 +115,25 @@ pub(crate) fn verify_files(
     Ok(())
 }
 
-fn check_file(path: &Path, expected: &ManifestFile) -> Result<(), ArchiveError> {
-    let io_err = |source| ArchiveError::Io { path: path.to_path_buf(), source };
+/// A listed path must be a regular file, never a link or a directory.
+fn check_is_file(path: &Path) -> Result<(), ArchiveError> {
     match fs::symlink_metadata(path) {
-        Ok(meta) if meta.is_file() => {}
-        Ok(_) => return Err(ArchiveError::UnexpectedFile { path: path.to_path_buf() }),
+        Ok(meta) if meta.is_file() => Ok(()),
+        Ok(_) => Err(ArchiveError::UnexpectedFile { path: path.to_path_buf() }),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(ArchiveError::FileMissing { path: path.to_path_buf() });
+            Err(ArchiveError::FileMissing { path: path.to_path_buf() })
         }
-        Err(e) => return Err(io_err(e)),
+        Err(source) => Err(ArchiveError::Io { path: path.to_path_buf(), source }),
     }
-    let (size, sha256) = File::open(path).and_then(hash_reader).map_err(io_err)?;
+}
+
+/// A file's size and SHA-256 are the ones its manifest entry records.
+pub(crate) fn check_contents(
+    path: &Path,
+    expected: &ManifestFile,
+    size: u64,
+    sha256: String,
+) -> Result<(), ArchiveError> {
     if size != expected.size {
         return Err(ArchiveError::SizeMismatch {
             path: path.to_path_buf(),

@@ -1,6 +1,7 @@
-//! Sealed files: data at rest encrypted with a key derived from the permit's key, so that
-//! shredding the permit's key (DESIGN §5, Destroy) also makes every copy of a sealed file
-//! unreadable, including copies that escaped deletion (a backup, a snapshot of the volume).
+//! Sealed files: data at rest (workspace archives, airlock quarantine copies) encrypted with a
+//! key derived from the permit's key, so that shredding the permit's key (DESIGN §5, Destroy)
+//! also makes every copy of a sealed file unreadable, including copies that escaped deletion
+//! (a backup, a snapshot of the volume).
 //!
 //! Format (version 1), streaming with bounded memory:
 //!
@@ -41,9 +42,11 @@ const KEY_ID: usize = 8;
 const NONCE_PREFIX: usize = 19;
 const HEADER: usize = MAGIC.len() + 1 + KEY_ID + NONCE_PREFIX;
 
-/// HKDF `info` for archive keys: a new purpose gets a new string, never this key.
-const ARCHIVE_INFO: &[u8] = b"haven archive v1";
-/// Shorter permit keys are refused: the archive key can be no stronger than its input.
+/// HKDF `info` per purpose: a new purpose gets a new string, never another purpose's key, so
+/// a file sealed for one purpose never opens as another's.
+const ARCHIVE_INFO: &str = "haven archive v1";
+const QUARANTINE_INFO: &str = "haven quarantine v1";
+/// Shorter permit keys are refused: a derived key can be no stronger than its input.
 const MIN_PERMIT_KEY: usize = 32;
 
 #[derive(Debug, Error)]
@@ -83,28 +86,39 @@ fn invalid(error: SealError) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, error)
 }
 
-/// The key archives are sealed with, derived from the permit's key with HKDF-SHA256. Never
-/// printed: `Debug` shows only its fingerprint.
+/// A key files are sealed with, derived from the permit's (pseudonymisation) key with
+/// HKDF-SHA256, one per purpose, so the one Secret is all there is to shred. Never printed:
+/// `Debug` shows only its purpose and fingerprint.
 #[derive(Clone)]
-pub struct ArchiveKey {
+pub struct SealKey {
     key: [u8; 32],
     id: [u8; KEY_ID],
+    /// The HKDF `info` it was derived with.
+    purpose: &'static str,
 }
 
-impl ArchiveKey {
-    /// Derives the archive key from the permit's (pseudonymisation) key, so the one Secret
-    /// is all there is to shred.
-    pub fn derive(permit_key: &[u8]) -> Result<Self, SealError> {
+impl SealKey {
+    /// The key workspace archives are sealed with.
+    pub fn archive(permit_key: &[u8]) -> Result<Self, SealError> {
+        Self::derive(permit_key, ARCHIVE_INFO)
+    }
+
+    /// The key the airlock's quarantine copies are sealed with.
+    pub fn quarantine(permit_key: &[u8]) -> Result<Self, SealError> {
+        Self::derive(permit_key, QUARANTINE_INFO)
+    }
+
+    fn derive(permit_key: &[u8], purpose: &'static str) -> Result<Self, SealError> {
         if permit_key.len() < MIN_PERMIT_KEY {
             return Err(SealError::KeyTooShort(permit_key.len()));
         }
         let mut key = [0u8; 32];
         Hkdf::<Sha256>::new(None, permit_key)
-            .expand(ARCHIVE_INFO, &mut key)
+            .expand(purpose.as_bytes(), &mut key)
             .expect("32 bytes is a valid HKDF-SHA256 output length");
         let mut id = [0u8; KEY_ID];
         id.copy_from_slice(&Sha256::digest(key)[..KEY_ID]);
-        Ok(Self { key, id })
+        Ok(Self { key, id, purpose })
     }
 
     /// `sha256:<16 hex>`: names the key in errors and records without revealing it.
@@ -117,9 +131,12 @@ impl ArchiveKey {
     }
 }
 
-impl std::fmt::Debug for ArchiveKey {
+impl std::fmt::Debug for SealKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ArchiveKey").field("fingerprint", &self.fingerprint()).finish_non_exhaustive()
+        f.debug_struct("SealKey")
+            .field("purpose", &self.purpose)
+            .field("fingerprint", &self.fingerprint())
+            .finish_non_exhaustive()
     }
 }
 
@@ -128,7 +145,7 @@ fn fingerprint(id: &[u8]) -> String {
 }
 
 /// Seals `reader` into `writer`; returns the plaintext length.
-pub fn seal(mut reader: impl Read, writer: impl Write, key: &ArchiveKey) -> Result<u64, SealError> {
+pub fn seal(mut reader: impl Read, writer: impl Write, key: &SealKey) -> Result<u64, SealError> {
     let mut sealer = SealWriter::new(writer, key)?;
     let copied = io::copy(&mut reader, &mut sealer)?;
     sealer.finish()?;
@@ -137,7 +154,7 @@ pub fn seal(mut reader: impl Read, writer: impl Write, key: &ArchiveKey) -> Resu
 
 /// Opens a sealed `reader` into `writer`; returns the plaintext length. Fails on a wrong key,
 /// on any changed byte and on a file cut short.
-pub fn open(reader: impl Read, mut writer: impl Write, key: &ArchiveKey) -> Result<u64, SealError> {
+pub fn open(reader: impl Read, mut writer: impl Write, key: &SealKey) -> Result<u64, SealError> {
     let mut opener = OpenReader::new(reader, key)?;
     let copied = io::copy(&mut opener, &mut writer)?;
     writer.flush()?;
@@ -155,7 +172,7 @@ pub struct SealWriter<W: Write> {
 
 impl<W: Write> SealWriter<W> {
     /// Writes the header, with a fresh random nonce, to `inner`.
-    pub fn new(mut inner: W, key: &ArchiveKey) -> io::Result<Self> {
+    pub fn new(mut inner: W, key: &SealKey) -> io::Result<Self> {
         let mut nonce = [0u8; NONCE_PREFIX];
         getrandom::fill(&mut nonce).map_err(|e| io::Error::other(e.to_string()))?;
         let mut header = [0u8; HEADER];
@@ -227,7 +244,7 @@ pub struct OpenReader<R: Read> {
 
 impl<R: Read> OpenReader<R> {
     /// Reads and checks the header: magic, version, and that `key` is the one it was sealed with.
-    pub fn new(mut inner: R, key: &ArchiveKey) -> Result<Self, SealError> {
+    pub fn new(mut inner: R, key: &SealKey) -> Result<Self, SealError> {
         let mut header = [0u8; HEADER];
         let got = read_full(&mut inner, &mut header)?;
         if got < MAGIC.len() || header[..MAGIC.len()] != MAGIC[..] {

@@ -2,8 +2,8 @@ use super::*;
 
 const PERMIT_KEY: [u8; 32] = [7; 32];
 
-fn key() -> ArchiveKey {
-    ArchiveKey::derive(&PERMIT_KEY).expect("key")
+fn key() -> SealKey {
+    SealKey::archive(&PERMIT_KEY).expect("key")
 }
 
 fn plaintext(len: usize) -> Vec<u8> {
@@ -16,7 +16,7 @@ fn sealed(data: &[u8]) -> Vec<u8> {
     out
 }
 
-fn opened(bytes: &[u8], key: &ArchiveKey) -> Result<Vec<u8>, SealError> {
+fn opened(bytes: &[u8], key: &SealKey) -> Result<Vec<u8>, SealError> {
     let mut out = Vec::new();
     open(bytes, &mut out, key).map(|_| out)
 }
@@ -61,7 +61,7 @@ fn sealed_bytes_do_not_contain_the_plaintext_and_differ_each_time() {
 #[test]
 fn another_permits_key_cannot_open_it_and_says_so() {
     let bytes = sealed(b"results");
-    let other = ArchiveKey::derive(&[8; 32]).expect("key");
+    let other = SealKey::archive(&[8; 32]).expect("key");
     match opened(&bytes, &other) {
         Err(SealError::WrongKey { sealed_with, given }) => {
             assert_eq!(sealed_with, key().fingerprint());
@@ -75,7 +75,7 @@ fn another_permits_key_cannot_open_it_and_says_so() {
 fn a_key_with_a_forged_key_id_still_fails_authentication() {
     // Copy the right key id into the header: only the real key decrypts.
     let mut bytes = sealed(b"results");
-    let other = ArchiveKey::derive(&[8; 32]).expect("key");
+    let other = SealKey::archive(&[8; 32]).expect("key");
     bytes[MAGIC.len() + 1..][..KEY_ID].copy_from_slice(&other.id);
     assert!(matches!(opened(&bytes, &other), Err(SealError::Tampered { chunk: 0 })));
 }
@@ -129,13 +129,25 @@ fn reordered_or_appended_chunks_fail_to_open() {
 }
 
 #[test]
-fn the_archive_key_is_derived_deterministically_and_never_printed() {
-    assert_eq!(key().key, ArchiveKey::derive(&PERMIT_KEY).expect("key").key);
+fn each_purpose_s_key_is_derived_deterministically_and_never_printed() {
+    assert_eq!(key().key, SealKey::archive(&PERMIT_KEY).expect("key").key);
     assert_ne!(key().key, PERMIT_KEY, "derived, not the permit key itself");
-    assert_ne!(key().key, ArchiveKey::derive(&[8; 32]).expect("key").key);
+    assert_ne!(key().key, SealKey::archive(&[8; 32]).expect("key").key);
     let shown = format!("{:?}", key());
-    assert!(shown.contains(&key().fingerprint()), "{shown}");
+    assert!(shown.contains(&key().fingerprint()) && shown.contains("haven archive v1"), "{shown}");
     assert!(!shown.contains(&hex::encode(key().key)) && !shown.contains("[7, 7"), "{shown}");
     assert!(key().fingerprint().starts_with("sha256:") && key().fingerprint().len() == 23);
-    assert!(matches!(ArchiveKey::derive(&[1; 16]), Err(SealError::KeyTooShort(16))));
+    assert!(matches!(SealKey::archive(&[1; 16]), Err(SealError::KeyTooShort(16))));
+    assert!(matches!(SealKey::quarantine(&[1; 16]), Err(SealError::KeyTooShort(16))));
+}
+
+#[test]
+fn a_file_sealed_for_quarantine_does_not_open_with_the_archive_key() {
+    let quarantine = SealKey::quarantine(&PERMIT_KEY).expect("key");
+    assert_ne!(quarantine.key, key().key, "another purpose, another key");
+    assert_eq!(quarantine.key, SealKey::quarantine(&PERMIT_KEY).expect("key").key);
+    let mut bytes = Vec::new();
+    seal(&b"results"[..], &mut bytes, &quarantine).expect("seal");
+    assert!(matches!(opened(&bytes, &key()), Err(SealError::WrongKey { .. })));
+    assert_eq!(opened(&bytes, &quarantine).expect("open"), b"results");
 }

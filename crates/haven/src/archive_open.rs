@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use haven_data::{ArchiveKey, DataStore, open_archive};
+use haven_data::{DataStore, SealKey, open_archive};
 
 /// Where the archive is, the permit's key, and where to restore it (`MANIFEST.json`, `files/`).
 #[derive(Debug, clap::Args)]
@@ -30,7 +30,7 @@ pub struct OpenArgs {
 pub fn run(args: OpenArgs) -> anyhow::Result<()> {
     let permit_key =
         std::fs::read(&args.key_file).with_context(|| format!("reading {}", args.key_file.display()))?;
-    let key = ArchiveKey::derive(&permit_key)?;
+    let key = SealKey::archive(&permit_key)?;
     let store = DataStore::new(&args.data_root);
     let record = open_archive(&store, &args.permit, &args.workspace, &key, &args.out)?;
     println!(

@@ -6,6 +6,16 @@ use std::time::Duration;
 use super::*;
 use crate::store::DataStore;
 
+#[path = "sealed_snapshot_tests.rs"]
+mod sealed_snapshot;
+
+/// The permit key of the tests' permit.
+const PERMIT_KEY: [u8; 32] = [7; 32];
+
+fn key() -> SealKey {
+    SealKey::quarantine(&PERMIT_KEY).expect("key")
+}
+
 struct Fixture {
     _dir: tempfile::TempDir,
     store: DataStore,
@@ -51,12 +61,32 @@ impl Fixture {
         let source = SnapshotSource::outbox(&self.store, "ws1").expect("source");
         let files: Vec<String> = files.iter().map(|f| f.to_string()).collect();
         let request = SnapshotRequest { request: "ws-ws1/req1", uid, files: &files, max_file_size: max };
-        take_snapshot(&source, &request, &self.quarantine())
+        take_snapshot(&source, &request, &self.quarantine(), &key())
+    }
+
+    /// The plaintext of the snapshot's copy of `rel`, opened with the key.
+    fn opened(&self, rel: &str) -> Vec<u8> {
+        let sealed = fs::File::open(self.quarantine().join(FILES).join(rel)).expect("open");
+        let mut plaintext = Vec::new();
+        crate::sealed::open(sealed, &mut plaintext, &key()).expect("sealed with the quarantine key");
+        plaintext
+    }
+
+    /// Replaces the snapshot's copy of `rel` with `bytes`, sealed with the right key, as someone
+    /// holding the key could.
+    fn reseal(&self, rel: &str, bytes: &[u8]) {
+        let path = self.quarantine().join(FILES).join(rel);
+        let mut sealed = Vec::new();
+        crate::sealed::seal(bytes, &mut sealed, &key()).expect("seal");
+        fs::write(path, sealed).expect("write");
+    }
+
+    fn request_as<'a>(&self, uid: &'a str) -> SnapshotRequest<'a> {
+        SnapshotRequest { request: "ws-ws1/req1", uid, files: &[], max_file_size: 0 }
     }
 
     fn deliver_as(&self, uid: &str, report: &[u8]) -> Result<Delivered, AirlockError> {
-        let request = SnapshotRequest { request: "ws-ws1/req1", uid, files: &[], max_file_size: 0 };
-        deliver(&self.quarantine(), &self.egress(), report, &request)
+        deliver(&self.quarantine(), &self.egress(), report, &self.request_as(uid), &key())
     }
 
     fn refusal(&self, files: &[&str]) -> (usize, Refusal) {
@@ -87,7 +117,7 @@ fn a_snapshot_copies_and_hashes_every_requested_file() {
     assert_eq!(paths, ["table.csv", "figs/plot.png"]);
     assert_eq!(manifest.files[0].size, 13);
     assert_eq!(manifest.files[0].sha256, sha256_hex(b"a,count\nx,12\n"));
-    assert_eq!(fs::read(fx.quarantine().join("files/figs/plot.png")).expect("read"), b"PNG");
+    assert_eq!(fx.opened("figs/plot.png"), b"PNG");
     assert_eq!(sha, sha256_hex(&fs::read(fx.quarantine().join(MANIFEST)).expect("manifest")));
 }
 
@@ -97,7 +127,7 @@ fn a_repeated_snapshot_returns_the_first_one_even_if_the_outbox_changed() {
     let first = fx.snapshot(&["table.csv"]).expect("snapshot");
     fs::write(fx.outbox().join("table.csv"), b"changed after submission").expect("write");
     assert_eq!(fx.snapshot(&["table.csv"]).expect("again"), first);
-    assert_eq!(fs::read(fx.quarantine().join("files/table.csv")).expect("read"), b"original");
+    assert_eq!(fx.opened("table.csv"), b"original");
 }
 
 #[test]
@@ -179,10 +209,11 @@ fn delivery_copies_exactly_the_snapshot_read_only_with_the_same_manifest() {
 fn a_snapshot_changed_after_review_is_not_delivered() {
     let fx = Fixture::new().with_output("t.csv", b"reviewed");
     fx.snapshot(&["t.csv"]).expect("snapshot");
-    let copy = fx.quarantine().join("files/t.csv");
-    fs::write(&copy, b"tampered").expect("write");
+    // Even sealed with the right key, other bytes are not the reviewed ones.
+    fx.reseal("t.csv", b"tampered");
     let error = fx.deliver_as("uid-1", b"{}").expect_err("refused");
     assert!(error.is_permanent(), "{error}");
+    assert!(matches!(error, AirlockError::Corrupt(ArchiveError::HashMismatch { .. })), "{error}");
     assert!(!fx.egress().exists());
     assert!(Fixture::hidden_entries(fx.egress().parent().expect("parent")).is_empty());
 }
@@ -208,10 +239,7 @@ fn a_snapshot_left_by_an_earlier_request_of_the_same_name_is_replaced() {
     let (manifest, _) = fx.snapshot_as("uid-new", &["t.csv"], 100).expect("snapshot");
     assert_eq!(manifest.uid, "uid-new");
     assert_eq!(manifest.files[0].sha256, sha256_hex(b"second"));
-    let stale = verify_snapshot(
-        &fx.quarantine(),
-        &SnapshotRequest { request: "ws-ws1/req1", uid: "uid-old", files: &[], max_file_size: 0 },
-    );
+    let stale = verify_snapshot(&fx.quarantine(), &fx.request_as("uid-old"), &key());
     assert!(stale.is_err_and(|e| e.is_permanent()));
 }
 

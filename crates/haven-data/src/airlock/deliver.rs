@@ -1,19 +1,20 @@
-//! Delivering a reviewed snapshot: every byte is re-hashed on its way out and compared with
-//! the manifest the reviewers saw, so a snapshot changed after review is never delivered.
+//! Delivering a reviewed snapshot: every file is opened (the snapshot is sealed) and its
+//! plaintext re-hashed on its way out and compared with the manifest the reviewers saw, so a
+//! snapshot changed after review is never delivered, and what arrives is the plaintext.
 
-use std::fs::{self, File, OpenOptions, Permissions};
+use std::fs::{self, OpenOptions, Permissions};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use serde::Serialize;
 
 use super::{
-    AirlockError, AirlockManifest, SnapshotRequest, fresh_partial, publish, read_manifest, verify,
-    write_synced,
+    AirlockError, AirlockManifest, SnapshotRequest, copy_opened, fresh_partial, publish, read_manifest,
+    verify, write_synced,
 };
 use crate::archive::ArchiveError;
-use crate::hashing::copy_hashing;
 use crate::manifest::{FILES, MANIFEST};
+use crate::sealed::SealKey;
 use crate::tree;
 
 /// The disclosure-check report delivered beside the files (ACRO's `results.json`).
@@ -42,21 +43,19 @@ impl Delivered {
 }
 
 /// Copies the request's snapshot at `quarantine` to `target` (`egress/<permit>/<namespace>/<request>/`
-/// or the workspace's `imports/<request>/`): `files/…`, the snapshot's `MANIFEST.json` byte for
-/// byte, and `report` as `results.json`. Files are made read-only. Idempotent: this request's
+/// or the workspace's `imports/<request>/`): `files/…` opened with `key` (the permit's
+/// quarantine key), the snapshot's `MANIFEST.json` byte for byte, and `report` as
+/// `results.json`. Files are made read-only. Idempotent: this request's
 /// delivery already in place is verified and returned; an earlier request's is never touched.
 pub fn deliver(
     quarantine: &Path,
     target: &Path,
     report: &[u8],
     request: &SnapshotRequest<'_>,
+    key: &SealKey,
 ) -> Result<Delivered, AirlockError> {
-    if target.try_exists().map_err(|source| AirlockError::Io { path: target.to_path_buf(), source })? {
-        let (manifest, sha256) = verify(target)?;
-        if !request.owns(&manifest) {
-            return Err(AirlockError::Occupied { path: target.to_path_buf(), request: manifest.request });
-        }
-        return Ok(Delivered::of(&manifest, sha256));
+    if let Some(delivered) = verify_delivery(target, request)? {
+        return Ok(delivered);
     }
     let (manifest, manifest_sha256) = read_manifest(quarantine)?;
     if !request.owns(&manifest) {
@@ -71,7 +70,7 @@ pub fn deliver(
         return Err(AirlockError::Io { path: target.to_path_buf(), source });
     };
     let partial = fresh_partial(parent, name)?;
-    if let Err(e) = copy_verified(quarantine, &partial, &manifest, report) {
+    if let Err(e) = copy_verified(quarantine, &partial, &manifest, report, key) {
         let _ = tree::remove_all(&partial);
         return Err(e);
     }
@@ -87,11 +86,28 @@ pub fn deliver(
     Ok(Delivered::of(&delivered, sha256))
 }
 
+/// This request's delivery at `target`, verified (it is plaintext: no key is needed), or `None`
+/// if nothing is delivered there yet. An earlier request's delivery there is an error.
+pub fn verify_delivery(
+    target: &Path,
+    request: &SnapshotRequest<'_>,
+) -> Result<Option<Delivered>, AirlockError> {
+    if !target.try_exists().map_err(|source| AirlockError::Io { path: target.to_path_buf(), source })? {
+        return Ok(None);
+    }
+    let (manifest, sha256) = verify(target)?;
+    if !request.owns(&manifest) {
+        return Err(AirlockError::Occupied { path: target.to_path_buf(), request: manifest.request });
+    }
+    Ok(Some(Delivered::of(&manifest, sha256)))
+}
+
 fn copy_verified(
     quarantine: &Path,
     partial: &Path,
     manifest: &AirlockManifest,
     report: &[u8],
+    key: &SealKey,
 ) -> Result<(), AirlockError> {
     let (from_dir, to_dir) = (quarantine.join(FILES), partial.join(FILES));
     let io_at = |path: &Path| {
@@ -106,14 +122,8 @@ fn copy_verified(
             fs::create_dir_all(dir).map_err(io_at(dir))?;
             dirs.push(dir.to_path_buf());
         }
-        let reader = File::open(&from).map_err(|source| match source.kind() {
-            std::io::ErrorKind::NotFound => {
-                AirlockError::Corrupt(ArchiveError::FileMissing { path: from.clone() })
-            }
-            _ => AirlockError::Io { path: from.clone(), source },
-        })?;
         let mut writer = OpenOptions::new().write(true).create_new(true).open(&to).map_err(io_at(&to))?;
-        let (size, sha256) = copy_hashing(reader, &mut writer).map_err(io_at(&from))?;
+        let (size, sha256) = copy_opened(&from, key, &mut writer)?;
         if sha256 != file.sha256 || size != file.size {
             let (expected, actual) = (file.sha256.clone(), sha256);
             return Err(AirlockError::Corrupt(ArchiveError::HashMismatch { path: from, expected, actual }));

@@ -8,12 +8,20 @@
 //! collides) and renamed into place, so a directory under its final name is always complete.
 //! A repeated call returns what is in place, verified, and never re-reads the source: the
 //! first snapshot is the one that was checked.
+//!
+//! Quarantine copies are sealed ([`crate::sealed`]) with the permit's quarantine key, like
+//! archives, so a copy that escapes deletion (a backup, a volume snapshot) is unreadable once
+//! the permit's key is shredded. `MANIFEST.json` (sizes and SHA-256s of the plaintext; the
+//! names are in the request's spec anyway) and `results.json` stay plaintext. Checks see the
+//! plaintext only in a transient scratch directory ([`with_plaintext_snapshot`]); delivery
+//! opens the files as it copies them, so what arrives is the plaintext that was reviewed.
 
 mod deliver;
+mod plaintext;
 mod scan;
 mod snapshot;
 
-use std::fs::{self, OpenOptions};
+use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,15 +29,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-pub use deliver::{Delivered, REPORT, deliver};
+pub use deliver::{Delivered, REPORT, deliver, verify_delivery};
+pub use plaintext::with_plaintext_snapshot;
 
 pub use scan::{ScanVerdict, Scanner};
 pub use snapshot::{SnapshotSource, remove_snapshot, take_snapshot, verify_snapshot};
 
 use crate::archive::ArchiveError;
-use crate::hashing::sha256_hex;
-use crate::manifest::{FILES, MANIFEST, ManifestFile, verify_files};
+use crate::hashing::{copy_hashing, sha256_hex};
+use crate::manifest::{FILES, MANIFEST, ManifestFile, verify_files, verify_files_with};
 use crate::names::PathError;
+use crate::sealed::{OpenReader, SealError, SealKey};
 use crate::store::StoreError;
 use crate::tree::{self, WalkError};
 
@@ -208,12 +218,40 @@ fn read_manifest(dir: &Path) -> Result<(AirlockManifest, String), AirlockError> 
     Ok((manifest, sha256_hex(&bytes)))
 }
 
-/// Checks that `dir` holds exactly the files its manifest lists, with their sizes and
-/// SHA-256s; returns the manifest and its SHA-256.
+/// Checks that the delivery at `dir` holds exactly the (plaintext) files its manifest lists,
+/// with their sizes and SHA-256s; returns the manifest and its SHA-256.
 fn verify(dir: &Path) -> Result<(AirlockManifest, String), AirlockError> {
     let (manifest, sha256) = read_manifest(dir)?;
     verify_files(&dir.join(FILES), &manifest.files, &dir.join(MANIFEST))?;
     Ok((manifest, sha256))
+}
+
+/// [`verify`] for a snapshot, whose files are sealed: every file is opened with `key` and its
+/// plaintext checked against the manifest.
+fn verify_sealed(dir: &Path, key: &SealKey) -> Result<(AirlockManifest, String), AirlockError> {
+    let (manifest, sha256) = read_manifest(dir)?;
+    verify_files_with(&dir.join(FILES), &manifest.files, &dir.join(MANIFEST), |path, _| {
+        copy_opened(path, key, io::sink())
+    })?;
+    Ok((manifest, sha256))
+}
+
+/// Opens the sealed file at `path` into `writer`; returns the length and SHA-256 of the
+/// plaintext. A wrong key, a changed byte or a file cut short is corruption, not an I/O error.
+fn copy_opened(path: &Path, key: &SealKey, writer: impl Write) -> Result<(u64, String), ArchiveError> {
+    let file = File::open(path).map_err(|source| match source.kind() {
+        io::ErrorKind::NotFound => ArchiveError::FileMissing { path: path.to_path_buf() },
+        _ => ArchiveError::Io { path: path.to_path_buf(), source },
+    })?;
+    let reader = OpenReader::new(file, key).map_err(|e| sealed_at(path, e))?;
+    copy_hashing(reader, writer).map_err(|e| sealed_at(path, SealError::from(e)))
+}
+
+fn sealed_at(path: &Path, error: SealError) -> ArchiveError {
+    match error {
+        SealError::Io(source) => ArchiveError::Io { path: path.to_path_buf(), source },
+        source => ArchiveError::Sealed { path: path.to_path_buf(), source },
+    }
 }
 
 #[cfg(test)]

@@ -12,13 +12,14 @@ use rustix::fs::{Mode, OFlags, ResolveFlags, openat2};
 use rustix::io::Errno;
 
 use super::{
-    AirlockError, AirlockManifest, Refusal, SnapshotRequest, fresh_partial, manifest_bytes, publish,
-    read_manifest, verify, write_synced,
+    AirlockError, AirlockManifest, Refusal, SnapshotRequest, fresh_partial, manifest_bytes, plaintext,
+    publish, read_manifest, verify_sealed, write_synced,
 };
 use crate::archive::ArchiveError;
 use crate::hashing::{copy_hashing, sha256_hex};
 use crate::manifest::{FILES, MANIFEST, ManifestFile};
 use crate::names::check_relative_path;
+use crate::sealed::{SealKey, SealWriter};
 use crate::store::{DataStore, StoreError};
 use crate::tree;
 
@@ -62,8 +63,9 @@ impl SnapshotSource {
 }
 
 /// Copies the request's files from `source` into `quarantine`
-/// (`quarantine/<namespace>/<request>/`): `files/<path>` for each, and `MANIFEST.json` with
-/// sizes and SHA-256s, hashed in the same pass as the copy. Every file is checked before
+/// (`quarantine/<namespace>/<request>/`): `files/<path>` for each, sealed with `key` (the
+/// permit's quarantine key), and `MANIFEST.json` with the plaintext's sizes and SHA-256s,
+/// hashed in the same pass as the copy. Every file is checked before
 /// anything is published: one refused file refuses the request, naming the file and the
 /// reason. If this request's snapshot already exists it is verified and returned, and the
 /// source is not read again; one left by an earlier request of the same name is replaced.
@@ -71,10 +73,11 @@ pub fn take_snapshot(
     source: &SnapshotSource,
     request: &SnapshotRequest<'_>,
     quarantine: &Path,
+    key: &SealKey,
 ) -> Result<(AirlockManifest, String), AirlockError> {
     if quarantine.try_exists().map_err(|e| io_at(quarantine, e))? {
         match read_manifest(quarantine) {
-            Ok((manifest, _)) if request.owns(&manifest) => return verify(quarantine),
+            Ok((manifest, _)) if request.owns(&manifest) => return verify_sealed(quarantine, key),
             _ => tree::remove_all(quarantine)?,
         }
     }
@@ -102,7 +105,7 @@ pub fn take_snapshot(
 
     let (parent, name) = split(quarantine)?;
     let partial = fresh_partial(parent, name)?;
-    let built = match copy_all(&partial, request, &rels, opened) {
+    let built = match copy_all(&partial, request, &rels, opened, key) {
         Ok(built) => built,
         Err(e) => {
             let _ = tree::remove_all(&partial);
@@ -111,28 +114,39 @@ pub fn take_snapshot(
     };
     // The copy was hashed as it was written and synced; only a concurrent call's snapshot,
     // published first, needs reading back.
-    if publish(&partial, quarantine)? { Ok(built) } else { verify_snapshot(quarantine, request) }
+    if publish(&partial, quarantine)? { Ok(built) } else { verify_snapshot(quarantine, request, key) }
 }
 
-/// Re-checks the request's snapshot against its manifest, without touching the source.
+/// Re-checks the request's snapshot against its manifest, opening every file with `key`,
+/// without touching the source.
 pub fn verify_snapshot(
     quarantine: &Path,
     request: &SnapshotRequest<'_>,
+    key: &SealKey,
 ) -> Result<(AirlockManifest, String), AirlockError> {
-    let (manifest, sha256) = verify(quarantine)?;
-    if !request.owns(&manifest) {
-        let reason =
-            format!("it is the snapshot of {} (uid {}), not of this request", manifest.request, manifest.uid);
-        return Err(AirlockError::Corrupt(ArchiveError::BadManifest {
-            path: quarantine.join(MANIFEST),
-            reason,
-        }));
-    }
+    let (manifest, sha256) = verify_sealed(quarantine, key)?;
+    check_owner(quarantine, request, &manifest)?;
     Ok((manifest, sha256))
 }
 
-/// Deletes a finished request's snapshot (its retention ran out). Idempotent.
+/// Refuses a snapshot taken for another request (of the same name, or moved here).
+pub(super) fn check_owner(
+    quarantine: &Path,
+    request: &SnapshotRequest<'_>,
+    manifest: &AirlockManifest,
+) -> Result<(), AirlockError> {
+    if request.owns(manifest) {
+        return Ok(());
+    }
+    let reason =
+        format!("it is the snapshot of {} (uid {}), not of this request", manifest.request, manifest.uid);
+    Err(AirlockError::Corrupt(ArchiveError::BadManifest { path: quarantine.join(MANIFEST), reason }))
+}
+
+/// Deletes a finished request's snapshot (its retention ran out), and any scratch copy of its
+/// plaintext a crash left. Idempotent.
 pub fn remove_snapshot(quarantine: &Path) -> Result<(), AirlockError> {
+    tree::remove_all(&plaintext::scratch_dir(quarantine)?)?;
     Ok(tree::remove_all(quarantine)?)
 }
 
@@ -141,6 +155,7 @@ fn copy_all(
     request: &SnapshotRequest<'_>,
     rels: &[String],
     opened: Vec<File>,
+    key: &SealKey,
 ) -> Result<(AirlockManifest, String), AirlockError> {
     let files_dir = partial.join(FILES);
     fs::create_dir_all(&files_dir).map_err(|e| io_at(&files_dir, e))?;
@@ -157,15 +172,18 @@ fn copy_all(
             dirs.push(dir.to_path_buf());
         }
         let io_err = |e| io_at(&to, e);
-        let mut writer = OpenOptions::new().write(true).create_new(true).open(&to).map_err(io_err)?;
+        let file = OpenOptions::new().write(true).create_new(true).open(&to).map_err(io_err)?;
+        let mut sealer = SealWriter::new(file, key).map_err(io_err)?;
         // One byte past the limit is enough to know a file grew beyond it since it was opened.
         let limited = reader.take(request.max_file_size.saturating_add(1));
-        let (size, sha256) = copy_hashing(limited, &mut writer).map_err(io_err)?;
+        // Hashed as read: the manifest describes the plaintext, which is what checks and
+        // reviewers see and what is delivered.
+        let (size, sha256) = copy_hashing(limited, &mut sealer).map_err(io_err)?;
         if size > request.max_file_size {
             let reason = Refusal::TooLarge { size, max: request.max_file_size };
             return Err(AirlockError::Refused { index, path: request.files[index].clone(), reason });
         }
-        writer.sync_all().map_err(io_err)?;
+        sealer.finish().and_then(|file| file.sync_all()).map_err(io_err)?;
         manifest.files.push(ManifestFile { path: rel.clone(), size, sha256 });
     }
     let manifest_path = partial.join(MANIFEST);

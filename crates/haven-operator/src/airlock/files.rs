@@ -1,7 +1,9 @@
 //! The airlock's file work, run on the blocking pool: snapshot, checks, delivery and the
-//! removal of old snapshots. Permanent problems (the request is at fault, or a snapshot no
-//! longer matches what was reviewed) come back as `Ok(Err(message))` for the request's
-//! status; store problems that may pass come back as errors and are retried.
+//! removal of old snapshots. Snapshots are sealed with the permit's quarantine key
+//! ([`quarantine_key`]), so each step that reads or writes one is given it. Permanent problems
+//! (the request is at fault, or a snapshot no longer matches what was reviewed) come back as
+//! `Ok(Err(message))` for the request's status; store problems that may pass come back as
+//! errors and are retried.
 
 use std::path::PathBuf;
 
@@ -13,7 +15,7 @@ use haven_api::{
     tier::Controls,
 };
 use haven_data::{
-    DataStore,
+    DataStore, SealKey,
     airlock::{
         self, AirlockError, AirlockManifest, Delivered, ScanVerdict, Scanner, SnapshotRequest, SnapshotSource,
     },
@@ -22,7 +24,10 @@ use haven_data::{
 
 use kube::ResourceExt;
 
-use crate::error::{Error, Result};
+use crate::{
+    context::Context,
+    error::{Error, Result},
+};
 
 /// A permanent refusal, worded for the request's status.
 pub type Refused = String;
@@ -35,6 +40,8 @@ pub struct Transfer {
     /// name is a different request.
     pub id: String,
     pub uid: String,
+    /// The permit whose key the snapshot is sealed with.
+    pub permit: String,
     pub files: Vec<String>,
     pub max_file_size: u64,
     pub source: SnapshotSource,
@@ -71,6 +78,7 @@ impl Transfer {
         Ok(Self {
             id: format!("{namespace}/{name}"),
             uid: request.uid().unwrap_or_default(),
+            permit: permit_name,
             files: request.spec.files.clone(),
             max_file_size: max_file_size(permit),
             source: source.map_err(Error::data_store)?,
@@ -91,6 +99,14 @@ impl Transfer {
     }
 }
 
+/// The key the permit's quarantine copies are sealed with, derived from the permit's key.
+/// Asked for only while the permit is Active (snapshot, checks, a new delivery), so creating
+/// the permit's key if it is missing (a permit never prepared) never brings back a shredded one.
+pub async fn quarantine_key(ctx: &Context, transfer: &Transfer) -> Result<SealKey> {
+    let permit_key = crate::permit::ensure_key(ctx, &transfer.permit).await?;
+    SealKey::quarantine(&permit_key.bytes).map_err(Error::data_store)
+}
+
 /// Splits an airlock error into a refusal for the request or an error to retry.
 fn settle<T>(result: Result<T, AirlockError>) -> Result<Result<T, Refused>> {
     match result {
@@ -101,10 +117,13 @@ fn settle<T>(result: Result<T, AirlockError>) -> Result<Result<T, Refused>> {
 }
 
 /// Takes (or finds) the snapshot; returns its manifest and manifest SHA-256.
-pub async fn snapshot(transfer: &Transfer) -> Result<Result<(AirlockManifest, String), Refused>> {
+pub async fn snapshot(
+    transfer: &Transfer,
+    key: SealKey,
+) -> Result<Result<(AirlockManifest, String), Refused>> {
     let transfer = transfer.clone();
     let taken = tokio::task::spawn_blocking(move || {
-        airlock::take_snapshot(&transfer.source, &transfer.request(), &transfer.quarantine)
+        airlock::take_snapshot(&transfer.source, &transfer.request(), &transfer.quarantine, &key)
     })
     .await?;
     settle(taken)
@@ -151,9 +170,11 @@ fn applies(direction: Direction, check: &Check) -> bool {
 }
 
 /// Runs every check on every snapshot file and writes the ACRO-shaped report beside the
-/// snapshot. Returns the per-file reports and the report's bytes.
+/// snapshot. Returns the per-file reports. The checks read the plaintext, opened (and verified
+/// against the manifest) into a scratch directory that is removed afterwards.
 pub async fn check(
     transfer: &Transfer,
+    key: SealKey,
     direction: Direction,
     policy: CheckPolicy,
     scanner: Option<Scanner>,
@@ -162,21 +183,16 @@ pub async fn check(
     let transfer = transfer.clone();
     let checked = tokio::task::spawn_blocking(move || -> Result<Result<Vec<FileChecks>, Refused>> {
         // The snapshot must still be what was taken; the outbox is never read again.
-        let manifest = match settle(airlock::verify_snapshot(&transfer.quarantine, &transfer.request()))? {
-            Ok((manifest, _)) => manifest,
+        let opened = airlock::with_plaintext_snapshot(
+            &transfer.quarantine,
+            &transfer.request(),
+            &key,
+            |manifest, plaintext| check_files(manifest, plaintext, direction, &policy, scanner.as_ref()),
+        );
+        let results = match settle(opened)? {
+            Ok(checked) => checked?,
             Err(refused) => return Ok(Err(refused)),
         };
-        let mut results = Vec::with_capacity(manifest.files.len());
-        for file in manifest.files {
-            let path = transfer.quarantine.join("files").join(&file.path);
-            let mut checks = disclosure::check_file(&path, &file.path, &policy)
-                .map_err(|e| Error::data_store(format!("checking {}: {e}", path.display())))?;
-            checks.retain(|c| applies(direction, c));
-            if let Some(scanner) = &scanner {
-                checks.push(scan(scanner, &path)?);
-            }
-            results.push(FileChecks { path: file.path, size: file.size, sha256: file.sha256, checks });
-        }
         let report = disclosure::report(&transfer.id, &results, &policy.thresholds, now);
         let bytes = serde_json::to_vec_pretty(&report).map_err(Error::data_store)?;
         airlock::write_report(&transfer.quarantine, &bytes).map_err(Error::data_store)?;
@@ -184,6 +200,29 @@ pub async fn check(
     })
     .await??;
     Ok(checked.map(|files| files.into_iter().map(file_report).collect()))
+}
+
+/// The checks of every file of `manifest`, read from the plaintext copies under `plaintext`.
+fn check_files(
+    manifest: &AirlockManifest,
+    plaintext: &std::path::Path,
+    direction: Direction,
+    policy: &CheckPolicy,
+    scanner: Option<&Scanner>,
+) -> Result<Vec<FileChecks>> {
+    let mut results = Vec::with_capacity(manifest.files.len());
+    for file in &manifest.files {
+        let path = plaintext.join(&file.path);
+        let mut checks = disclosure::check_file(&path, &file.path, policy)
+            .map_err(|e| Error::data_store(format!("checking {}: {e}", file.path)))?;
+        checks.retain(|c| applies(direction, c));
+        if let Some(scanner) = scanner {
+            checks.push(scan(scanner, &path)?);
+        }
+        let (path, size, sha256) = (file.path.clone(), file.size, file.sha256.clone());
+        results.push(FileChecks { path, size, sha256, checks });
+    }
+    Ok(results)
 }
 
 fn scan(scanner: &Scanner, path: &std::path::Path) -> Result<Check> {
@@ -229,15 +268,22 @@ pub fn blocking(files: &[FileReport]) -> Vec<String> {
         .collect()
 }
 
-/// Delivers the reviewed snapshot, with its report.
-pub async fn deliver(transfer: &Transfer) -> Result<Result<Delivered, Refused>> {
+/// Delivers the reviewed snapshot, with its report, opening it with `key`. A delivery already
+/// in place is plaintext: it is verified and returned without a key.
+pub async fn deliver(transfer: &Transfer, key: Option<SealKey>) -> Result<Result<Delivered, Refused>> {
     let transfer = transfer.clone();
-    let delivered = tokio::task::spawn_blocking(move || {
-        let report = airlock::read_report(&transfer.quarantine)?;
-        airlock::deliver(&transfer.quarantine, &transfer.target, &report, &transfer.request())
+    tokio::task::spawn_blocking(move || -> Result<Result<Delivered, Refused>> {
+        if let Some(done) =
+            settle(airlock::verify_delivery(&transfer.target, &transfer.request()))?.transpose()
+        {
+            return Ok(done);
+        }
+        let key = key.ok_or_else(|| Error::data_store("opening the snapshot needs the permit's key"))?;
+        settle(airlock::read_report(&transfer.quarantine).and_then(|report| {
+            airlock::deliver(&transfer.quarantine, &transfer.target, &report, &transfer.request(), &key)
+        }))
     })
-    .await?;
-    settle(delivered)
+    .await?
 }
 
 /// Whether this request's files were already delivered (a crash can come between the

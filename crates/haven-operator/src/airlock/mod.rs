@@ -181,7 +181,8 @@ async fn take_snapshot(mut step: Step<'_>, transfer: &Transfer, scope: &Scope) -
         );
         return step.fail(conditions::CHECKED, reasons::FILE_REFUSED, message).await;
     }
-    let (manifest, manifest_sha256) = match files::snapshot(transfer).await? {
+    let key = files::quarantine_key(step.ctx, transfer).await?;
+    let (manifest, manifest_sha256) = match files::snapshot(transfer, key).await? {
         Ok(snapshot) => snapshot,
         Err(refused) => return step.fail(conditions::CHECKED, reasons::FILE_REFUSED, refused).await,
     };
@@ -210,7 +211,8 @@ async fn run_checks(mut step: Step<'_>, transfer: &Transfer, scope: &Scope) -> R
     let policy = files::check_policy(&scope.permit, &scope.controls);
     let scanner = step.ctx.config.airlock_scanner.clone();
     let direction = step.request.spec.direction;
-    let reports = match files::check(transfer, direction, policy, scanner, step.now).await? {
+    let key = files::quarantine_key(step.ctx, transfer).await?;
+    let reports = match files::check(transfer, key, direction, policy, scanner, step.now).await? {
         Ok(reports) => reports,
         Err(refused) => return step.fail(conditions::CHECKED, reasons::SNAPSHOT_CORRUPT, refused).await,
     };
@@ -230,7 +232,7 @@ async fn run_checks(mut step: Step<'_>, transfer: &Transfer, scope: &Scope) -> R
         step.new.phase = AirlockPhase::Approved;
         let message = format!(
             "no review needed: tier {} imports that pass every automated check go straight in",
-            scope.controls.tier
+            scope.permit.spec.tier
         );
         step.set(conditions::CHECKED, true, reason, summary.clone());
         step.set(conditions::REVIEWED, true, reasons::REVIEW_NOT_REQUIRED, message.clone());
@@ -297,7 +299,14 @@ async fn count_reviews(mut step: Step<'_>, scope: &Scope) -> Result<Action> {
 }
 
 async fn deliver(mut step: Step<'_>, transfer: &Transfer) -> Result<Action> {
-    let delivered = match files::deliver(transfer).await? {
+    // A delivery already in place is recorded whatever the permit's phase, and needs no key; a
+    // new one is made only while the permit is Active, when the key may be asked for.
+    let key = if files::delivered(transfer) {
+        None
+    } else {
+        Some(files::quarantine_key(step.ctx, transfer).await?)
+    };
+    let delivered = match files::deliver(transfer, key).await? {
         Ok(delivered) => delivered,
         Err(refused) => return step.fail(conditions::DELIVERED, reasons::DELIVERY_FAILED, refused).await,
     };

@@ -207,7 +207,7 @@ async fn destroy(ctx: &Context, permit: &str, workspaces: &[Arc<Workspace>]) -> 
             .map(|a| DestroyedArea { path: a.path, files: a.files, bytes: a.bytes })
             .collect(),
         key_shredded: true,
-        // Every archive is sealed with a key derived from the one just shredded.
+        // Every archive and quarantine copy is sealed with a key derived from the one just shredded.
         archives_sealed: true,
         key_fingerprint: shredded.unwrap_or_else(|| "none (no key was ever created)".into()),
     })

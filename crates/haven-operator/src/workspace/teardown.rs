@@ -68,7 +68,7 @@ pub async fn run(
     // 3. Archive and verify, off the async runtime; on failure the namespace stays. Sealed with
     //    a key derived from the permit's, which a permit never prepared may not have yet.
     let permit_key = crate::permit::ensure_key(ctx, &workspace.spec.permit).await?;
-    let key = haven_data::ArchiveKey::derive(&permit_key.bytes).map_err(crate::error::Error::data_store)?;
+    let key = haven_data::SealKey::archive(&permit_key.bytes).map_err(crate::error::Error::data_store)?;
     let (store, permit, ws) = (ctx.store.clone(), workspace.spec.permit.clone(), name.clone());
     let archived = tokio::task::spawn_blocking(move || {
         let record = haven_data::archive_workspace(&store, &permit, &ws, &key)?;
