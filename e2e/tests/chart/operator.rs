@@ -41,8 +41,14 @@ async fn haven_run_accepts_the_charts_arguments_and_answers_its_probes() -> Resu
     let args: Vec<&str> =
         container["args"].as_array().context("args")?.iter().filter_map(Value::as_str).collect();
     ensure!(args.first() == Some(&"run"), "{args:?}");
-    // Everything but the data root, which the harness points at this test's own directory.
-    let flags: Vec<&str> = args[1..].iter().copied().filter(|a| !a.starts_with("--data-root=")).collect();
+    // Everything but the data root, which the harness points at this test's own directory, and
+    // the tier ConfigMap, which it points at the one of the release whose RBAC the operator has.
+    ensure!(args.contains(&"--tier-config-map=haven-tiers"), "{args:?}");
+    let flags: Vec<&str> = args[1..]
+        .iter()
+        .copied()
+        .filter(|a| !a.starts_with("--data-root=") && !a.starts_with("--tier-config-map="))
+        .collect();
     let _operator = Operator::start_with(&root, &flags).await?;
     let probes = |probe: &str| container[probe]["httpGet"]["path"].as_str().map(str::to_owned);
     let (liveness, readiness) =
