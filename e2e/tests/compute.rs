@@ -15,7 +15,8 @@ use serde_json::json;
 
 const USER: &str = "compute@example.org";
 
-/// A fake node, run by kwok, set aside for `permit`: labelled and tainted `haven.io/permit`.
+/// A fake node, run by kwok, set aside for `permit`: labelled and tainted
+/// `node-restriction.kubernetes.io/haven-permit`.
 async fn dedicated_node(client: &Client, name: &str, permit: &str) -> Result<()> {
     let node: Node = serde_json::from_value(json!({
         "apiVersion": "v1", "kind": "Node",
@@ -23,9 +24,9 @@ async fn dedicated_node(client: &Client, name: &str, permit: &str) -> Result<()>
             "name": name,
             "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
             "labels": {"type": "kwok", "kubernetes.io/hostname": name, "kubernetes.io/os": "linux",
-                       "haven.io/permit": permit},
+                       "node-restriction.kubernetes.io/haven-permit": permit},
         },
-        "spec": {"taints": [{"key": "haven.io/permit", "value": permit, "effect": "NoSchedule"}]},
+        "spec": {"taints": [{"key": "node-restriction.kubernetes.io/haven-permit", "value": permit, "effect": "NoSchedule"}]},
         "status": {
             "allocatable": {"cpu": "64", "memory": "256Gi", "pods": "110", "nvidia.com/gpu": "4"},
             "capacity": {"cpu": "64", "memory": "256Gi", "pods": "110", "nvidia.com/gpu": "4"},

@@ -247,6 +247,24 @@ async fn a_copy_of_an_archive_made_before_destroy_cannot_be_decrypted_after() ->
     open_archive(&backup_store, &project.permit, &project.workspace, &key, &opened)?;
     assert_eq!(std::fs::read_to_string(opened.join("files/home/outputs").join(RESULT_NAME))?, RESULT);
 
+    // A workspace created later under the destroyed permit is torn down with nothing to archive,
+    // and the shredded key does not come back for it.
+    let late = unique_name("escaped-late");
+    let user = format!("{}@example.org", project.workspace);
+    project
+        .workspaces
+        .create(&PostParams::default(), &fixtures::workspace(&late, &project.permit, &user, json!({}))?)
+        .await?;
+    let archived = eventually(DEADLINE, "the late workspace Archived", || async {
+        let status = project.workspaces.get(&late).await?.status.unwrap_or_default();
+        Ok((status.phase == WorkspacePhase::Archived).then_some(status))
+    })
+    .await?;
+    let condition = archived.conditions.iter().find(|c| c.type_ == "Archived").context("Archived")?;
+    assert_eq!(condition.reason, "NothingToArchive", "{condition:?}");
+    assert!(keys::permit_key(&project.client, &project.permit).await?.is_none(), "the key stays shredded");
+    assert!(!project.archive_dir().exists(), "nothing archived under the destroyed permit");
+
     project.delete().await
 }
 

@@ -98,8 +98,8 @@ async fn each_tier_produces_its_network_policies_approvals_and_lifetimes() -> Re
     let expected = [
         (true, false, "enabled", 1, false, None, None),
         (true, false, "enabled", 1, false, None, None),
-        (false, true, "disabled", 1, true, Some(4392), None),
-        (false, true, "disabled", 1, true, Some(2160), None),
+        (false, true, "disabled", 1, true, None, None),
+        (false, true, "disabled", 1, true, None, None),
         (false, false, "disabled", 2, true, Some(720), Some("8h")),
     ];
     for ((tier, permit, name), (internet, mirror, clipboard, approvals, import_review, lifetime, idle)) in

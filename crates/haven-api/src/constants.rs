@@ -20,6 +20,10 @@ pub mod labels {
     pub const WORKSPACE: &str = "haven.io/workspace";
     /// The DataPermit an object belongs to.
     pub const PERMIT: &str = "haven.io/permit";
+    /// Label and taint key of the nodes set aside for one permit (`dedicatedNodes`). Under the
+    /// `node-restriction.kubernetes.io/` prefix, which the NodeRestriction admission plugin
+    /// forbids kubelets to set on themselves: a compromised node cannot attract a permit's pods.
+    pub const DEDICATED_NODE: &str = "node-restriction.kubernetes.io/haven-permit";
     /// Which part of a workspace an object is (`network`, `rbac`, `storage`, `environment`).
     pub const COMPONENT: &str = "haven.io/component";
     /// The dataset a volume carries.
@@ -92,6 +96,7 @@ pub mod reasons {
     pub const LOOSENS_TIER: &str = "LoosensTier";
     pub const WITHIN_TIER: &str = "WithinTier";
     pub const ARCHIVE_VERIFIED: &str = "ArchiveVerified";
+    pub const NOTHING_TO_ARCHIVE: &str = "NothingToArchive";
     pub const RETENTION_ENDED: &str = "RetentionEnded";
     pub const UNSAFE_PATH: &str = "UnsafePath";
     pub const PREPARATION_FAILED: &str = "PreparationFailed";

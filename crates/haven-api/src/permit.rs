@@ -98,6 +98,8 @@ pub struct DataPermitSpec {
     /// `1h30m`; units h, m, s, ms, as in cert-manager's durations.
     #[serde(default = "default_retention")]
     #[schemars(length(min = 2, max = 32), regex(pattern = r"^([0-9]+(\.[0-9]+)?(h|m|s|ms))+$"))]
+    #[x_kube(validation = Rule::new("duration(self) <= duration('876000h')")
+        .message("spec.retention must be at most 876000h (100 years)"))]
     pub retention: String,
 
     /// Temporarily stops access to every workspace of the permit (reversible).

@@ -42,6 +42,8 @@ pub struct EnvironmentPolicy {
     /// `720h`); absent means the tier's limit. Never longer than the tier's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 2, max = 32), regex(pattern = r"^([0-9]+(\.[0-9]+)?(h|m|s|ms))+$"))]
+    #[x_kube(validation = Rule::new("duration(self) >= duration('1m') && duration(self) <= duration('876000h')")
+        .message("maxWorkspaceLifetime must be between 1m and 876000h (100 years)"))]
     pub max_workspace_lifetime: Option<String>,
 
     /// How long an analysis environment may sit idle (no activity reported by the access
@@ -49,11 +51,14 @@ pub struct EnvironmentPolicy {
     /// than the tier's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 2, max = 32), regex(pattern = r"^([0-9]+(\.[0-9]+)?(h|m|s|ms))+$"))]
+    #[x_kube(validation = Rule::new("duration(self) >= duration('1m') && duration(self) <= duration('876000h')")
+        .message("idleTimeout must be between 1m and 876000h (100 years)"))]
     pub idle_timeout: Option<String>,
 
     /// Run the permit's workspaces only on nodes set aside for it: nodes labelled
-    /// `haven.io/permit=<permit>` and tainted `haven.io/permit=<permit>:NoSchedule`, so no
-    /// other permit's pods share them.
+    /// `node-restriction.kubernetes.io/haven-permit=<permit>` and tainted with the same key and
+    /// value (`NoSchedule`), so no other permit's pods share them. A kubelet cannot give itself
+    /// that label (NodeRestriction).
     #[serde(default)]
     pub dedicated_nodes: bool,
 }

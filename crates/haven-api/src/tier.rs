@@ -87,9 +87,10 @@ pub struct TierConfigError {
 
 impl Default for TierProfiles {
     /// Modelled on the Turing Data Safe Haven's tiers: 0-1 open internet and clipboard, 2-3 a
-    /// package mirror at most and no clipboard, 4 no egress, two approvals, a shorter list of
-    /// file types and bounded lifetimes. Tier 3, the default, keeps the permit defaults Haven
-    /// had before tiers.
+    /// package mirror at most, reviewed imports and no clipboard, 4 no egress, two approvals, a
+    /// shorter list of file types and bounded lifetimes. Tier 3, the default, keeps every limit
+    /// Haven had before tiers (no workspace lifetime beyond its permit's), so existing permits
+    /// and workspaces are not cut short by an upgrade.
     fn default() -> Self {
         let file_types = |types: &[&str]| types.iter().map(|t| (*t).to_owned()).collect::<Vec<_>>();
         let standard_types = file_types(&["csv", "txt", "md", "pdf", "png", "json"]);
@@ -120,8 +121,8 @@ impl Default for TierProfiles {
             profiles: [
                 open.clone(),
                 open,
-                TierProfile { max_workspace_lifetime: hours(4392), ..mirrored.clone() },
-                TierProfile { max_workspace_lifetime: hours(2160), ..mirrored.clone() },
+                mirrored.clone(),
+                mirrored.clone(),
                 TierProfile {
                     egress: EgressProfile::None,
                     required_approvals: 2,

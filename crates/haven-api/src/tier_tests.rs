@@ -23,7 +23,7 @@ fn an_unconfigured_permit_takes_its_tiers_profile() {
     assert_eq!(controls.required_approvals, 1);
     assert_eq!(controls.allowed_file_types, ["csv", "txt", "md", "pdf", "png", "json"]);
     assert!(controls.import_review);
-    assert_eq!(controls.max_workspace_lifetime, Some(Duration::hours(2160)));
+    assert_eq!(controls.max_workspace_lifetime, None, "tier 3 keeps workspaces until their permit ends");
     assert_eq!(controls.idle_timeout, None);
     assert_eq!(controls.gateway_annotations["haven.io/clipboard-out"], "disabled");
     assert!(tiers.violations(&spec).is_empty());

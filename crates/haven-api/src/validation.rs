@@ -52,8 +52,12 @@ pub fn effective_expiry(
     workspace_expires_at.map_or(permit_valid_until, |at| at.min(permit_valid_until))
 }
 
+/// The longest duration Haven accepts anywhere (retention, lifetimes): 100 years. The schema
+/// refuses longer ones; past it, date arithmetic could overflow.
+pub const LONGEST_DURATION_HOURS: i64 = 876_000;
+
 /// Parses a duration as the CRD writes it (`4392h`, `1h30m`, `2.5s`, `500ms`); `None` if it is
-/// not one. The schema's pattern admits exactly these.
+/// not one, or longer than [`LONGEST_DURATION_HOURS`]. The schema's pattern admits exactly these.
 pub fn parse_duration(text: &str) -> Option<chrono::Duration> {
     let mut total = chrono::Duration::zero();
     let mut rest = text;
@@ -73,10 +77,15 @@ pub fn parse_duration(text: &str) -> Option<chrono::Duration> {
             _ => return None,
         };
         let value: f64 = number.parse().ok()?;
-        total += chrono::Duration::milliseconds((value * millis_per_unit).round() as i64);
+        let millis = value * millis_per_unit;
+        // Also refuses NaN and infinity, which a long enough number parses to.
+        if !millis.is_finite() || millis > (LONGEST_DURATION_HOURS * 3_600_000) as f64 {
+            return None;
+        }
+        total += chrono::Duration::milliseconds(millis.round() as i64);
         rest = next;
     }
-    Some(total)
+    (total <= chrono::Duration::hours(LONGEST_DURATION_HOURS)).then_some(total)
 }
 
 /// The namespace a workspace owns.

@@ -93,3 +93,11 @@ fn durations_parse_in_the_units_the_schema_allows() {
         assert_eq!(parse_duration(bad), None, "{bad:?}");
     }
 }
+
+#[test]
+fn durations_longer_than_a_hundred_years_are_refused_so_date_arithmetic_cannot_overflow() {
+    assert_eq!(parse_duration("876000h"), Some(Duration::hours(876_000)));
+    for absurd in ["876000h1s", "3000000000h", "9999999999999999999999999h", "876000h876000h"] {
+        assert_eq!(parse_duration(absurd), None, "{absurd:?}");
+    }
+}

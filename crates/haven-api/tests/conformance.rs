@@ -221,12 +221,43 @@ fn attribute_start(text: &str) -> Option<usize> {
     None
 }
 
+/// Rows issue 9 asks the table to have: the differentiators and every EHDS Art. 73(1) duty.
+const REQUIRED_ROWS: [&str; 10] = [
+    "3.3.09",
+    "3.1.10",
+    "2.2.14",
+    "3.1.11",
+    "3.1.14",
+    "Art. 73(1)(a)",
+    "Art. 73(1)(b)",
+    "Art. 73(1)(c)",
+    "Art. 73(1)(d)",
+    "Art. 73(1)(e)",
+];
+
+/// The required rows that the document lacks (a row is a table line starting `| <id> |`).
+fn missing_rows(document: &str) -> Vec<&'static str> {
+    REQUIRED_ROWS
+        .into_iter()
+        .filter(|id| !document.lines().any(|line| cells(line).first().is_some_and(|first| first == id)))
+        .collect()
+}
+
 #[test]
 fn every_statement_in_docs_conformance_is_proven_by_tests_that_exist() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let document = std::fs::read_to_string(root.join(DOCUMENT)).unwrap_or_else(|e| panic!("{DOCUMENT}: {e}"));
     let problems = check(&document, |path| std::fs::read_to_string(root.join(path)).ok());
     assert!(problems.is_empty(), "{DOCUMENT}:\n  {}", problems.join("\n  "));
+    assert_eq!(missing_rows(&document), Vec::<&str>::new(), "{DOCUMENT} lacks required rows");
+}
+
+#[test]
+fn a_required_row_that_is_dropped_is_named() {
+    let full: String = REQUIRED_ROWS.iter().map(|id| format!("| {id} | x |\n")).collect();
+    assert!(missing_rows(&full).is_empty());
+    let without = full.replace("| 3.1.10 | x |\n", "");
+    assert_eq!(missing_rows(&without), ["3.1.10"]);
 }
 
 /// A repository holding `tests.rs` with tests, a helper and a test only in a comment.

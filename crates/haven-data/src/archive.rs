@@ -193,6 +193,11 @@ pub fn open_archive(
     }
 }
 
+/// How many regular files `workspaces/<workspace>/` holds (0 when it does not exist).
+pub fn workspace_files(store: &DataStore, workspace: &str) -> Result<u64, ArchiveError> {
+    Ok(tree::count(&store.workspace(workspace)?)?.0)
+}
+
 /// Deletes `workspaces/<workspace>/` (symlinks inside are removed, not followed). Call only
 /// after [`archive_workspace`] or [`verify_archive`] succeeded. Idempotent.
 pub fn remove_workspace_files(store: &DataStore, workspace: &str) -> Result<(), ArchiveError> {

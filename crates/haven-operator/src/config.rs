@@ -29,8 +29,8 @@ pub struct OperatorConfig {
     pub airlock_retention: Duration,
     /// A command every airlock file is scanned with (e.g. ClamAV); none by default.
     pub airlock_scanner: Option<Scanner>,
-    /// The ConfigMap in the operator's namespace that holds the tier profiles.
-    pub tier_config_map: String,
+    /// The ConfigMap in the operator's namespace that holds the tier profiles; none: defaults.
+    pub tier_config_map: Option<String>,
     /// The controls of each sensitivity tier: from `tier_config_map` when it exists (read at
     /// start-up), else Haven's defaults.
     pub tiers: TierProfiles,
@@ -57,7 +57,7 @@ impl OperatorConfig {
             ide_port: 8888,
             airlock_retention: DEFAULT_AIRLOCK_RETENTION,
             airlock_scanner: None,
-            tier_config_map: haven_api::admission::TIER_CONFIG_MAP.into(),
+            tier_config_map: None,
             tiers: TierProfiles::default(),
         }
     }

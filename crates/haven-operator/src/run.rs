@@ -12,7 +12,11 @@ use std::{
 };
 
 use futures::{Stream, StreamExt, future};
-use haven_api::{AirlockRequest, DataPermit, Workspace, constants::labels, tier::TierProfiles};
+use haven_api::{
+    AirlockRequest, DataPermit, Workspace,
+    constants::labels,
+    tier::{LAST_ACTIVE_ANNOTATION, TierProfiles},
+};
 use haven_data::{AuditLog, DataStore};
 use k8s_openapi::api::{
     apps::v1::StatefulSet,
@@ -61,14 +65,18 @@ pub struct RunOptions {
 }
 
 /// The tier profiles from the ConfigMap the chart renders (and the admission policy reads), or
-/// the defaults when there is none. A ConfigMap that cannot be read stops the start: running
-/// with looser controls than configured would be worse than not running.
-async fn load_tiers(client: &Client, namespace: &str, name: &str) -> Result<TierProfiles, Error> {
-    let Some(config_map) = Api::<ConfigMap>::namespaced(client.clone(), namespace).get_opt(name).await?
-    else {
-        tracing::warn!(namespace, name, "no tier ConfigMap: using the default tier profiles");
+/// the defaults when none is named. A named ConfigMap that is missing or cannot be read stops
+/// the start: running with other controls than configured would be worse than not running.
+/// Read once: the chart restarts the operator when the profiles change.
+async fn load_tiers(client: &Client, namespace: &str, name: Option<&str>) -> Result<TierProfiles, Error> {
+    let Some(name) = name else {
+        tracing::info!("no tier ConfigMap named: using the default tier profiles");
         return Ok(TierProfiles::default());
     };
+    let config_map = Api::<ConfigMap>::namespaced(client.clone(), namespace)
+        .get_opt(name)
+        .await?
+        .ok_or_else(|| Error::Config(format!("the tier ConfigMap {namespace}/{name} does not exist")))?;
     let tiers = TierProfiles::from_config_map(&config_map.data.unwrap_or_default())
         .map_err(|error| Error::Config(format!("ConfigMap {namespace}/{name}: {error}")))?;
     tracing::info!(namespace, name, "tier profiles loaded");
@@ -84,7 +92,7 @@ pub async fn run(
     clock: Arc<dyn Clock>,
     options: RunOptions,
 ) -> Result<(), Error> {
-    config.tiers = load_tiers(&client, &config.operator_namespace, &config.tier_config_map).await?;
+    config.tiers = load_tiers(&client, &config.operator_namespace, config.tier_config_map.as_deref()).await?;
     let health = Health::default();
     let bound = health::serve(options.metrics_address, health.clone()).await?;
     tracing::info!(address = %bound, "serving /metrics, /healthz and /readyz");
@@ -252,12 +260,15 @@ fn by_workspace_label<K: Resource>(child: K) -> Option<ObjectRef<Workspace>> {
     child.labels().get(labels::WORKSPACE).map(|name| ObjectRef::new(name))
 }
 
-/// What in a Workspace asks for a reconcile: its spec (generation), its deletion and its
-/// finalizers. Its status is the operator's own output, so writing it must not wake it.
+/// What in a Workspace asks for a reconcile: its spec (generation), its deletion, its
+/// finalizers and the access gateway's activity report. Its status is the operator's own
+/// output, so writing it must not wake it.
 fn needs_reconcile(workspace: &Workspace) -> u64 {
     let mut hasher = DefaultHasher::new();
     let meta = workspace.meta();
-    (meta.generation, meta.deletion_timestamp.is_some(), &meta.finalizers).hash(&mut hasher);
+    // The gateway's activity report starts an idle-stopped environment again.
+    let last_active = workspace.annotations().get(LAST_ACTIVE_ANNOTATION);
+    (meta.generation, meta.deletion_timestamp.is_some(), &meta.finalizers, last_active).hash(&mut hasher);
     hasher.finish()
 }
 

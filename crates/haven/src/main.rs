@@ -101,10 +101,10 @@ struct RunArgs {
     /// Namespace the operator runs in; pseudonymisation keys are kept here.
     #[arg(long, env = "HAVEN_NAMESPACE", default_value = "haven-system")]
     operator_namespace: String,
-    /// The ConfigMap, in the operator's namespace, holding the tier profiles (read at
-    /// start-up; without it the default profiles apply).
-    #[arg(long, env = "HAVEN_TIER_CONFIG_MAP", default_value = haven_api::admission::TIER_CONFIG_MAP)]
-    tier_config_map: String,
+    /// The ConfigMap, in the operator's namespace, holding the tier profiles (read at start-up;
+    /// it must exist). Without this flag the default profiles apply.
+    #[arg(long, env = "HAVEN_TIER_CONFIG_MAP")]
+    tier_config_map: Option<String>,
     /// The analysis environment's IDE port.
     #[arg(long, default_value_t = 8888)]
     ide_port: i32,

@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 pub use deliver::{Delivered, REPORT, deliver, verify_delivery};
-pub use plaintext::with_plaintext_snapshot;
+pub use plaintext::{remove_scratch, with_plaintext_snapshot};
 
 pub use scan::{ScanVerdict, Scanner};
 pub use snapshot::{SnapshotSource, remove_snapshot, take_snapshot, verify_snapshot};

@@ -35,6 +35,12 @@ pub(super) fn scratch_dir(quarantine: &Path) -> Result<PathBuf, AirlockError> {
     }
 }
 
+/// Removes the request's decrypted scratch copy if a crash during its checks left one behind
+/// (a finished request needs none). Idempotent.
+pub fn remove_scratch(quarantine: &Path) -> Result<(), AirlockError> {
+    Ok(tree::remove_all(&scratch_dir(quarantine)?)?)
+}
+
 /// Opens the request's snapshot with `key` into a private scratch directory, checking every
 /// file against the manifest on the way (as [`super::verify_snapshot`] does), and runs `check`
 /// with the manifest and the directory holding the plaintext files (`<dir>/<path>` for each

@@ -175,3 +175,15 @@ fn another_key_opens_nothing_and_says_which_key_sealed_it() {
         assert!(Fixture::hidden_entries(fx.egress().parent().expect("parent")).is_empty());
     }
 }
+
+#[test]
+fn a_scratch_copy_left_by_a_crash_is_removed_when_the_request_finishes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let quarantine = dir.path().join("ws-a").join("tables");
+    let scratch = dir.path().join("ws-a").join(".check-tables");
+    std::fs::create_dir_all(scratch.join("tables")).expect("mkdir");
+    std::fs::write(scratch.join("tables/t.csv"), b"plaintext left by a crash").expect("write");
+    remove_scratch(&quarantine).expect("removed");
+    assert!(!scratch.exists());
+    remove_scratch(&quarantine).expect("idempotent");
+}

@@ -18,7 +18,7 @@ use kube::{
 use crate::{
     conditions::{Desired, set_conditions},
     context::Context,
-    error::Result,
+    error::{Error, Result},
 };
 
 pub struct Step<'a> {
@@ -50,6 +50,16 @@ impl<'a> Step<'a> {
         reason: &'static str,
         message: String,
     ) -> Result<Action> {
+        // A crash during the checks can leave their decrypted scratch copy; a finished request
+        // needs none, and it must not wait for the snapshot's retention.
+        let quarantine = self
+            .ctx
+            .store
+            .quarantine(&self.request.namespace().unwrap_or_default(), &self.request.name_any())
+            .map_err(Error::data_store)?;
+        tokio::task::spawn_blocking(move || haven_data::airlock::remove_scratch(&quarantine))
+            .await?
+            .map_err(Error::data_store)?;
         self.new.phase = phase;
         self.new.completed_at = Some(self.now);
         self.set(condition.0, condition.1, reason, message.clone());

@@ -21,7 +21,7 @@ use kube::{
     runtime::controller::Action,
 };
 
-pub use self::key::{ensure_key, key_secret_name};
+pub use self::key::{PermitKey, ensure_key, existing_key, key_secret_name};
 pub use self::prepare::Preparations;
 use self::{
     phase::{Lifecycle, PermitFacts, lifecycle},

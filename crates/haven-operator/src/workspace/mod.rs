@@ -94,7 +94,7 @@ async fn reconcile_live(workspace: &Workspace, ctx: &Context) -> Result<Action> 
         }
     }
     // Wake when the idle timeout runs out, or expiry, whichever is first.
-    let idle = validate::idle_deadline(workspace, &controls).filter(|deadline| *deadline > now);
+    let idle = validate::idle_deadline(workspace, &controls, now).filter(|deadline| *deadline > now);
     Ok(requeue_at(idle.map_or(expiry, |deadline| deadline.min(expiry)), now))
 }
 

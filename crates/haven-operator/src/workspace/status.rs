@@ -120,6 +120,13 @@ pub async fn archive_failed(workspace: &Workspace, ctx: &Context, message: Strin
     write(workspace, ctx, WorkspacePhase::Expiring, expiry, update, None).await
 }
 
+/// Nothing to archive (the workspace held no files and its permit is gone); torn down.
+pub async fn nothing_to_archive(workspace: &Workspace, ctx: &Context, message: String) -> Result<()> {
+    let update = vec![desired(conditions::ARCHIVED, true, reasons::NOTHING_TO_ARCHIVE, message)];
+    let expiry = workspace.status.as_ref().and_then(|s| s.expires_at);
+    write(workspace, ctx, WorkspacePhase::Archived, expiry, update, None).await
+}
+
 /// Files archived and verified; the namespace is being deleted.
 pub async fn archived(workspace: &Workspace, ctx: &Context, archive: ArchiveManifest) -> Result<()> {
     let message = format!(

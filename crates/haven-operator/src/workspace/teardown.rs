@@ -3,7 +3,8 @@
 //! is idempotent, so a restart anywhere converges.
 
 use haven_api::{
-    Workspace,
+    DataPermit, Workspace,
+    permit::PermitPhase,
     validation::workspace_namespace,
     workspace::{ArchiveManifest, WorkspacePhase},
 };
@@ -67,7 +68,9 @@ pub async fn run(
 
     // 3. Archive and verify, off the async runtime; on failure the namespace stays. Sealed with
     //    a key derived from the permit's, which a permit never prepared may not have yet.
-    let permit_key = crate::permit::ensure_key(ctx, &workspace.spec.permit).await?;
+    let Some(permit_key) = archive_key(workspace, ctx).await? else {
+        return without_a_key(workspace, ctx, &namespace).await;
+    };
     let key = haven_data::SealKey::archive(&permit_key.bytes).map_err(crate::error::Error::data_store)?;
     let (store, permit, ws) = (ctx.store.clone(), workspace.spec.permit.clone(), name.clone());
     let archived = tokio::task::spawn_blocking(move || {
@@ -98,5 +101,54 @@ pub async fn run(
         archived_at: ctx.clock.now(),
     };
     status::archived(workspace, ctx, manifest).await?;
+    Ok(Progress::Done)
+}
+
+/// The permit's key to archive with: the existing one, or a new one for a permit that exists and
+/// was never prepared. `None` when the permit is gone or Destroyed: its key was shredded with
+/// its data and must not come back (nothing would ever shred it again).
+async fn archive_key(workspace: &Workspace, ctx: &Context) -> Result<Option<crate::permit::PermitKey>> {
+    let permit = &workspace.spec.permit;
+    if let Some(key) = crate::permit::existing_key(ctx, permit).await? {
+        return Ok(Some(key));
+    }
+    let found = Api::<DataPermit>::all(ctx.client.clone()).get_opt(permit).await?;
+    match found.and_then(|p| p.status).map(|s| s.phase) {
+        None | Some(PermitPhase::Destroyed) => Ok(None),
+        Some(_) => Ok(Some(crate::permit::ensure_key(ctx, permit).await?)),
+    }
+}
+
+/// Teardown of a workspace whose permit and key are gone. Such a workspace never ran (a
+/// permit's workspaces are archived before its data is destroyed), so it holds no files and
+/// there is nothing to archive. If it does hold files, they stay where they are, for an
+/// administrator, rather than be deleted unarchived.
+async fn without_a_key(workspace: &Workspace, ctx: &Context, namespace: &str) -> Result<Progress> {
+    let (store, name) = (ctx.store.clone(), workspace.name_any());
+    let held = tokio::task::spawn_blocking(move || haven_data::archive::workspace_files(&store, &name))
+        .await?
+        .map_err(crate::error::Error::data_store)?;
+    if held > 0 {
+        let message = format!(
+            "permit {} and its key are gone, so {held} files in workspaces/{} cannot be archived; they are kept for an administrator",
+            workspace.spec.permit,
+            workspace.name_any()
+        );
+        status::archive_failed(workspace, ctx, message.clone()).await?;
+        return Err(crate::error::Error::DataStore(message));
+    }
+    delete_if_exists(&Api::<Namespace>::all(ctx.client.clone()), namespace).await?;
+    prune(&Api::<PersistentVolume>::all(ctx.client.clone()), &workspace.name_any(), &[]).await?;
+    delete_if_exists(
+        &Api::<ClusterRole>::all(ctx.client.clone()),
+        &cluster_rbac_name_for(&workspace.name_any()),
+    )
+    .await?;
+    status::nothing_to_archive(
+        workspace,
+        ctx,
+        format!("permit {} is gone; the workspace held no files", workspace.spec.permit),
+    )
+    .await?;
     Ok(Progress::Done)
 }

@@ -72,7 +72,7 @@ pub fn plan_workspace(
             ),
         ));
     }
-    let idle = idle_deadline(workspace, controls).is_some_and(|deadline| now >= deadline);
+    let idle = idle_deadline(workspace, controls, now).is_some_and(|deadline| now >= deadline);
     let Some(owner) = workspace.controller_owner_ref(&()) else {
         violations.push(Violation::new(reasons::PROGRESSING, "metadata.uid: not yet assigned".into()));
         return Err(violations);
@@ -103,7 +103,11 @@ pub fn plan_workspace(
 /// When the environment's idle timeout runs out: the idle timeout after the user was last
 /// active, as the access gateway reports in [`LAST_ACTIVE_ANNOTATION`], or after the
 /// workspace was created if it never reported. `None` without an idle timeout.
-pub fn idle_deadline(workspace: &Workspace, controls: &Controls) -> Option<DateTime<Utc>> {
+pub fn idle_deadline(
+    workspace: &Workspace,
+    controls: &Controls,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
     let timeout = controls.idle_timeout?;
     let reported = workspace
         .annotations()
@@ -111,7 +115,9 @@ pub fn idle_deadline(workspace: &Workspace, controls: &Controls) -> Option<DateT
         .and_then(|at| DateTime::parse_from_rfc3339(at).ok())
         .map(|at| at.with_timezone(&Utc));
     let created = workspace.meta().creation_timestamp.as_ref().map(|t| time_of(&t.0));
-    Some(reported.or(created)? + timeout)
+    // A report from the future counts as now, so a wrong clock cannot switch the timeout off.
+    let since = reported.map_or(created, |at| Some(at.min(now)))?;
+    since.checked_add_signed(timeout)
 }
 
 /// When the workspace is torn down: its own `expiresAt`, the permit's `validUntil` and its
@@ -119,8 +125,8 @@ pub fn idle_deadline(workspace: &Workspace, controls: &Controls) -> Option<DateT
 pub fn workspace_expiry(workspace: &Workspace, permit: &DataPermit, controls: &Controls) -> DateTime<Utc> {
     let expiry = effective_expiry(workspace.spec.expires_at, permit.spec.valid_until);
     let lifetime_end = controls.max_workspace_lifetime.zip(workspace.meta().creation_timestamp.as_ref());
-    match lifetime_end {
-        Some((lifetime, created)) => expiry.min(time_of(&created.0) + lifetime),
+    match lifetime_end.and_then(|(lifetime, created)| time_of(&created.0).checked_add_signed(lifetime)) {
+        Some(lifetime_ends) => expiry.min(lifetime_ends),
         None => expiry,
     }
 }

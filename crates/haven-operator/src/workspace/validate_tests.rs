@@ -168,7 +168,7 @@ fn a_workspace_lives_no_longer_than_its_tiers_lifetime() {
     ws.spec.expires_at = None;
     created_at(&mut ws, created);
     let tiers = haven_api::tier::TierProfiles::default();
-    for (tier, lifetime) in [(0, None), (3, Some(2160)), (4, Some(720))] {
+    for (tier, lifetime) in [(0, None), (3, None), (4, Some(720))] {
         permit.spec.tier = tier;
         let controls = tiers.controls(&permit.spec);
         let expected =
@@ -176,6 +176,7 @@ fn a_workspace_lives_no_longer_than_its_tiers_lifetime() {
         assert_eq!(workspace_expiry(&ws, &permit, &controls), expected, "tier {tier}");
     }
     // The workspace's own, earlier expiry still wins.
+    permit.spec.tier = 4;
     let soon = created + chrono::Duration::hours(1);
     ws.spec.expires_at = Some(soon);
     assert_eq!(workspace_expiry(&ws, &permit, &tiers.controls(&permit.spec)), soon);
@@ -194,7 +195,7 @@ fn an_environment_idle_past_its_timeout_is_stopped_until_activity_is_reported() 
     let mut ws = workspace();
     ws.spec.expires_at = None;
     created_at(&mut ws, created);
-    assert_eq!(idle_deadline(&ws, &controls), Some(created + chrono::Duration::hours(8)));
+    assert_eq!(idle_deadline(&ws, &controls, chrono::Utc::now()), Some(created + chrono::Duration::hours(8)));
     let plan = plan_workspace(&ws, &permit, &controls, &[], chrono::Utc::now()).expect("allowed");
     assert!(plan.paused && plan.idle, "never active since creation 9 h ago: stopped");
 
@@ -206,5 +207,9 @@ fn an_environment_idle_past_its_timeout_is_stopped_until_activity_is_reported() 
 
     permit.spec.tier = 3;
     let controls = haven_api::tier::TierProfiles::default().controls(&permit.spec);
-    assert_eq!(idle_deadline(&ws, &controls), None, "tier 3 has no idle timeout by default");
+    assert_eq!(
+        idle_deadline(&ws, &controls, chrono::Utc::now()),
+        None,
+        "tier 3 has no idle timeout by default"
+    );
 }

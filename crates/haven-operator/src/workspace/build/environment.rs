@@ -103,7 +103,7 @@ pub fn build_stateful_set(plan: &WorkspacePlan, config: &OperatorConfig) -> Stat
         volumes: Some(volumes),
         node_selector: plan
             .dedicated_nodes
-            .then(|| BTreeMap::from([(labels::PERMIT.to_owned(), plan.permit.clone())])),
+            .then(|| BTreeMap::from([(labels::DEDICATED_NODE.to_owned(), plan.permit.clone())])),
         tolerations: plan.dedicated_nodes.then(|| vec![dedicated_node_toleration(&plan.permit)]),
         ..PodSpec::default()
     };
@@ -125,11 +125,11 @@ pub fn build_stateful_set(plan: &WorkspacePlan, config: &OperatorConfig) -> Stat
     }
 }
 
-/// Tolerates the taint `haven.io/permit=<permit>:NoSchedule` that keeps every other permit's
-/// pods off the nodes set aside for this one.
+/// Tolerates the taint `node-restriction.kubernetes.io/haven-permit=<permit>:NoSchedule` that
+/// keeps every other permit's pods off the nodes set aside for this one.
 fn dedicated_node_toleration(permit: &str) -> Toleration {
     Toleration {
-        key: Some(labels::PERMIT.into()),
+        key: Some(labels::DEDICATED_NODE.into()),
         operator: Some("Equal".into()),
         value: Some(permit.into()),
         effect: Some("NoSchedule".into()),

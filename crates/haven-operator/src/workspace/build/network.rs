@@ -13,12 +13,25 @@ use crate::{config::OperatorConfig, workspace::plan::WorkspacePlan};
 /// The cloud metadata endpoint; excluded from every ipBlock even if a CIDR would include it.
 const CLOUD_METADATA: &str = "169.254.169.254/32";
 
-/// Address ranges that are never "the internet": private, shared (CGNAT), loopback and
-/// link-local (which holds the cloud metadata address), so open egress never reaches the
-/// cluster, the node network or the metadata service.
-const PRIVATE_V4: &[&str] =
-    &["10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12", "192.168.0.0/16"];
-const PRIVATE_V6: &[&str] = &["::1/128", "fc00::/7", "fe80::/10"];
+/// Address ranges that are never "the internet" (IANA special-purpose registries): "this"
+/// network, private, shared (CGNAT), loopback, link-local (which holds the cloud metadata
+/// address), IETF protocol assignments, benchmarking, multicast and reserved; in IPv6 also
+/// NAT64, which could reach private IPv4 through a translator. Open egress therefore never
+/// reaches the cluster, the node network or the metadata service on RFC 1918 clusters.
+const PRIVATE_V4: &[&str] = &[
+    "0.0.0.0/8",
+    "10.0.0.0/8",
+    "100.64.0.0/10",
+    "127.0.0.0/8",
+    "169.254.0.0/16",
+    "172.16.0.0/12",
+    "192.0.0.0/24",
+    "192.168.0.0/16",
+    "198.18.0.0/15",
+    "224.0.0.0/4",
+    "240.0.0.0/4",
+];
+const PRIVATE_V6: &[&str] = &["::1/128", "64:ff9b::/96", "fc00::/7", "fe80::/10", "ff00::/8"];
 
 fn public_addresses(cidr: &str, except: &[&str]) -> NetworkPolicyPeer {
     NetworkPolicyPeer {

@@ -291,10 +291,11 @@ fn dedicated_nodes_pin_the_environment_to_the_permits_nodes() {
 
     let plan = WorkspacePlan { dedicated_nodes: true, ..WorkspacePlan::test() };
     let pod = json(&build_stateful_set(&plan, &test_config()).spec)["template"]["spec"].clone();
-    assert_eq!(pod["nodeSelector"], serde_json::json!({"haven.io/permit": "permit-1"}));
+    let key = "node-restriction.kubernetes.io/haven-permit";
+    assert_eq!(pod["nodeSelector"], serde_json::json!({key: "permit-1"}));
     assert_eq!(
         pod["tolerations"],
-        serde_json::json!([{"key": "haven.io/permit", "operator": "Equal", "value": "permit-1", "effect": "NoSchedule"}])
+        serde_json::json!([{"key": key, "operator": "Equal", "value": "permit-1", "effect": "NoSchedule"}])
     );
 }
 
