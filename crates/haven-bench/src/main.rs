@@ -10,6 +10,7 @@ mod permits;
 mod process;
 mod prom;
 mod provision;
+mod seal;
 mod stats;
 mod summary;
 mod teardown;
@@ -29,6 +30,19 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Archives a workspace of MIB MiB in FILES files sealed (as teardown does) and plain (as it
+    /// did before archives were encrypted), REPS times each, under DIR (put it on the data
+    /// store's disk); no cluster needed.
+    Seal {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long, default_value_t = 512)]
+        mib: u64,
+        #[arg(long, default_value_t = 64)]
+        files: u64,
+        #[arg(long, default_value_t = 5)]
+        reps: u32,
+    },
     /// Creates permits bench-p-0..COUNT-1 (those missing) and waits until all are Active
     /// (the operator must run); writes the raw source they prepare from under DATA_ROOT.
     Permits {
@@ -143,6 +157,7 @@ fn seconds(text: &str) -> Result<Duration, String> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let record = match Cli::parse().command {
+        Command::Seal { dir, mib, files, reps } => seal::run(&dir, mib, files, reps)?,
         Command::Summarize { results } => {
             print!("{}", summary::render(&std::fs::read_to_string(&results)?)?);
             return Ok(());
