@@ -40,7 +40,9 @@ cargo run --quiet --release --locked -p haven-data --example synthetic_registry 
 head -3 "$data_root/raw/registry/cancer-2024.csv"
 
 say "Starting the operator as the chart's ServiceAccount (data store: $data_root; log: $data_root.log)"
-KUBECONFIG="$operator_kubeconfig" "$haven" run --data-root "$data_root" >"$data_root.log" 2>&1 &
+# The tier profiles from the chart's ConfigMap, as the chart's Deployment passes them.
+KUBECONFIG="$operator_kubeconfig" "$haven" run --data-root "$data_root" --tier-config-map haven-tiers \
+  >"$data_root.log" 2>&1 &
 operator=$!
 trap 'kill "$operator" 2>/dev/null || true' EXIT
 
@@ -55,6 +57,8 @@ kubectl wait --for=jsonpath='{.status.phase}'=Ready --timeout=120s workspace/can
 
 say "kubectl get datapermits,workspaces"
 kubectl get datapermits,workspaces
+say "The controls in force for cancer-outcomes-2026 (its tier 3, tightened by the permit)"
+kubectl get datapermit cancer-outcomes-2026 -o jsonpath='{.status.controls}'; echo
 say "What workspace cancer-outcomes became (namespace ws-cancer-outcomes)"
 kubectl get networkpolicies,roles,rolebindings,resourcequotas,limitranges,pvc,statefulsets,services,pods -n ws-cancer-outcomes
 kubectl get namespace ws-cancer-outcomes --show-labels
@@ -102,12 +106,13 @@ kubectl get ar survival-tables -n ws-cancer-outcomes
 kubectl get ar survival-tables -n ws-cancer-outcomes -o jsonpath='{.status.delivery}'; echo
 (cd "$data_root/egress/cancer-outcomes-2026/ws-cancer-outcomes/survival-tables" && find . -type f | sort && sha256sum MANIFEST.json)
 
-say "A rejected manifest: validUntil before validFrom"
+say "Rejected manifests: validUntil before validFrom; a tier-3 permit asking for the internet"
 kubectl apply -f e2e/invalid/permit-ends-before-start.yaml 2>&1 | sed 's/^/  /' || true
+kubectl apply -f e2e/invalid/permit-tier-egress-too-open.yaml 2>&1 | sed 's/^/  /' || true
 
 say "Done; the operator stops now, the cluster keeps running"
 if [ -n "${started_here:-}" ]; then
   echo "  export KUBECONFIG=$KUBECONFIG PATH=$bin:\$PATH"
-  echo "  KUBECONFIG=$operator_kubeconfig $haven run --data-root $data_root   # to run the operator again"
+  echo "  KUBECONFIG=$operator_kubeconfig $haven run --data-root $data_root --tier-config-map haven-tiers   # to run the operator again"
   echo "  make cluster-down                    # to stop the cluster"
 fi
