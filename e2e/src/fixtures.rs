@@ -66,3 +66,18 @@ pub fn fill_homes(data_root: &std::path::Path, workspaces: &[String], scratch: u
     }
     Ok(())
 }
+
+/// The verified archive of workspace `name` (filled by [`fill_homes`]) under `data_root`, and
+/// the result it holds, read back through `key`, as a restore would.
+pub fn archived_result(
+    data_root: &std::path::Path,
+    permit: &str,
+    name: &str,
+    key: &haven_data::SealKey,
+) -> Result<(haven_data::ArchiveRecord, String)> {
+    let store = haven_data::DataStore::new(data_root);
+    let archive = haven_data::verify_archive(&store, permit, name, key)?;
+    let opened = data_root.with_extension(format!("opened-{name}"));
+    haven_data::open_archive(&store, permit, name, key, &opened)?;
+    Ok((archive, std::fs::read_to_string(opened.join("files/home/outputs/result.csv"))?))
+}

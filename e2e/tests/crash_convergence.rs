@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use anyhow::Result;
 use haven_api::{DataPermit, Workspace, constants::labels, workspace::WorkspacePhase};
-use haven_data::{DataStore, open_archive, verify_archive};
 use haven_e2e::{
     DEADLINE, Operator, admin, data_root, ensure_namespace, eventually, fixtures, keys, operator_turn,
     unique_name,
@@ -156,14 +155,10 @@ async fn killing_the_operator_mid_provisioning_and_mid_teardown_converges_withou
     })
     .await?;
 
-    let store = DataStore::new(&root);
     let key = keys::archive_key(&client, &permit).await?;
     for (i, name) in names.iter().enumerate() {
-        let archive = verify_archive(&store, &permit, name, &key)?;
+        let (archive, kept) = fixtures::archived_result(&root, &permit, name, &key)?;
         assert_eq!(archive.files, 1 + SCRATCH_FILES as u64, "{name}: {archive:?}");
-        let opened = root.with_extension(format!("opened-{name}"));
-        open_archive(&store, &permit, name, &key, &opened)?;
-        let kept = std::fs::read_to_string(opened.join("files/home/outputs/result.csv"))?;
         assert_eq!(kept, format!("workspace,{i}\n"), "{name}: archived bytes differ");
         let recorded = workspaces.get(name).await?.status.and_then(|s| s.archive).map(|a| a.manifest_sha256);
         assert_eq!(recorded, Some(archive.manifest_sha256), "{name}: status records the verified archive");

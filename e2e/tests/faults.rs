@@ -20,7 +20,7 @@ use haven_api::{
     permit::PermitPhase,
     workspace::WorkspacePhase,
 };
-use haven_data::{DataStore, open_archive, prepare::read_extract_report, verify_archive};
+use haven_data::{DataStore, prepare::read_extract_report, verify_archive};
 use haven_e2e::{
     DEADLINE, Operator, admin, data_root, ensure_namespace, eventually, fixtures, keys, unique_name, within,
 };
@@ -293,21 +293,17 @@ async fn random_sigkills_over_twenty_workspaces_converge_without_duplicates_orph
 
     // Nothing lost: each torn-down workspace has one verified archive with every file, and its
     // files left the workspace area only then; each live one still has all its files.
-    let store = DataStore::new(&root);
     let key = keys::archive_key(&client, &permit).await?;
     for name in &torn_down {
         let i = names.iter().position(|n| n == *name).context("a fleet member")?;
-        let archive = verify_archive(&store, &permit, name, &key)?;
+        let (archive, kept) = fixtures::archived_result(&root, &permit, name, &key)?;
         assert_eq!(archive.files, 1 + SCRATCH_FILES as u64, "{name}: {archive:?}");
-        let opened = root.with_extension(format!("opened-{name}"));
-        open_archive(&store, &permit, name, &key, &opened)?;
-        let kept = std::fs::read_to_string(opened.join("files/home/outputs/result.csv"))?;
         assert_eq!(kept, format!("workspace,{i}\n"), "{name}: archived bytes differ");
         assert!(!root.join("workspaces").join(name).exists(), "{name}: files removed after archiving");
     }
     for name in expired {
         let recorded = workspaces.get(name).await?.status.and_then(|s| s.archive).map(|a| a.manifest_sha256);
-        let verified = verify_archive(&store, &permit, name, &key)?.manifest_sha256;
+        let verified = verify_archive(&DataStore::new(&root), &permit, name, &key)?.manifest_sha256;
         assert_eq!(recorded, Some(verified), "{name}: status records the verified archive");
     }
     let mut archived: Vec<String> = torn_down.iter().map(|n| (*n).clone()).collect();

@@ -89,9 +89,7 @@ pub async fn run(
     };
 
     // 4. Only now the namespace, and the cluster-scoped pieces it does not garbage-collect.
-    delete_if_exists(&Api::<Namespace>::all(client.clone()), &namespace).await?;
-    prune(&Api::<PersistentVolume>::all(client.clone()), &name, &[]).await?;
-    delete_if_exists(&Api::<ClusterRole>::all(client.clone()), &cluster_rbac_name_for(&name)).await?;
+    remove_from_cluster(ctx, &name, &namespace).await?;
 
     let manifest = ArchiveManifest {
         path: record.path,
@@ -112,9 +110,10 @@ async fn archive_key(workspace: &Workspace, ctx: &Context) -> Result<Option<crat
     if let Some(key) = crate::permit::existing_key(ctx, permit).await? {
         return Ok(Some(key));
     }
-    let found = Api::<DataPermit>::all(ctx.client.clone()).get_opt(permit).await?;
-    match found.and_then(|p| p.status).map(|s| s.phase) {
-        None | Some(PermitPhase::Destroyed) => Ok(None),
+    let destroyed = |p: &DataPermit| p.status.as_ref().is_some_and(|s| s.phase == PermitPhase::Destroyed);
+    match super::permit_of(workspace, ctx).await? {
+        None => Ok(None),
+        Some(found) if destroyed(&found) => Ok(None),
         Some(_) => Ok(Some(crate::permit::ensure_key(ctx, permit).await?)),
     }
 }
@@ -130,25 +129,31 @@ async fn without_a_key(workspace: &Workspace, ctx: &Context, namespace: &str) ->
         .map_err(crate::error::Error::data_store)?;
     if held > 0 {
         let message = format!(
-            "permit {} and its key are gone, so {held} files in workspaces/{} cannot be archived; they are kept for an administrator",
+            "permit {} is destroyed or does not exist, and its key with it, so {held} files in workspaces/{} cannot be archived; they are kept for an administrator",
             workspace.spec.permit,
             workspace.name_any()
         );
         status::archive_failed(workspace, ctx, message.clone()).await?;
         return Err(crate::error::Error::DataStore(message));
     }
-    delete_if_exists(&Api::<Namespace>::all(ctx.client.clone()), namespace).await?;
-    prune(&Api::<PersistentVolume>::all(ctx.client.clone()), &workspace.name_any(), &[]).await?;
-    delete_if_exists(
-        &Api::<ClusterRole>::all(ctx.client.clone()),
-        &cluster_rbac_name_for(&workspace.name_any()),
-    )
-    .await?;
+    remove_from_cluster(ctx, &workspace.name_any(), namespace).await?;
     status::nothing_to_archive(
         workspace,
         ctx,
-        format!("permit {} is gone; the workspace held no files", workspace.spec.permit),
+        format!(
+            "permit {} is destroyed or does not exist; the workspace held no files",
+            workspace.spec.permit
+        ),
     )
     .await?;
     Ok(Progress::Done)
+}
+
+/// The namespace, and the cluster-scoped pieces it does not garbage-collect.
+async fn remove_from_cluster(ctx: &Context, workspace: &str, namespace: &str) -> Result<()> {
+    let client = &ctx.client;
+    delete_if_exists(&Api::<Namespace>::all(client.clone()), namespace).await?;
+    prune(&Api::<PersistentVolume>::all(client.clone()), workspace, &[]).await?;
+    delete_if_exists(&Api::<ClusterRole>::all(client.clone()), &cluster_rbac_name_for(workspace)).await?;
+    Ok(())
 }
