@@ -16,7 +16,8 @@ use kube::{
 use serde_json::{Value, json};
 
 use crate::{
-    DEADLINE, Operator, admin, as_user, data_root, ensure_namespace, eventually, fixtures, unique_name,
+    DEADLINE, LONG_DEADLINE, Operator, admin, as_user, bytes_under, data_root, ensure_namespace, eventually,
+    eventually_progressing, fixtures, unique_name,
 };
 
 pub const RESEARCHER: &str = "alice@example.org";
@@ -120,14 +121,23 @@ impl Project {
     }
 
     pub async fn phase_reaches(&self, name: &str, phase: AirlockPhase) -> Result<AirlockRequest> {
-        eventually(DEADLINE, &format!("{name} reaches {phase:?}"), || async {
-            let request = self.get(name).await?;
-            let now = request.status.as_ref().map(|s| s.phase).unwrap_or_default();
-            if now != phase && matches!(now, AirlockPhase::Failed | AirlockPhase::Blocked) {
-                bail!("{name} is {now:?}, not {phase:?}: {:?}", request.status);
-            }
-            Ok((now == phase).then_some(request))
-        })
+        // Snapshots and deliveries of large files take as long as the machine needs: fail on a
+        // data store that stopped changing, not on a slow one.
+        let progress = || bytes_under(&self.root);
+        eventually_progressing(
+            DEADLINE,
+            LONG_DEADLINE,
+            &format!("{name} reaches {phase:?}"),
+            progress,
+            || async {
+                let request = self.get(name).await?;
+                let now = request.status.as_ref().map(|s| s.phase).unwrap_or_default();
+                if now != phase && matches!(now, AirlockPhase::Failed | AirlockPhase::Blocked) {
+                    bail!("{name} is {now:?}, not {phase:?}: {:?}", request.status);
+                }
+                Ok((now == phase).then_some(request))
+            },
+        )
         .await
     }
 

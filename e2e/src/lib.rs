@@ -31,6 +31,9 @@ use tokio::sync::OnceCell;
 /// How long any single wait in a test may take before it fails.
 pub const DEADLINE: Duration = Duration::from_secs(60);
 
+/// The most a wait that is still making progress may take in all ([`eventually_progressing`]).
+pub const LONG_DEADLINE: Duration = Duration::from_secs(900);
+
 /// Field manager for objects the tests apply (not the operator's).
 pub const TEST_MANAGER: &str = "haven-e2e";
 
@@ -155,6 +158,55 @@ where
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// Polls `check` every 200 ms until it returns `Some`. Fails only when `progress` has not
+/// changed for `stall` (a busy machine is slow, not stuck) or after `ceiling` in all; use it
+/// where the work is long and its speed depends on the machine (copying, hashing).
+pub async fn eventually_progressing<T, P, F, Fut>(
+    stall: Duration,
+    ceiling: Duration,
+    what: &str,
+    mut progress: impl FnMut() -> P,
+    mut check: F,
+) -> Result<T>
+where
+    P: PartialEq + std::fmt::Debug,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<T>>>,
+{
+    let start = tokio::time::Instant::now();
+    let (mut last, mut moved) = (progress(), start);
+    loop {
+        if let Some(value) = check().await? {
+            return Ok(value);
+        }
+        let now = progress();
+        if now != last {
+            (last, moved) = (now, tokio::time::Instant::now());
+        }
+        if moved.elapsed() >= stall {
+            bail!("{what}: no progress for {stall:?} (last seen: {last:?})");
+        }
+        if start.elapsed() >= ceiling {
+            bail!("{what}: not true after {ceiling:?}, though still progressing ({last:?})");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Files and bytes under `dir`, recursively (hidden partial files included): progress of
+/// data-store work such as a snapshot or a delivery.
+pub fn bytes_under(dir: &std::path::Path) -> (u64, u64) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return (0, 0) };
+    entries.flatten().fold((0, 0), |(files, bytes), entry| match entry.metadata() {
+        Ok(m) if m.is_dir() => {
+            let (f, b) = bytes_under(&entry.path());
+            (files + f, bytes + b)
+        }
+        Ok(m) => (files + 1, bytes + m.len()),
+        Err(_) => (files, bytes),
+    })
 }
 
 /// A namespace for one test. Drop cannot be async, so call [`TestNamespace::delete`] at the

@@ -63,6 +63,12 @@ pub struct AirlockRequestSpec {
             .message("spec.files must be relative to the outbox: an absolute path is not allowed"),
         validation = Rule::new("self.all(f, !f.matches('(^|/)[.][.](/|$)'))")
             .message("spec.files must stay inside the outbox: '..' is not allowed"),
+        validation = Rule::new("self.all(f, !f.contains('//') && !f.endsWith('/'))")
+            .message("spec.files must name files: no empty path segment ('//' or a trailing '/')"),
+        validation = Rule::new(r"self.all(f, !f.matches(r'[\\\p{Cc}]'))")
+            .message("spec.files must not contain backslashes or control characters"),
+        validation = Rule::new("self.all(f, f.matches('(^|/)([^/.]|[.][^/])'))")
+            .message("spec.files must name a file, not the outbox itself ('.' or './')"),
         validation = Rule::new("self == oldSelf").message("spec.files is immutable: submit a new request instead"),
     )]
     pub files: Vec<String>,

@@ -88,6 +88,7 @@ pub mod reasons {
     pub const EXPIRY_AFTER_PERMIT: &str = "ExpiryAfterPermit";
     pub const WORKSPACE_LIMIT_REACHED: &str = "WorkspaceLimitReached";
     pub const RESOURCES_EXCEED_CEILING: &str = "ResourcesExceedCeiling";
+    pub const INVALID_QUANTITY: &str = "InvalidQuantity";
     pub const PROVISIONED: &str = "Provisioned";
     pub const PROGRESSING: &str = "Progressing";
     pub const PAUSED: &str = "Paused";

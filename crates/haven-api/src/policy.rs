@@ -13,10 +13,13 @@ use crate::schema::{self, quantity_of};
     .message("packageMirror is required when egress is PackageMirror").field_path(".packageMirror"))]
 #[serde(rename_all = "camelCase")]
 pub struct EnvironmentPolicy {
-    /// Container images a workspace may run. An entry is an exact reference, or ends in `*`
-    /// to allow any tag or digest of a repository (e.g. `quay.io/jupyter/scipy-notebook:*`).
+    /// Container images a workspace may run. An entry is an exact image reference, or the start
+    /// of one followed by `*`: `quay.io/jupyter/scipy-notebook:*` (any tag of a repository),
+    /// `rocker/rstudio:4.5.*` (tags starting so), `quay.io/jupyter/*` (any repository under it).
     #[schemars(length(min = 1, max = 50), inner(length(min = 1, max = 512)))]
     #[schemars(extend("x-kubernetes-list-type" = "set"))]
+    #[x_kube(validation = Rule::new(format!("self.all(i, i.matches('{}'))", schema::image_pattern_regex()))
+        .message("spec.environment.allowedImages entries must be image references such as quay.io/jupyter/scipy-notebook:2026-01-05, or the start of one followed by * (e.g. rocker/rstudio:4.5.* or quay.io/jupyter/*)"))]
     pub allowed_images: Vec<String>,
 
     /// Network egress of workspace pods: `None` (DNS only, the default), `PackageMirror`

@@ -44,8 +44,11 @@ pub struct WorkspaceSpec {
     #[schemars(extend("x-kubernetes-list-type" = "set"))]
     pub users: Vec<String>,
 
-    /// The analysis environment's container image; one of the permit's allowed images.
+    /// The analysis environment's container image; one of the permit's allowed images. An
+    /// image reference: `[registry[:port]/]name[:tag][@digest]`.
     #[schemars(length(min = 1, max = 512))]
+    #[x_kube(validation = Rule::new(format!("self.matches('{}')", schema::image_reference_regex()))
+        .message("spec.image must be an image reference such as quay.io/jupyter/scipy-notebook:2026-01-05 ([registry[:port]/]name[:tag][@digest]: a lower-case name, no spaces)"))]
     pub image: String,
 
     /// CPU, memory and GPUs for the analysis environment, within the permit's ceiling.

@@ -156,3 +156,118 @@ fn airlock_rejection_needs_a_comment() {
     request["spec"]["reviews"] = json!([{"reviewer": "frank@example.org", "decision": "Reject"}]);
     assert_rejected(request, None, "comment is required when decision is Reject");
 }
+
+#[test]
+fn every_quantity_must_be_greater_than_zero() {
+    let fields: [(&str, &[&str]); 5] = [
+        ("workspace.yaml", &["spec", "resources", "memory"]),
+        ("workspace.yaml", &["spec", "resources", "cpu"]),
+        ("workspace.yaml", &["spec", "homeStorage"]),
+        ("datapermit.yaml", &["spec", "environment", "resourceCeiling", "cpu"]),
+        ("datapermit.yaml", &["spec", "airlock", "maxFileSize"]),
+    ];
+    for (file, path) in fields {
+        for bad in [json!("-16Gi"), json!("0"), json!("-1"), json!(0), json!("0.0"), json!("-500m")] {
+            let mut object = example(file);
+            let (last, parents) = path.split_last().expect("a path");
+            let parent = parents.iter().fold(&mut object, |v, key| {
+                if v[*key].is_null() {
+                    v[*key] = json!({});
+                }
+                &mut v[*key]
+            });
+            parent[*last] = bad.clone();
+            assert_rejected(object, None, "must be a quantity greater than zero");
+        }
+        let mut object = example(file);
+        let (last, parents) = path.split_last().expect("a path");
+        let parent = parents.iter().fold(&mut object, |v, key| {
+            if v[*key].is_null() {
+                v[*key] = json!({});
+            }
+            &mut v[*key]
+        });
+        parent[*last] = json!("500m");
+        assert_eq!(cel_errors(object, None), "", "{path:?}: 500m is positive");
+    }
+}
+
+const GOOD_IMAGES: &[&str] = &[
+    "alpine",
+    "alpine:3",
+    "library/alpine:3.20",
+    "quay.io/jupyter/scipy-notebook:2026-01-05",
+    "localhost:5000/team/env:v1.2_3",
+    "registry.example.org/a/b/c__d-e.f:latest",
+    "ghcr.io/org/img@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+    "ghcr.io/org/img:1@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+];
+
+const BAD_IMAGES: &[&str] = &[
+    "quay.io/jupyter/scipy notebook:1",
+    "Quay.io/Jupyter/Notebook",
+    "img:",
+    "img:-tag",
+    "img@sha256:short",
+    "/img",
+    "img/",
+    "img//x",
+    "img:1:2",
+    "img\n:1",
+    "img\t",
+    "-img",
+    "img..x",
+];
+
+#[test]
+fn a_workspace_image_must_be_an_image_reference() {
+    for good in GOOD_IMAGES {
+        let mut workspace = example("workspace.yaml");
+        workspace["spec"]["image"] = json!(good);
+        assert_eq!(cel_errors(workspace, None), "", "{good} is a reference");
+    }
+    for bad in BAD_IMAGES {
+        let mut workspace = example("workspace.yaml");
+        workspace["spec"]["image"] = json!(bad);
+        assert_rejected(workspace, None, "spec.image must be an image reference");
+    }
+}
+
+#[test]
+fn allowed_images_are_references_or_references_ending_in_a_wildcard() {
+    let patterns = ["quay.io/jupyter/scipy-notebook:*", "rocker/rstudio:4.5.*", "quay.io/jupyter/*", "img*"];
+    for good in GOOD_IMAGES.iter().chain(&patterns) {
+        let mut permit = example("datapermit.yaml");
+        permit["spec"]["environment"]["allowedImages"] = json!([good]);
+        assert_eq!(cel_errors(permit, None), "", "{good} is allowed as a pattern");
+    }
+    for bad in BAD_IMAGES.iter().chain(&["*", "img:*:*", "img*x", "quay.io/jupyter scipy:*"]) {
+        let mut permit = example("datapermit.yaml");
+        permit["spec"]["environment"]["allowedImages"] = json!([bad]);
+        assert_rejected(permit, None, "spec.environment.allowedImages entries must be image references");
+    }
+}
+
+#[test]
+fn airlock_files_must_name_files_inside_the_outbox() {
+    let cases = [
+        (".", "not the outbox itself"),
+        ("./", "no empty path segment"),
+        ("results/", "no empty path segment"),
+        ("results//t.csv", "no empty path segment"),
+        ("a\u{7}b.csv", "control characters"),
+        ("a\u{85}b.csv", "control characters"),
+        ("a\\b.csv", "backslashes"),
+        ("./.", "not the outbox itself"),
+    ];
+    for (bad, expected) in cases {
+        let mut request = example("airlockrequest-export.yaml");
+        request["spec"]["files"] = json!([bad]);
+        assert_rejected(request, None, expected);
+    }
+    for good in ["t.csv", "./t.csv", "results/t.csv", ".hidden/t.csv", "a/./b.csv"] {
+        let mut request = example("airlockrequest-export.yaml");
+        request["spec"]["files"] = json!([good]);
+        assert_eq!(cel_errors(request, None), "", "{good:?} is a file in the outbox");
+    }
+}

@@ -185,7 +185,13 @@ pub fn request_violations(workspace: &Workspace, permit: &DataPermit) -> Vec<Vio
         ("spec.resources.memory", &spec.resources.memory, &ceiling.memory),
         ("spec.homeStorage", &spec.home_storage, &ceiling.storage),
     ] {
-        if exceeds(asked, limit) {
+        // The schema refuses these at admission; an object stored before it did is refused here.
+        if !milli_units(&asked.0).is_some_and(|m| m > 0) {
+            violations.push(Violation::new(
+                reasons::INVALID_QUANTITY,
+                format!("{field}: {} must be a quantity greater than zero", asked.0),
+            ));
+        } else if exceeds(asked, limit) {
             violations.push(Violation::new(
                 reasons::RESOURCES_EXCEED_CEILING,
                 format!("{field}: {} exceeds permit {permit_name}'s resourceCeiling of {}", asked.0, limit.0),

@@ -213,3 +213,20 @@ fn an_environment_idle_past_its_timeout_is_stopped_until_activity_is_reported() 
         "tier 3 has no idle timeout by default"
     );
 }
+
+#[test]
+fn quantities_that_are_not_positive_are_refused_even_when_stored_before_the_schema_said_so() {
+    let mut ws = workspace();
+    ws.spec.resources.memory = Quantity("-16Gi".into());
+    ws.spec.home_storage = Quantity("0".into());
+    let violations = plan(&ws, &active_permit()).expect_err("refused");
+    let named: Vec<(&str, &str)> =
+        violations.iter().map(|v| (v.reason, v.message.split(':').next().unwrap_or_default())).collect();
+    assert_eq!(
+        named,
+        [
+            (reasons::INVALID_QUANTITY, "spec.resources.memory"),
+            (reasons::INVALID_QUANTITY, "spec.homeStorage")
+        ]
+    );
+}
