@@ -98,7 +98,10 @@ async fn a_workspace_is_provisioned_confined_repaired_and_archived_on_revocation
     // so the denials below are RBAC and not a broken setup.
     let ns = namespace.as_str();
     assert!(allowed_as(&user, &["get", "workspace", &ws_name])?, "user can see their workspace");
-    assert!(allowed_as(&user, &["get", "pods", "-n", ns])?, "user can list their pods");
+    assert!(
+        allowed_as(&user, &["get", "statefulset", "workspace", "-n", ns])?,
+        "user can see their environment"
+    );
     let request = json!({"apiVersion": "haven.io/v1alpha1", "kind": "AirlockRequest",
         "metadata": {"name": "results", "namespace": ns},
         "spec": {"direction": "Export", "requestedBy": user, "files": ["t.csv"], "justification": "counts"}});
@@ -109,6 +112,11 @@ async fn a_workspace_is_provisioned_confined_repaired_and_archived_on_revocation
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(!allowed_as(&user, &["exec", "-n", ns, "workspace-0", "--", "ls"])?, "S1 exec");
+    // Channels a process's output could take to the user's own machine, around the airlock.
+    assert!(!allowed_as(&user, &["logs", "-n", ns, "workspace-0"])?, "S1 logs");
+    assert!(!allowed_as(&user, &["get", "pods", "-n", ns])?, "S1 pods (termination messages)");
+    assert!(!allowed_as(&user, &["get", "events", "-n", ns])?, "S1 events");
+    assert!(!allowed_as(&user, &["get", "configmaps", "-n", ns])?, "S1 configmaps");
     assert!(
         !allowed_as(&user, &["port-forward", "-n", ns, "pod/workspace-0", "18888:8888"])?,
         "S1 port-forward"

@@ -4,7 +4,7 @@
 use haven_api::{Workspace, validation::workspace_namespace};
 use k8s_openapi::api::{
     apps::v1::StatefulSet,
-    core::v1::{Namespace, PersistentVolume, PersistentVolumeClaim, Pod},
+    core::v1::{ContainerStatus, Namespace, PersistentVolume, PersistentVolumeClaim, Pod},
     networking::v1::NetworkPolicy,
     rbac::v1::{ClusterRoleBinding, RoleBinding},
 };
@@ -31,11 +31,19 @@ pub enum Environment {
     /// Not running yet; with the scheduler's reason when no node will take it (e.g. no node
     /// dedicated to the permit).
     Starting(Option<String>),
+    /// Its container is not running, for the kubelet's reason (`CrashLoopBackOff`,
+    /// `ImagePullBackOff`, a last exit `OOMKilled`...). Only reasons, never a message: a
+    /// termination message is text the process wrote, and researchers read this in the status.
+    Waiting(String),
 }
 
 impl Environment {
     fn of(pod: Option<Pod>) -> Self {
         let status = pod.and_then(|p| p.status);
+        let container = status.as_ref().and_then(|s| s.container_statuses.as_ref()).and_then(|c| c.first());
+        if let Some(waiting) = container.and_then(container_not_running) {
+            return Self::Waiting(waiting);
+        }
         if status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running") {
             return Self::Running;
         }
@@ -51,6 +59,26 @@ impl Environment {
             .map(|c| c.message.unwrap_or_else(|| "no node can run it".into()));
         Self::Starting(unschedulable)
     }
+}
+
+/// Why the environment's container is not running, from the kubelet's reasons alone; `None`
+/// while it runs or has not been created yet (`ContainerCreating` is just starting).
+fn container_not_running(container: &ContainerStatus) -> Option<String> {
+    let state = container.state.as_ref()?;
+    let now = state
+        .waiting
+        .as_ref()
+        .and_then(|w| w.reason.clone())
+        .filter(|reason| reason != "ContainerCreating" && reason != "PodInitializing")
+        .or_else(|| {
+            state.terminated.as_ref().map(|t| t.reason.clone().unwrap_or_else(|| "Terminated".into()))
+        })?;
+    let last =
+        container.last_state.as_ref().and_then(|s| s.terminated.as_ref()).and_then(|t| t.reason.clone());
+    Some(match last {
+        Some(last) if last != now => format!("{now} (last exit: {last})"),
+        _ => now,
+    })
 }
 
 /// Creates or updates everything the workspace consists of; returns how far its environment
@@ -163,4 +191,48 @@ pub async fn suspend(workspace: &Workspace, ctx: &Context) -> Result<()> {
             .await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(status: serde_json::Value) -> Option<Pod> {
+        Some(serde_json::from_value(serde_json::json!({"status": status})).expect("a pod"))
+    }
+
+    #[test]
+    fn a_crash_looping_environment_is_described_by_reasons_never_by_what_the_process_wrote() {
+        let crashing = pod(serde_json::json!({
+            "phase": "Running",
+            "containerStatuses": [{
+                "name": "environment", "image": "img:1", "imageID": "", "ready": false, "restartCount": 3,
+                "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 40s"}},
+                "lastState": {"terminated": {"exitCode": 1, "reason": "Error", "message": "SECRET-ROW-42"}},
+            }],
+        }));
+        let environment = Environment::of(crashing);
+        assert_eq!(environment, Environment::Waiting("CrashLoopBackOff (last exit: Error)".into()));
+        assert!(!format!("{environment:?}").contains("SECRET"));
+    }
+
+    #[test]
+    fn a_starting_or_running_container_is_not_reported_as_waiting() {
+        let creating = pod(serde_json::json!({
+            "phase": "Pending",
+            "containerStatuses": [{
+                "name": "environment", "image": "img:1", "imageID": "", "ready": false, "restartCount": 0,
+                "state": {"waiting": {"reason": "ContainerCreating"}},
+            }],
+        }));
+        assert_eq!(Environment::of(creating), Environment::Starting(None));
+        let running = pod(serde_json::json!({
+            "phase": "Running",
+            "containerStatuses": [{
+                "name": "environment", "image": "img:1", "imageID": "", "ready": true, "restartCount": 0,
+                "state": {"running": {}},
+            }],
+        }));
+        assert_eq!(Environment::of(running), Environment::Running);
+    }
 }

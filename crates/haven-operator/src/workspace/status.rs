@@ -62,7 +62,7 @@ pub async fn provisioned(
     let phase = match (plan.paused, environment) {
         (true, _) => WorkspacePhase::Paused,
         (false, Environment::Running) => WorkspacePhase::Ready,
-        (false, Environment::Starting(_)) => WorkspacePhase::Provisioning,
+        (false, Environment::Starting(_) | Environment::Waiting(_)) => WorkspacePhase::Provisioning,
     };
     let (ready_reason, ready_message) = match (phase, environment) {
         (WorkspacePhase::Paused, _) if plan.idle => (
@@ -75,6 +75,9 @@ pub async fn provisioned(
         (WorkspacePhase::Ready, _) => (reasons::PROVISIONED, "the analysis environment is running".into()),
         (_, Environment::Starting(Some(why))) => {
             (reasons::UNSCHEDULABLE, format!("the analysis environment cannot be scheduled: {why}"))
+        }
+        (_, Environment::Waiting(why)) => {
+            (reasons::ENVIRONMENT_NOT_RUNNING, format!("the analysis environment is not running: {why}"))
         }
         _ => (reasons::PROGRESSING, "waiting for the analysis environment to run".into()),
     };

@@ -186,7 +186,7 @@ pub fn request_violations(workspace: &Workspace, permit: &DataPermit) -> Vec<Vio
         ("spec.homeStorage", &spec.home_storage, &ceiling.storage),
     ] {
         // The schema refuses these at admission; an object stored before it did is refused here.
-        if !milli_units(&asked.0).is_some_and(|m| m > 0) {
+        if milli_units(&asked.0).is_none_or(|m| m <= 0) {
             violations.push(Violation::new(
                 reasons::INVALID_QUANTITY,
                 format!("{field}: {} must be a quantity greater than zero", asked.0),

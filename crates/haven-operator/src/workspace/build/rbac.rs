@@ -21,21 +21,33 @@ fn rule(api_group: &str, resources: &[&str], verbs: &[&str]) -> PolicyRule {
 
 const READ: &[&str] = &["get", "list", "watch"];
 
-/// Researchers see their workspace and create and read AirlockRequests; nothing that moves
-/// data: no exec/attach/port-forward, no Secrets, no writes to pods, volumes, policies or RBAC.
-/// Output checkers read requests and append reviews (admission checks who they review as).
+/// What the people of a workspace may do in its namespace. Every rule answers one question,
+/// "can this move data out of the environment?", next to it: a verb that can (exec, attach,
+/// port-forward, logs, Secrets, a pod's termination message, Events quoting a process) is
+/// never granted; the researcher learns the environment's state from the Workspace's status.
 pub fn build_roles(plan: &WorkspacePlan) -> Vec<Role> {
     let researcher = Role {
         metadata: namespaced_meta(plan, RESEARCHER_ROLE, "rbac"),
         rules: Some(vec![
-            // patch/update only to cancel: the admission policy keeps everything else as it was.
+            // Create a request, read their requests, cancel one (patch/update: the admission
+            // policy keeps everything but `cancelled` as it was). Moves nothing by itself: files
+            // leave only after the checks and the output checkers' approval; the status a
+            // requester reads carries no value from the files.
             rule(GROUP, &["airlockrequests"], &["get", "list", "watch", "create", "patch", "update"]),
-            rule("", &["pods", "pods/log", "services", "persistentvolumeclaims", "events"], READ),
+            // The IDE Service and the volume claims: names, ports and sizes the operator wrote;
+            // nothing a process inside can write into.
+            rule("", &["services", "persistentvolumeclaims"], READ),
+            // The environment's StatefulSet: spec and replica counts, written by the operator.
             rule("apps", &["statefulsets"], READ),
+            // Not granted: pods (a container's termination message is up to 4 KiB its process
+            // writes), pods/log (anything it prints), events (messages quote processes and
+            // probes); exec, attach, port-forward, Secrets, ConfigMaps, any write but requests.
         ]),
     };
     let output_checker = Role {
         metadata: namespaced_meta(plan, OUTPUT_CHECKER_ROLE, "rbac"),
+        // Read requests and append reviews in their own name (the admission policy); they
+        // see what the requester asked to export, which is their job, and nothing else here.
         rules: Some(vec![rule(GROUP, &["airlockrequests"], &["get", "list", "watch", "patch", "update"])]),
     };
     vec![researcher, output_checker]
@@ -64,7 +76,9 @@ pub fn cluster_rbac_name_for(workspace: &str) -> String {
     format!("haven:workspace:{workspace}")
 }
 
-/// Lets the workspace's people read their own Workspace and DataPermit, by name only.
+/// Lets the workspace's people read their own Workspace (its status says how the environment
+/// is) and DataPermit, by name only: both are written by the operator and the data access
+/// body, never by a process in the workspace.
 pub fn build_cluster_role(plan: &WorkspacePlan) -> ClusterRole {
     let by_name = |resource: &str, name: &str| PolicyRule {
         resource_names: Some(vec![name.to_owned()]),

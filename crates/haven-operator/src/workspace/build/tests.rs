@@ -137,7 +137,17 @@ fn researcher_role_grants_nothing_that_moves_data() {
         let resources = rule.resources.clone().unwrap_or_default();
         for resource in &resources {
             assert!(
-                !["pods/exec", "pods/attach", "pods/portforward", "secrets"].contains(&resource.as_str()),
+                ![
+                    "pods/exec",
+                    "pods/attach",
+                    "pods/portforward",
+                    "pods/log",
+                    "pods",
+                    "events",
+                    "secrets",
+                    "configmaps"
+                ]
+                .contains(&resource.as_str()),
                 "{resource}"
             );
             assert_ne!(resource, "*");
