@@ -20,6 +20,10 @@ pub enum Error {
     Lease(String),
     #[error("configuration: {0}")]
     Config(String),
+    /// The API server refused a child for good (invalid, forbidden): retrying the same object
+    /// cannot help, so the owner's status says which child and why until its spec changes.
+    #[error("could not apply {child}: {message}")]
+    ApplyRefused { child: String, message: String },
 }
 
 impl Error {
@@ -35,6 +39,20 @@ impl Error {
             Self::Serve(..) => "serve",
             Self::Lease(_) => "lease",
             Self::Config(_) => "config",
+            Self::ApplyRefused { .. } => "apply-refused",
+        }
+    }
+
+    /// An apply's error: a refusal the API server will repeat (4xx but a conflict or rate
+    /// limit) becomes [`Error::ApplyRefused`] naming the child; the rest stays transient.
+    pub fn applying(child: String, error: kube::Error) -> Self {
+        match error {
+            kube::Error::Api(status)
+                if (400..500).contains(&status.code) && ![409, 429].contains(&status.code) =>
+            {
+                Self::ApplyRefused { child, message: status.message.clone() }
+            }
+            other => Self::Kube(other),
         }
     }
 

@@ -13,7 +13,7 @@ use serde::{Serialize, de::DeserializeOwned};
 
 use crate::{
     applied::{Applied, fingerprint},
-    error::Result,
+    error::{Error, Result},
 };
 
 fn apply_params() -> PatchParams {
@@ -54,7 +54,10 @@ where
     if applied.is_current(object, fingerprint) {
         return Ok(());
     }
-    let returned = api.patch(&object.name_any(), &apply_params(), &Patch::Apply(object)).await?;
+    let returned = api
+        .patch(&object.name_any(), &apply_params(), &Patch::Apply(object))
+        .await
+        .map_err(|error| Error::applying(format!("{} {}", K::kind(&()), object.name_any()), error))?;
     applied.record(&returned, fingerprint);
     Ok(())
 }

@@ -106,6 +106,35 @@ pub async fn provisioned(
     write(workspace, ctx, phase, Some(expiry), update, None).await
 }
 
+/// The API server refused one of the workspace's children: what stands stays, nothing
+/// further is applied, and the `Ready` condition names the child and the server's words.
+/// Returns since when it has been failing (to back off by).
+pub async fn apply_failed(
+    workspace: &Workspace,
+    ctx: &Context,
+    expiry: DateTime<Utc>,
+    child: &str,
+    message: &str,
+) -> Result<DateTime<Utc>> {
+    let update = vec![desired(
+        conditions::READY,
+        false,
+        reasons::APPLY_FAILED,
+        format!(
+            "the API server refused {child}: {message}; retried with back-off and at once when the spec changes"
+        ),
+    )];
+    write(workspace, ctx, WorkspacePhase::Failed, Some(expiry), update, None).await?;
+    let since = workspace
+        .status
+        .as_ref()
+        .and_then(|s| {
+            s.conditions.iter().find(|c| c.type_ == conditions::READY && c.reason == reasons::APPLY_FAILED)
+        })
+        .map_or_else(|| ctx.clock.now(), |c| super::validate::time_of(&c.last_transition_time.0));
+    Ok(since)
+}
+
 /// Access is cut and files are being archived.
 pub async fn expiring(workspace: &Workspace, ctx: &Context, reason: &'static str) -> Result<()> {
     let update = vec![
@@ -176,8 +205,8 @@ async fn write(
     if new.phase != old.phase || old.observed_generation.is_none() {
         // The note is what this update said: why it is refused, or what changed.
         let note = messages.join("; ");
-        ctx.record(&workspace.object_ref(&()), phase == WorkspacePhase::Pending, &format!("{phase:?}"), note)
-            .await;
+        let warning = matches!(phase, WorkspacePhase::Pending | WorkspacePhase::Failed);
+        ctx.record(&workspace.object_ref(&()), warning, &format!("{phase:?}"), note).await;
     }
     Ok(())
 }

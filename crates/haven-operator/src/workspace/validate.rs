@@ -131,7 +131,7 @@ pub fn workspace_expiry(workspace: &Workspace, permit: &DataPermit, controls: &C
     }
 }
 
-fn time_of(at: &k8s_openapi::jiff::Timestamp) -> DateTime<Utc> {
+pub(crate) fn time_of(at: &k8s_openapi::jiff::Timestamp) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(at.as_millisecond()).unwrap_or_default()
 }
 
