@@ -17,12 +17,33 @@ use haven_e2e::{
     airlock::{CHECKER, CO_RESEARCHER, OUTSIDER, Project, RESEARCHER, SECOND_CHECKER, partial_appears},
     as_user, eventually,
 };
-use k8s_openapi::api::{apps::v1::StatefulSet, core::v1::Event};
+use k8s_openapi::api::{
+    apps::v1::StatefulSet,
+    core::v1::{ConfigMap, Event},
+};
 use kube::{
-    Api,
+    Api, ResourceExt,
     api::{ListParams, Patch, PatchParams, PostParams},
 };
 use serde_json::{Value, json};
+
+/// A check's detail as the output checker reads it, from the request's check report.
+async fn checkers_detail(
+    project: &Project,
+    request: &AirlockRequest,
+    file: &str,
+    check: &str,
+) -> Result<String> {
+    let name = haven_api::airlock::check_report_name(&request.uid().context("uid")?);
+    let report =
+        Api::<ConfigMap>::namespaced(as_user(CHECKER, &[]).await?, &project.namespace).get(&name).await?;
+    let json =
+        report.data.unwrap_or_default().remove(haven_api::airlock::CHECK_REPORT_KEY).context("report")?;
+    let files: Vec<haven_api::airlock::FileReport> = serde_json::from_str(&json)?;
+    let found =
+        files.iter().find(|f| f.path == file).and_then(|f| f.checks.iter().find(|c| c.check == check));
+    Ok(found.with_context(|| format!("{check} on {file} in the report"))?.detail.clone())
+}
 
 fn sha256(bytes: &[u8]) -> String {
     use sha2::Digest;
@@ -38,7 +59,10 @@ fn check<'a>(
     status.files.iter().find(|f| f.path == file)?.checks.iter().find(|c| c.check == check)
 }
 
-const AGES: &[u8] = b"age_band,count\n18-29,40\n30-39,4\n40-49,25\n";
+/// A category value and a column name the requester must never read back before review.
+const MARKER: &str = "QZK7MARK";
+const COLUMN_MARKER: &str = "qzk7band";
+const AGES: &[u8] = b"qzk7band,count\n18-29,40\nQZK7MARK,4\n40-49,25\n";
 const REGIONS: &[u8] = b"region,count\nNorth,120\nSouth,95\n";
 const NOTES: &[u8] = b"# Methods\nCounts of patients by age band and region.\n";
 
@@ -69,10 +93,26 @@ async fn an_export_is_checked_reviewed_and_delivers_exactly_the_submitted_bytes(
             "{file}"
         );
     }
-    // The reviewer sees the small cell in the report, and the clean table passes.
+    // The status names outcomes only; the reviewer sees the small cell in their report.
     let threshold = check(&request, "tables/ages.csv", "threshold").context("threshold check on ages.csv")?;
     assert_eq!(threshold.outcome, CheckOutcome::Fail, "{threshold:?}");
-    assert!(threshold.detail.contains('4'), "the detail names the cell: {threshold:?}");
+    let detail = checkers_detail(&project, &request, "tables/ages.csv", "threshold").await?;
+    assert!(detail.contains('4') && detail.contains(MARKER), "the detail names the cell: {detail:?}");
+    // 1b: the requester, from their own machine, reads nothing of the file before review.
+    let as_requester = project.requests_as(RESEARCHER).await?.get("tables").await?;
+    let readable = serde_json::to_string(&as_requester)?;
+    assert!(as_requester.status.is_some(), "the requester reads the status (canary)");
+    for marker in [MARKER, COLUMN_MARKER] {
+        assert!(!readable.contains(marker), "{marker} in what the requester reads: {readable}");
+    }
+    let report_name = haven_api::airlock::check_report_name(&request.uid().context("uid")?);
+    let denied = Api::<ConfigMap>::namespaced(as_user(RESEARCHER, &[]).await?, &project.namespace)
+        .get(&report_name)
+        .await;
+    assert!(
+        matches!(&denied, Err(kube::Error::Api(status)) if status.code == 403),
+        "the requester cannot read the checkers' report: {denied:?}"
+    );
     assert_eq!(
         check(&request, "tables/regions.csv", "threshold").map(|c| c.outcome),
         Some(CheckOutcome::Pass)
@@ -191,8 +231,9 @@ async fn rejection_cancellation_outsiders_and_hard_failures_deliver_nothing() ->
         condition.is_some_and(|c| c.reason == "CheckFailed" && c.message.contains("tool.csv: file-policy"))
     );
     let infected = project.phase_reaches("infected", AirlockPhase::Blocked).await?;
-    let scanner = check(&infected, "virus.txt", "scanner").context("scanner check")?;
-    assert!(scanner.detail.contains("Eicar-Test-Signature FOUND"), "{scanner:?}");
+    check(&infected, "virus.txt", "scanner").context("scanner check")?;
+    let scanner = checkers_detail(&project, &infected, "virus.txt", "scanner").await?;
+    assert!(scanner.contains("Eicar-Test-Signature FOUND"), "{scanner:?}");
 
     // One counted rejection rejects.
     project.phase_reaches("rejected", AirlockPhase::AwaitingReview).await?;

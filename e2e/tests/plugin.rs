@@ -16,7 +16,7 @@ use haven_e2e::{
 use serde_json::{Value, json};
 
 /// A table with a cell below the threshold (30-39: 4), which the threshold check fails.
-const SMALL_CELL: &[u8] = b"age_band,count\n18-29,40\n30-39,4\n";
+const SMALL_CELL: &[u8] = b"age_band,count\n18-29,40\nQZK7MARK,4\n";
 const REGIONS: &[u8] = b"region,count\nNorth,120\nSouth,95\n";
 
 /// One run of the plugin binary.
@@ -66,7 +66,15 @@ async fn a_reviewer_approves_through_the_plugin_and_a_researcher_cannot() -> Res
     let report = report.split("  tables/regions.csv  (").next().unwrap_or(report);
     let threshold = report.lines().find(|l| l.contains(" threshold ")).context("the threshold check")?;
     assert!(threshold.trim_start().starts_with("FAIL"), "{threshold:?}\n{show}");
-    assert!(threshold.contains('4'), "the detail names the small cell: {threshold:?}");
+    assert!(
+        threshold.contains('4') && threshold.contains("QZK7MARK"),
+        "the detail names the small cell: {threshold:?}"
+    );
+    // The requester's own `show` tells outcomes, never what the checks found in the file.
+    let own_view = plugin_as(&project, RESEARCHER, &["airlock", "show", "tables"])?;
+    assert_eq!(own_view.code, Some(0), "{own_view}");
+    assert!(own_view.stdout.contains("threshold"), "{own_view}");
+    assert!(!own_view.stdout.contains("QZK7MARK") && !own_view.stderr.contains("QZK7MARK"), "{own_view}");
     let json = plugin_as(&project, CHECKER, &["airlock", "show", "tables", "-o", "json"])?;
     let object: Value = serde_json::from_str(&json.stdout).with_context(|| json.to_string())?;
     assert_eq!(object["status"]["phase"], "AwaitingReview");

@@ -66,6 +66,7 @@ const CHECKER: &[(&str, &str)] = &[
     ("haven.io/airlockrequests:watch", "as get"),
     ("haven.io/airlockrequests:patch", "appends a review in their own name (admission policy)"),
     ("haven.io/airlockrequests:update", "as patch"),
+    ("/configmaps:get", "the check reports' details: what was asked to leave, theirs to judge"),
 ];
 
 /// The chart's `haven-researcher`, bound by a site with a RoleBinding in a namespace.
@@ -94,6 +95,7 @@ const CHART_CHECKER: &[(&str, &str)] = &[
     ("haven.io/airlockrequests:watch", "as in the workspace's checker Role"),
     ("haven.io/airlockrequests:patch", "as in the workspace's checker Role"),
     ("haven.io/airlockrequests:update", "as in the workspace's checker Role"),
+    ("/configmaps:get", "as in the workspace's checker Role"),
 ];
 
 /// The chart's `haven-admin`, bound cluster-wide: manages permits and workspaces (specs only:

@@ -150,6 +150,16 @@ pub enum AirlockPhase {
     Failed,
 }
 
+/// The ConfigMap, in the request's namespace, that holds its check report with every detail
+/// for the output checkers: their Role may read ConfigMaps there, a researcher's may not. The
+/// request's own status, which its requester reads, says only which check gave which outcome.
+pub fn check_report_name(request_uid: &str) -> String {
+    format!("airlock-report-{request_uid}")
+}
+
+/// The key of the report in that ConfigMap: the files' [`FileReport`]s as JSON.
+pub const CHECK_REPORT_KEY: &str = "report.json";
+
 impl AirlockPhase {
     /// Whether the request has ended: nothing more happens to it but the deletion of its
     /// snapshot after the retention.

@@ -7,6 +7,7 @@
 //! again to delete its snapshot when the retention has passed; it stays as the record.
 
 mod files;
+mod report;
 mod review;
 mod step;
 
@@ -32,6 +33,7 @@ use self::{
 use crate::{
     context::Context,
     error::{Error, Result},
+    kubeapi::apply_namespaced,
 };
 
 /// How often a request waiting on people (or a suspended permit) is looked at anyway.
@@ -216,6 +218,11 @@ async fn run_checks(mut step: Step<'_>, transfer: &Transfer, scope: &Scope) -> R
         Ok(reports) => reports,
         Err(refused) => return step.fail(conditions::CHECKED, reasons::SNAPSHOT_CORRUPT, refused).await,
     };
+    // The details first, where only the output checkers read them; the status the requester
+    // reads says which check gave which outcome.
+    let full = report::build_report(step.request, &reports);
+    apply_namespaced(&step.ctx.client, &step.ctx.applied, &full).await?;
+    let reports = report::for_requester(&reports);
     let blocking = files::blocking(&reports);
     let summary = summary(&reports);
     step.new.checks = Some(summary.clone());

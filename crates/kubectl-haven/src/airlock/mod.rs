@@ -5,7 +5,11 @@ mod review;
 mod show;
 mod wait;
 
-use haven_api::AirlockRequest;
+use haven_api::{
+    AirlockRequest,
+    airlock::{CHECK_REPORT_KEY, FileReport, check_report_name},
+};
+use k8s_openapi::api::core::v1::ConfigMap;
 use kube::{Api, api::ListParams};
 
 use crate::{
@@ -57,11 +61,32 @@ async fn list(session: &Session, all_namespaces: bool, format: Option<OutputForm
 }
 
 async fn show(session: &Session, name: &str, format: Option<OutputFormat>) -> anyhow::Result<()> {
-    let request = get(session, name).await?;
+    let mut request = get(session, name).await?;
+    let detailed = checkers_report(session, &request).await;
+    if let (Some(files), Some(status)) = (&detailed, request.status.as_mut()) {
+        status.files.clone_from(files);
+    }
     if !format::print_structured(&request, format)? {
         print!("{}", show::render(&request, format == Some(OutputFormat::Wide), chrono::Utc::now()));
+        println!(
+            "{}",
+            match detailed {
+                Some(_) => "Details:       from the output checkers' report",
+                None =>
+                    "Details:       only output checkers read what the checks found (the status names outcomes only)",
+            }
+        );
     }
     Ok(())
+}
+
+/// The request's check report with every detail, when this user may read it (output checkers);
+/// `None` for anyone else, or before the checks ran.
+async fn checkers_report(session: &Session, request: &AirlockRequest) -> Option<Vec<FileReport>> {
+    let uid = request.metadata.uid.as_deref()?;
+    let config_maps: Api<ConfigMap> = Api::namespaced(session.client.clone(), &session.namespace);
+    let report = config_maps.get_opt(&check_report_name(uid)).await.ok()??;
+    serde_json::from_str(report.data?.get(CHECK_REPORT_KEY)?).ok()
 }
 
 /// The request `name` in the session's namespace, or "airlockrequest NAME not found in namespace NS".

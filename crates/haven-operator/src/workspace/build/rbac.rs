@@ -48,7 +48,13 @@ pub fn build_roles(plan: &WorkspacePlan) -> Vec<Role> {
         metadata: namespaced_meta(plan, OUTPUT_CHECKER_ROLE, "rbac"),
         // Read requests and append reviews in their own name (the admission policy); they
         // see what the requester asked to export, which is their job, and nothing else here.
-        rules: Some(vec![rule(GROUP, &["airlockrequests"], &["get", "list", "watch", "patch", "update"])]),
+        rules: Some(vec![
+            rule(GROUP, &["airlockrequests"], &["get", "list", "watch", "patch", "update"]),
+            // The check reports with their details (ConfigMaps `airlock-report-<uid>`): what
+            // was asked to leave, which they must see to judge. The only other ConfigMap here
+            // is the cluster's public CA bundle.
+            rule("", &["configmaps"], &["get"]),
+        ]),
     };
     vec![researcher, output_checker]
 }
