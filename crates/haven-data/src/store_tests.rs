@@ -72,6 +72,7 @@ fn prepare_into(root: &Path, dir: &Path) {
     let spec = PreparationSpec {
         name: "visits".into(),
         source: String::new(),
+        custodian: None,
         delimiter: ",".into(),
         columns: vec![column],
         on_unknown_column: Default::default(),

@@ -11,6 +11,8 @@
 //! - `sdc.summary` counts flagged cells per Haven check name (`threshold`, `zeros`, `missing`,
 //!   `negative`, `dominance` for ACRO's `nk-rule`, `p-ratio`, `degrees-of-freedom`), for the
 //!   checks that ran, with ACRO's `suppressed: false` (Haven never suppresses).
+//! - A count of 0 is one of Haven's `zeros`; ACRO fails it under `threshold` too, so
+//!   `sdc.summary` and `sdc.cells` count it under both names.
 //! - `sdc.cells` gives ACRO's `[row, column]` positions. A tidy table is a one-column table of
 //!   cells, so a cell is `[data row counted from 0, 0]`; at most the first 20 per check.
 //! - `outcome` (ACRO's cell-by-cell suppression table) is empty: nothing was suppressed.
@@ -185,6 +187,16 @@ fn sdc(checks: &[Check]) -> Sdc {
         // Rows are spreadsheet rows (the header is row 1); ACRO counts data rows from 0.
         let positions = rows.into_iter().filter(|&row| row >= 2).map(|row| [row - 2, 0]).collect();
         sdc.cells.insert(check.check.clone(), positions);
+    }
+    // ACRO's threshold rule is `count < threshold`, which a zero meets too: Haven reports a
+    // zero under `zeros` alone, so ACRO's `threshold` names it as well, as ACRO would show it.
+    if let (Some(zeros), true) = (sdc.cells.get(ZEROS).cloned(), sdc.summary.counts.contains_key(THRESHOLD)) {
+        let zero_count = sdc.summary.counts.get(ZEROS).copied().unwrap_or_default();
+        *sdc.summary.counts.entry(THRESHOLD.to_owned()).or_default() += zero_count;
+        let cells = sdc.cells.entry(THRESHOLD.to_owned()).or_default();
+        cells.extend(zeros);
+        cells.sort_unstable();
+        cells.dedup();
     }
     sdc
 }

@@ -112,3 +112,13 @@ fn a_hard_failure_blocks_the_report() {
     let files = [file("t.csv", "pid,count\n3f2a9c0b1d4e5f60,12\n")];
     assert!(report("ns/r", &files, &Thresholds::default(), at()).blocks());
 }
+
+#[test]
+fn a_zero_count_is_named_under_threshold_too_as_acro_shows_it() {
+    let files = [file("t.csv", "region,count\nNorth,40\nSouth,0\nEast,3\n")];
+    let report = report("ns/r", &files, &Thresholds::default(), at());
+    let sdc = &report.results[0].files[0].sdc;
+    assert_eq!(sdc.summary.counts.get(ZEROS), Some(&1));
+    assert_eq!(sdc.summary.counts.get(THRESHOLD), Some(&2), "East (3) and South (0)");
+    assert_eq!(sdc.cells.get(THRESHOLD), Some(&vec![[1, 0], [2, 0]]));
+}

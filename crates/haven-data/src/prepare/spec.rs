@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 
 /// One dataset's preparation rules (the JSON shape of `haven_api`'s `DatasetGrant`).
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PreparationSpec {
     /// The dataset's name; every error and the report name it.
     pub name: String,
@@ -16,6 +16,10 @@ pub struct PreparationSpec {
     /// left out of [`rules_sha256`] because moving a file does not change the extract.
     #[serde(default)]
     pub source: String,
+    /// Who supplied the source, for the register of data held. Unused here and, like
+    /// `source`, left out of [`rules_sha256`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custodian: Option<String>,
     /// The CSV field delimiter: exactly one byte.
     #[serde(default = "default_delimiter")]
     pub delimiter: String,
@@ -35,7 +39,7 @@ fn default_delimiter() -> String {
 
 /// How one column is transformed.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ColumnSpec {
     /// The column's name in the source header.
     pub name: String,
@@ -86,7 +90,7 @@ impl RuleKind {
 
 /// Parameters of the `Hmac` rule.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HmacSpec {
     /// Hex characters kept of the HMAC output (8-64).
     #[serde(default = "default_hmac_length")]
@@ -115,7 +119,7 @@ fn yes() -> bool {
 
 /// Parameters of the `GeneraliseDate` rule.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GeneraliseDateSpec {
     pub to: DateGranularity,
     /// Width of a band in years, for `YearBand`.
@@ -136,7 +140,7 @@ pub enum DateGranularity {
 
 /// Parameters of the `Truncate` rule.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TruncateSpec {
     /// Unicode characters kept from the start of the value.
     pub length: u32,
@@ -144,7 +148,7 @@ pub struct TruncateSpec {
 
 /// Parameters of the `Band` rule.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct BandSpec {
     /// Width of each band (10 gives 30-39).
     pub width: i64,
@@ -168,7 +172,7 @@ pub enum UnknownColumnPolicy {
 
 /// A k-anonymity requirement over the quasi-identifiers.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct KAnonymitySpec {
     /// Every combination of quasi-identifier values should occur at least k times.
     pub k: u32,
@@ -205,6 +209,7 @@ pub fn rules_sha256(spec: &PreparationSpec) -> String {
     let mut value = serde_json::to_value(spec).unwrap_or(Value::Null);
     if let Value::Object(map) = &mut value {
         map.remove("source");
+        map.remove("custodian");
     }
     let mut canonical = String::new();
     write_canonical(&value, &mut canonical);

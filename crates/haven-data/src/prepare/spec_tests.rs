@@ -118,3 +118,25 @@ fn key_fingerprint_is_a_short_sha256_that_never_reveals_the_key() {
     assert_eq!(key_fingerprint(KEY), "sha256:907970c995705f96");
     assert_ne!(key_fingerprint(b"another key"), key_fingerprint(KEY));
 }
+
+#[test]
+fn a_misspelt_key_is_refused_naming_it_never_silently_ignored() {
+    let mut spec = crd_json();
+    let k = spec["kAnonymity"].take();
+    spec["kAnonimity"] = k; // k-anonymity would silently be off
+    let error = serde_json::from_value::<PreparationSpec>(spec).expect_err("refused").to_string();
+    assert!(error.contains("unknown field `kAnonimity`"), "{error}");
+    let mut spec = crd_json();
+    spec["columns"][0]["hmac"]["lenght"] = json!(8);
+    let error = serde_json::from_value::<PreparationSpec>(spec).expect_err("refused").to_string();
+    assert!(error.contains("unknown field `lenght`"), "{error}");
+}
+
+#[test]
+fn the_custodian_is_accepted_and_does_not_change_the_rules() {
+    let plain: PreparationSpec = serde_json::from_value(crd_json()).expect("spec");
+    let mut with = crd_json();
+    with["custodian"] = json!("National Registry");
+    let with: PreparationSpec = serde_json::from_value(with).expect("a DatasetGrant with a custodian");
+    assert_eq!(rules_sha256(&plain), rules_sha256(&with));
+}

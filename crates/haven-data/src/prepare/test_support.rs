@@ -56,6 +56,7 @@ impl PreparationSpec {
         Self {
             name: "visits".into(),
             source: "cohort/visits.csv".into(),
+            custodian: None,
             delimiter: ",".into(),
             columns,
             on_unknown_column: UnknownColumnPolicy::Fail,

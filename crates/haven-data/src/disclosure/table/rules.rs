@@ -127,7 +127,9 @@ impl<'a> TableRules<'a> {
         self.check_p_ratio(row, total, contributors, &top, &label, structure);
     }
 
-    /// agg_nk: `sum(N largest) / total > K` fails; a total of zero or less passes. A cell of N
+    /// agg_nk: a cell is safe only when its N largest contributors account for less than K of
+    /// its total (ACRO's own definition), so `sum(N largest) / total >= K` fails, within
+    /// floating-point noise; a total of zero or less passes. A cell of N
     /// or fewer contributors has its N largest equal to its total, so it fails (for K < 100%)
     /// even when the table carries fewer than N top-k columns.
     fn check_dominance(
@@ -145,7 +147,7 @@ impl<'a> TableRules<'a> {
             self.dominance_unchecked += 1;
             return;
         };
-        if total > 0.0 && exceeds(largest / total, self.thresholds.dominance_k) {
+        if total > 0.0 && !below(largest / total, self.thresholds.dominance_k) {
             self.dominance.flag(row, || {
                 let share = number(round_to(100.0 * largest / total, 1));
                 let who = match contributors {

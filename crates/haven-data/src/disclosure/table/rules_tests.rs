@@ -106,7 +106,7 @@ fn a_negative_value_in_one_cell_does_not_hide_dominance_in_another() {
     assert!(
         dominance
             .detail
-            .starts_with("1 cell where the 2 largest contributors make more than 90% of the total (row 3)")
+            .starts_with("1 cell where the 2 largest contributors make 90% or more of the total (row 3)")
     );
     assert!(
         dominance
@@ -151,7 +151,7 @@ fn a_cell_with_two_or_fewer_contributors_fails_dominance() {
     assert!(
         dominance
             .detail
-            .starts_with("1 cell where the 2 largest contributors make more than 90% of the total (row 2)")
+            .starts_with("1 cell where the 2 largest contributors make 90% or more of the total (row 2)")
     );
     assert!(
         dominance.detail.contains("region=North, 2 contributors make 100% of total 100"),
@@ -183,9 +183,11 @@ fn dominance_needs_n_top_columns_and_says_which_is_missing() {
 }
 
 #[test]
-fn the_n_largest_at_exactly_k_pass_and_above_k_fail() {
-    // (50 + 40) / 100 = 90%: not more than K.
+fn the_n_largest_at_exactly_k_fail_as_in_acro_and_below_k_pass() {
+    // (50 + 40) / 100 = 90%: not less than K, so not safe (ACRO: safe only below K).
     let checks = default_checks("region,count,top1,top2,total\nNorth,20,50,40,100\n");
+    assert_eq!(outcome(&checks, DOMINANCE), Outcome::Fail);
+    let checks = default_checks("region,count,top1,top2,total\nNorth,20,50,39.99,100\n");
     assert_eq!(outcome(&checks, DOMINANCE), Outcome::Pass);
     let checks = default_checks("region,count,top1,top2,total\nNorth,20,50,41,100\n");
     let dominance = find(&checks, DOMINANCE);

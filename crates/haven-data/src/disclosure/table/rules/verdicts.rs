@@ -91,9 +91,9 @@ impl TableRules<'_> {
             DOMINANCE,
             "N-K rule",
             &self.dominance,
-            &format!("where the {n} largest contributors make more than {k}% of the total"),
+            &format!("where the {n} largest contributors make {k}% or more of the total"),
             unchecked,
-            format!("in no cell do the {n} largest contributors make more than {k}% of the total"),
+            format!("in no cell do the {n} largest contributors make {k}% or more of the total"),
         )
     }
 
