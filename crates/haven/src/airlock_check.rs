@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use haven_data::disclosure::{self, CheckPolicy, FileChecks, FilePolicy, Thresholds};
+use haven_data::disclosure::{self, Check, CheckPolicy, FileChecks, FilePolicy, Thresholds};
 
 /// Run the airlock's disclosure checks on files; print ACRO's results.json.
 ///
@@ -83,8 +83,13 @@ pub fn run(args: CheckArgs) -> anyhow::Result<bool> {
     let mut files = Vec::with_capacity(args.files.len());
     for path in &args.files {
         let name = path.to_string_lossy();
-        let checked = FileChecks::compute(path, &name, &policy)
-            .with_context(|| format!("checking {}", path.display()))?;
+        // One unreadable path is one refused file in the report, never the end of the report.
+        let checked = FileChecks::compute(path, &name, &policy).unwrap_or_else(|error| FileChecks {
+            path: name.to_string(),
+            size: 0,
+            sha256: String::new(),
+            checks: vec![Check::fail(disclosure::FILE_POLICY, format!("cannot be read: {error}"))],
+        });
         let blocking: Vec<&str> =
             checked.checks.iter().filter(|check| check.blocks()).map(|check| check.check.as_str()).collect();
         let verdict =
@@ -98,7 +103,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<bool> {
         Some(path) => {
             std::fs::write(path, json + "\n").with_context(|| format!("writing {}", path.display()))?
         }
-        None => println!("{json}"),
+        None => crate::output::print(&json)?,
     }
     Ok(report.blocks())
 }

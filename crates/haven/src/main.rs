@@ -7,7 +7,9 @@ use anyhow::Context;
 
 mod airlock_check;
 mod archive_open;
+mod output;
 mod pseudonymise;
+mod small_file;
 use clap::{Parser, Subcommand, ValueEnum};
 use haven_operator::{
     clock::SystemClock,
@@ -227,8 +229,12 @@ fn main() -> anyhow::Result<()> {
         Command::Audit { command: AuditCommand::Verify { path } } => {
             let log = if path.is_dir() { haven_data::DataStore::new(path).audit_log() } else { path };
             let report = haven_data::audit::verify(&log)?;
-            println!("{}: {} records, chain intact (head {})", log.display(), report.records, report.head);
-            Ok(())
+            output::print(&format!(
+                "{}: {} records, chain intact (head {})",
+                log.display(),
+                report.records,
+                report.head
+            ))
         }
         Command::Airlock { command: AirlockCommand::Check(args) } => {
             if airlock_check::run(args)? {

@@ -9,6 +9,8 @@ use std::{
 use anyhow::Context;
 use haven_data::prepare::{PreparationSpec, prepare_csv};
 
+use crate::small_file;
+
 /// Minimise and pseudonymise one CSV file as a permit's dataset rules say.
 #[derive(Debug, clap::Args)]
 pub struct PseudonymiseArgs {
@@ -27,13 +29,16 @@ pub struct PseudonymiseArgs {
     output: PathBuf,
 }
 
+/// A dataset's rules fit in far less; a key is a few dozen bytes.
+const MAX_SPEC_BYTES: u64 = 1 << 20;
+const MAX_KEY_BYTES: u64 = 4096;
+
 pub fn run(args: PseudonymiseArgs) -> anyhow::Result<()> {
-    let spec_text =
-        std::fs::read_to_string(&args.spec).with_context(|| format!("reading {}", args.spec.display()))?;
+    let spec_text = String::from_utf8(small_file::read(&args.spec, MAX_SPEC_BYTES)?)
+        .with_context(|| format!("{} is not UTF-8 text", args.spec.display()))?;
     let spec: PreparationSpec = serde_saphyr::from_str(&spec_text)
         .with_context(|| format!("{} is not a dataset spec", args.spec.display()))?;
-    let key =
-        std::fs::read(&args.key_file).with_context(|| format!("reading {}", args.key_file.display()))?;
+    let key = small_file::read(&args.key_file, MAX_KEY_BYTES)?;
     anyhow::ensure!(key.len() >= 16, "{}: a key of at least 16 bytes is required", args.key_file.display());
 
     // A live row count on a terminal; nothing in pipelines and logs.
@@ -59,7 +64,7 @@ pub fn run(args: PseudonymiseArgs) -> anyhow::Result<()> {
     let json = serde_json::to_string_pretty(&report)?;
     match args.report {
         Some(path) => std::fs::write(&path, json).with_context(|| format!("writing {}", path.display()))?,
-        None => println!("{json}"),
+        None => crate::output::print(&json)?,
     }
     Ok(())
 }

@@ -47,9 +47,11 @@ fn an_executable_renamed_csv_blocks_with_exit_status_one() {
 }
 
 #[test]
-fn a_missing_file_is_an_error() {
+fn a_missing_file_is_refused_in_the_report() {
     let dir = tempfile::tempdir().expect("dir");
     let output = haven_airlock_check(dir.path(), &["nope.csv"]);
-    assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("checking nope.csv"));
+    assert_eq!(output.status.code(), Some(1), "a file that cannot be read blocks");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("nope.csv") && stderr.contains("blocked: file-policy"), "{stderr}");
+    assert!(String::from_utf8_lossy(&output.stdout).contains("cannot be read"));
 }

@@ -103,8 +103,40 @@ pub struct FileChecks {
 impl FileChecks {
     /// Hashes the file at `path` and runs [`check_file`] on it (for callers that have no
     /// snapshot manifest to take the size and SHA-256 from).
+    ///
+    /// Only a regular file is opened (after following links): a FIFO would block and a link
+    /// to a device would never end, so anything else fails `file-policy` unread, as the
+    /// operator's snapshot refuses it. A file over the size limit is not read either.
     pub fn compute(path: &Path, name: &str, policy: &CheckPolicy) -> io::Result<Self> {
-        let (size, sha256) = crate::hashing::hash_reader(File::open(path)?)?;
+        let metadata = std::fs::metadata(path)?;
+        let refused = |size: u64, why: String| Self {
+            path: name.to_owned(),
+            size,
+            sha256: String::new(),
+            checks: vec![Check::fail(FILE_POLICY, why)],
+        };
+        if !metadata.is_file() {
+            return Ok(refused(
+                0,
+                "not a regular file: a directory, device, pipe or socket cannot leave".into(),
+            ));
+        }
+        if metadata.len() > policy.files.max_file_size {
+            let checks = check_file(path, name, policy)?; // file-policy fails on the size alone
+            return Ok(Self { path: name.to_owned(), size: metadata.len(), sha256: String::new(), checks });
+        }
+        let file = File::open(path)?;
+        if !file.metadata()?.is_file() {
+            return Ok(refused(0, "not a regular file: it changed while being opened".into()));
+        }
+        // Never more than the limit, whatever the file grows to meanwhile.
+        let (size, sha256) = crate::hashing::hash_reader(file.take(policy.files.max_file_size + 1))?;
+        if size > policy.files.max_file_size {
+            return Ok(refused(
+                size,
+                format!("grew past the limit of {} bytes while being read", policy.files.max_file_size),
+            ));
+        }
         Ok(Self { path: name.to_owned(), size, sha256, checks: check_file(path, name, policy)? })
     }
 }

@@ -16,6 +16,7 @@ use std::time::Instant;
 use csv::ByteRecord;
 
 use super::error::PrepareError;
+use super::guard;
 use super::pipeline::read_in_background;
 use super::plan::{self, Plan, PlannedColumn};
 use super::report::{ColumnReport, PreparationReport, k_anonymity_report, round_rate};
@@ -30,9 +31,31 @@ const PROGRESS_EVERY: u64 = 1 << 16;
 
 /// Streams `input` (CSV with a header) to `output` (CSV), returning the report. `progress`
 /// is called every ~64k rows and at the end with the rows read so far (over both passes when
-/// suppressing). On error `output` is removed, so a failed run never leaves a plausible but
-/// partial file; the output is synced to disk before returning.
+/// suppressing). The extract is written beside `output` under a name of its own, synced, and
+/// renamed to `output` only when whole, so `output` is never partial, even after a signal, and
+/// a failed run removes only what it created. The input must be a regular file and the output
+/// neither the input nor anything but a regular file ([`guard::check_paths`]).
 pub fn prepare_csv(
+    spec: &PreparationSpec,
+    key: &[u8],
+    input: &Path,
+    output: &Path,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<PreparationReport, PrepareError> {
+    plan::delimiter(spec)?; // bad rules are refused before any file is looked at
+    plan::transforms(spec, key)?;
+    guard::check_paths(&spec.name, input, output)?;
+    let partial = guard::partial_path(output);
+    let report = write_csv(spec, key, input, &partial, progress)?;
+    fs::rename(&partial, output).map_err(|source| {
+        let _ = fs::remove_file(&partial); // ours: best effort, the error matters more
+        PrepareError::WriteOutput { dataset: spec.name.clone(), path: output.to_path_buf(), source }
+    })?;
+    Ok(report)
+}
+
+/// The extract into `output`, a new file of the caller's own, removed on error.
+fn write_csv(
     spec: &PreparationSpec,
     key: &[u8],
     input: &Path,
@@ -71,7 +94,7 @@ pub fn prepare_csv(
         path: output.to_path_buf(),
         source,
     };
-    let file = File::create(output).map_err(write_error)?;
+    let file = fs::OpenOptions::new().write(true).create_new(true).open(output).map_err(write_error)?;
     let keep_class = suppression.as_ref().map(|(classes, k, _)| (classes, *k));
     let written = write_extract(source, &plan, keep_class, delimiter, file, &mut progress, &write_error);
     let written = match written {

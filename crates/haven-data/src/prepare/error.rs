@@ -26,9 +26,10 @@ pub enum PrepareError {
     HeaderNotUtf8 { dataset: String, position: usize },
 
     #[error(
-        "dataset {dataset}: the header names column {column:?} more than once; rename one of them in the source"
+        "dataset {dataset}: header columns {first} and {second} have the same name; rename one of them in the source, or add a header row if the file has none"
     )]
-    DuplicateColumn { dataset: String, column: String },
+    /// By position only: in a file without a header row the "names" are a row of data.
+    DuplicateColumn { dataset: String, first: usize, second: usize },
 
     #[error(
         "dataset {dataset}: a rule names column {column:?}, which the source header does not have; fix the column name in the permit or the source"
@@ -36,9 +37,10 @@ pub enum PrepareError {
     MissingColumn { dataset: String, column: String },
 
     #[error(
-        "dataset {dataset}: source column {column:?} has no rule and onUnknownColumn is Fail; add a rule for it (rule: Drop leaves it out) or set onUnknownColumn: Drop"
+        "dataset {dataset}: source column {position} (counted from 1 in the header) has no rule and onUnknownColumn is Fail; add a rule for it (rule: Drop leaves it out) or set onUnknownColumn: Drop"
     )]
-    UnknownColumn { dataset: String, column: String },
+    /// By position only, like [`PrepareError::DuplicateColumn`].
+    UnknownColumn { dataset: String, position: usize },
 
     #[error(
         "dataset {dataset}: row {row} (line {line}) has {found} fields but the header has {expected}; fix the row, or quote values that contain the delimiter"

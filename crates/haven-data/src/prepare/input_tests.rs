@@ -90,14 +90,32 @@ fn a_rule_naming_a_missing_column_is_an_error_naming_it() {
 #[test]
 fn an_unknown_column_fails_by_default_naming_it() {
     let err = run_err(&two_columns(), "id,note,secret\n1,2,3\n");
-    assert!(matches!(&err, PrepareError::UnknownColumn { column, .. } if column == "secret"), "{err:?}");
-    says(&err, &["\"secret\"", "onUnknownColumn"]);
+    assert!(matches!(&err, PrepareError::UnknownColumn { position: 3, .. }), "{err:?}");
+    says(&err, &["source column 3", "onUnknownColumn"]);
 }
 
 #[test]
 fn a_duplicated_header_column_is_an_error() {
     let err = run_err(&two_columns(), "id,note,note\n1,2,3\n");
-    assert!(matches!(&err, PrepareError::DuplicateColumn { column, .. } if column == "note"), "{err:?}");
+    assert!(matches!(&err, PrepareError::DuplicateColumn { first: 2, second: 3, .. }), "{err:?}");
+}
+
+#[test]
+fn a_file_without_a_header_row_never_has_its_first_row_printed() {
+    // The "header" is a row of data: a repeated identifier, and values no rule names.
+    for source in ["SECRET-4711,SECRET-4711\n1,2\n", "id,note,SECRET-0815\n1,2,3\n"] {
+        let err = run_err(&two_columns(), source);
+        assert!(!err.to_string().contains("SECRET"), "{err}");
+    }
+}
+
+#[test]
+fn a_line_longer_than_the_limit_is_refused_naming_the_line_not_its_text() {
+    let long = format!("id,note\n1,{}\n", "SECRET".repeat((MAX_LINE_BYTES / 6 + 1) as usize));
+    let err = run_err(&two_columns(), &long);
+    let text = err.to_string();
+    assert!(text.contains("line 2 is longer than"), "{text}");
+    assert!(!text.contains("SECRETSECRET"), "{}", &text[..text.len().min(300)]);
 }
 
 #[test]

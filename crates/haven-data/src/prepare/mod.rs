@@ -12,6 +12,7 @@ mod engine;
 mod error;
 mod extract;
 mod generalise;
+mod guard;
 mod pipeline;
 mod plan;
 mod report;
@@ -25,6 +26,7 @@ mod transform;
 pub use engine::prepare_csv;
 pub use error::PrepareError;
 pub use extract::{DATA_FILE, REPORT_FILE, prepare_extract, read_extract_report};
+pub use guard::MAX_LINE_BYTES;
 pub use report::{ColumnReport, HISTOGRAM_BUCKETS, KAnonymityReport, PreparationReport};
 pub use spec::{
     BandSpec, ColumnSpec, DateGranularity, GeneraliseDateSpec, HmacSpec, KAnonymityAction, KAnonymitySpec,

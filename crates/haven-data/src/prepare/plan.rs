@@ -102,8 +102,13 @@ pub(crate) fn plan(spec: &PreparationSpec, key: &[u8], header: &ByteRecord) -> R
         names.push(name);
     }
     let mut seen = HashSet::with_capacity(names.len());
-    if let Some(duplicate) = names.iter().find(|name| !seen.insert(**name)) {
-        return Err(PrepareError::DuplicateColumn { dataset: dataset(), column: (*duplicate).to_owned() });
+    if let Some(second) = names.iter().position(|name| !seen.insert(*name)) {
+        let first = names.iter().position(|name| *name == names[second]).unwrap_or(second);
+        return Err(PrepareError::DuplicateColumn {
+            dataset: dataset(),
+            first: first + 1,
+            second: second + 1,
+        });
     }
     if let Some(missing) = spec.columns.iter().find(|c| !seen.contains(c.name.as_str())) {
         return Err(PrepareError::MissingColumn { dataset: dataset(), column: missing.name.clone() });
@@ -114,7 +119,7 @@ pub(crate) fn plan(spec: &PreparationSpec, key: &[u8], header: &ByteRecord) -> R
         let Some(column) = spec.columns.iter().find(|c| c.name == name) else {
             match spec.on_unknown_column {
                 UnknownColumnPolicy::Fail => {
-                    return Err(PrepareError::UnknownColumn { dataset: dataset(), column: name.to_owned() });
+                    return Err(PrepareError::UnknownColumn { dataset: dataset(), position: input + 1 });
                 }
                 UnknownColumnPolicy::Drop => continue,
             }

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use csv::{ByteRecord, ErrorKind};
 
 use super::error::PrepareError;
+use super::guard::{LineLimit, MAX_LINE_BYTES};
 use super::stream::{HashingReader, has_unclosed_quote};
 
 /// Large reads keep the parser fed; one buffer per pass, allocated once.
@@ -58,7 +59,7 @@ impl<'a> Origin<'a> {
 #[derive(Debug)]
 pub(crate) struct Source<'a> {
     origin: Origin<'a>,
-    reader: csv::Reader<HashingReader<File>>,
+    reader: csv::Reader<HashingReader<LineLimit<File>>>,
     /// The last record read: the header until the first data row.
     last: RowAt,
 }
@@ -75,7 +76,7 @@ impl<'a> Source<'a> {
             .has_headers(true)
             .flexible(false)
             .buffer_capacity(READ_BUFFER)
-            .from_reader(HashingReader::new(file));
+            .from_reader(HashingReader::new(LineLimit::new(file, MAX_LINE_BYTES)));
         let origin = Origin { dataset, path: path.to_path_buf(), delimiter };
         Ok(Self { origin, reader, last: RowAt::default() })
     }

@@ -1,0 +1,103 @@
+//! What `prepare_csv` checks before it reads or writes anything, so a custodian's raw data is
+//! never what gets overwritten or removed: the input must be a regular file (a pipe would
+//! block the second pass, a link to a device would never end), the output must not be the
+//! input (same device and inode, hard links included) nor anything but a regular file, and
+//! the extract is written to a file of the tool's own beside the output, renamed into place
+//! only when whole. Nothing else is ever unlinked.
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::error::PrepareError;
+
+/// The longest line a source may have. A CSV record is held in memory whole (several times
+/// its size while it is transformed), so one endless line would exhaust memory.
+pub const MAX_LINE_BYTES: u64 = 32 << 20;
+
+fn refuse(kind: io::ErrorKind, message: &str) -> io::Error {
+    io::Error::new(kind, message.to_owned())
+}
+
+/// Refuses an input that is not a regular file, and an output that is the input or exists as
+/// anything but a regular file.
+pub(crate) fn check_paths(dataset: &str, input: &Path, output: &Path) -> Result<(), PrepareError> {
+    let read_error =
+        |source| PrepareError::ReadInput { dataset: dataset.to_owned(), path: input.to_path_buf(), source };
+    let write_error = |source| PrepareError::WriteOutput {
+        dataset: dataset.to_owned(),
+        path: output.to_path_buf(),
+        source,
+    };
+    let source = fs::metadata(input).map_err(read_error)?;
+    if !source.is_file() {
+        return Err(read_error(refuse(
+            io::ErrorKind::InvalidInput,
+            "not a regular file (a directory, device, pipe or socket); give the source as a file",
+        )));
+    }
+    match fs::symlink_metadata(output) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(write_error(e)),
+        Ok(existing) if !existing.is_file() => Err(write_error(refuse(
+            io::ErrorKind::InvalidInput,
+            "exists and is not a regular file (a link, device, pipe or directory); it is left as it is",
+        ))),
+        Ok(existing) if (existing.dev(), existing.ino()) == (source.dev(), source.ino()) => {
+            Err(write_error(refuse(
+                io::ErrorKind::InvalidInput,
+                "is the source itself (the same file, perhaps by another name): writing it would destroy the source",
+            )))
+        }
+        Ok(_) => Ok(()),
+    }
+}
+
+/// A new file of the tool's own beside `output`, to write the extract into.
+pub(crate) fn partial_path(output: &Path) -> PathBuf {
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let name = output.file_name().map_or_else(|| "extract".into(), |n| n.to_string_lossy().into_owned());
+    let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+    output.with_file_name(format!(".{name}.partial-{}-{seq}", std::process::id()))
+}
+
+/// A reader that fails once a line grows past `limit` bytes, naming the line, never its text.
+#[derive(Debug)]
+pub(crate) struct LineLimit<R> {
+    inner: R,
+    limit: u64,
+    line: u64,
+    since_newline: u64,
+}
+
+impl<R> LineLimit<R> {
+    pub(crate) fn new(inner: R, limit: u64) -> Self {
+        Self { inner, limit, line: 1, since_newline: 0 }
+    }
+}
+
+impl<R: io::Read> io::Read for LineLimit<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        for &byte in &buf[..n] {
+            if byte == b'\n' {
+                self.line += 1;
+                self.since_newline = 0;
+            } else {
+                self.since_newline += 1;
+                if self.since_newline > self.limit {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!(
+                            "line {} is longer than {} bytes: not a table of records",
+                            self.line, self.limit
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(n)
+    }
+}
