@@ -89,6 +89,8 @@ pub mod reasons {
     pub const WORKSPACE_LIMIT_REACHED: &str = "WorkspaceLimitReached";
     pub const RESOURCES_EXCEED_CEILING: &str = "ResourcesExceedCeiling";
     pub const INVALID_QUANTITY: &str = "InvalidQuantity";
+    /// The permit's package mirror is too wide or link-local (stored before the schema refused it).
+    pub const MIRROR_NOT_ALLOWED: &str = "MirrorNotAllowed";
     /// The API server refused one of the object's children (the message names it).
     pub const APPLY_FAILED: &str = "ApplyFailed";
     /// The environment's container is not running (crash loop, image pull, OOM...).

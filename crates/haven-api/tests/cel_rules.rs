@@ -97,7 +97,7 @@ fn column_rule_parameters_must_match_the_rule() {
 fn package_mirror_may_not_reach_cloud_metadata() {
     let mut permit = example("datapermit.yaml");
     permit["spec"]["environment"]["packageMirror"]["cidr"] = json!("169.254.0.0/16");
-    assert_rejected(permit, None, "must not include the cloud metadata address");
+    assert_rejected(permit, None, "must not include a cloud metadata or link-local address");
 }
 
 #[test]
@@ -269,5 +269,31 @@ fn airlock_files_must_name_files_inside_the_outbox() {
         let mut request = example("airlockrequest-export.yaml");
         request["spec"]["files"] = json!([good]);
         assert_eq!(cel_errors(request, None), "", "{good:?} is a file in the outbox");
+    }
+}
+
+#[test]
+fn a_package_mirror_is_a_host_or_a_few_never_a_network_or_a_metadata_address() {
+    let with_mirror = |cidr: &str| {
+        let mut permit = example("datapermit.yaml");
+        permit["spec"]["environment"]["egress"] = json!("PackageMirror");
+        permit["spec"]["environment"]["packageMirror"] = json!({"cidr": cidr, "ports": [443]});
+        permit
+    };
+    for wide in ["10.0.0.0/8", "0.0.0.0/1", "0.0.0.0/0", "::/0", "2001:db8::/32", "10.20.0.0/23"] {
+        assert_rejected(with_mirror(wide), None, "no wider than /24 (IPv4) or /64 (IPv6)");
+    }
+    for metadata in [
+        "169.254.169.254/32",
+        "169.254.169.0/24",
+        "169.254.3.0/24",
+        "fd00:ec2::254/128",
+        "fd00:ec2::/64",
+        "fe80::/64",
+    ] {
+        assert_rejected(with_mirror(metadata), None, "cloud metadata or link-local");
+    }
+    for mirror in ["10.20.30.40/32", "10.20.30.0/24", "2001:db8:1:2::/64", "2001:db8::10/128"] {
+        assert_eq!(cel_errors(with_mirror(mirror), None), "", "{mirror} is a mirror");
     }
 }

@@ -5,10 +5,10 @@ use chrono::{DateTime, Utc};
 use haven_api::{
     DataPermit, Workspace,
     constants::reasons,
-    permit::PermitPhase,
+    permit::{EgressProfile, PermitPhase},
     quantity::milli_units,
     tier::{Controls, LAST_ACTIVE_ANNOTATION},
-    validation::{effective_expiry, image_allowed, workspace_namespace},
+    validation::{effective_expiry, image_allowed, mirror_problem, workspace_namespace},
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::{Resource, ResourceExt};
@@ -154,6 +154,15 @@ pub fn request_violations(workspace: &Workspace, permit: &DataPermit) -> Vec<Vio
         violations.push(Violation::new(
             reasons::USER_NOT_PERMITTED,
             format!("spec.users: {user} is not a user of permit {permit_name}"),
+        ));
+    }
+    if let (EgressProfile::PackageMirror, Some(mirror)) =
+        (&grant.environment.egress, &grant.environment.package_mirror)
+        && let Some(problem) = mirror_problem(&mirror.cidr)
+    {
+        violations.push(Violation::new(
+            reasons::MIRROR_NOT_ALLOWED,
+            format!("spec.environment.packageMirror.cidr of permit {permit_name}: {problem}"),
         ));
     }
     if !image_allowed(&spec.image, &grant.environment.allowed_images) {

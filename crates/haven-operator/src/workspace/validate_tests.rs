@@ -230,3 +230,15 @@ fn quantities_that_are_not_positive_are_refused_even_when_stored_before_the_sche
         ]
     );
 }
+
+#[test]
+fn a_mirror_stored_before_the_schema_refused_it_is_never_given_to_a_workspace() {
+    let mut permit = active_permit();
+    permit.spec.environment.egress = haven_api::permit::EgressProfile::PackageMirror;
+    permit.spec.environment.package_mirror =
+        Some(serde_json::from_value(serde_json::json!({"cidr": "10.0.0.0/8"})).expect("mirror"));
+    assert_eq!(reasons_of(plan(&workspace(), &permit)), [reasons::MIRROR_NOT_ALLOWED]);
+    permit.spec.environment.package_mirror =
+        Some(serde_json::from_value(serde_json::json!({"cidr": "10.20.30.40/32"})).expect("mirror"));
+    assert!(plan(&workspace(), &permit).is_ok());
+}
