@@ -71,40 +71,48 @@ printf '\211PNG\r\n\032\n(a Kaplan-Meier curve)' > "$outbox/figures/kaplan-meier
 printf 'region,count\nNorth,120\nSouth,95\n' > "$data_root/workspaces/minimal/home/outputs/summary.csv"
 cat "$outbox/tables/survival-by-stage.csv"
 
-say "alice submits examples/airlockrequest-export.yaml (as herself: requestedBy must be her)"
-kubectl apply -f examples/airlockrequest-export.yaml --as alice@uhru.example
+# Requests are records and are never deleted: a demo run again on the same cluster submits a
+# new request (survival-tables-2, -3, ...) beside the earlier ones.
+ns=ws-cancer-outcomes
+req=survival-tables
+n=1
+while kubectl get ar "$req" -n "$ns" >/dev/null 2>&1; do n=$((n + 1)); req="survival-tables-$n"; done
+say "alice submits examples/airlockrequest-export.yaml as $req (as herself: requestedBy must be her)"
+sed "s/^  name: survival-tables$/  name: $req/" examples/airlockrequest-export.yaml | kubectl apply -f - --as alice@uhru.example
 kubectl apply -f examples/airlockrequest-export-minimal.yaml --as erin@example.org
-kubectl wait --for=jsonpath='{.status.phase}'=AwaitingReview --timeout=60s -n ws-cancer-outcomes ar/survival-tables
+kubectl wait --for=jsonpath='{.status.phase}'=AwaitingReview --timeout=120s -n "$ns" "ar/$req"
 kubectl get airlockrequests -A
 
-say "The check report the output checker reads (status.files[].checks)"
-kubectl get ar survival-tables -n ws-cancer-outcomes -o json >"$data_root.request.json"
-python3 - "$data_root.request.json" <<'PY'
+say "What alice reads of her request: each check's outcome, nothing of her file"
+kubectl get ar "$req" -n "$ns" -o jsonpath='{range .status.files[*]}{.path}{"\n"}{range .checks[*]}{"    "}{.outcome}{"  "}{.check}{": "}{.detail}{"\n"}{end}{end}'
+
+say "The check report the output checker reads (ConfigMap airlock-report-<uid>, carol only)"
+uid=$(kubectl get ar "$req" -n "$ns" -o jsonpath='{.metadata.uid}')
+kubectl get configmap "airlock-report-$uid" -n "$ns" --as carol@hdab.example -o jsonpath='{.data.report\.json}' >"$data_root.report.json"
+python3 - "$data_root.report.json" <<'PY'
 import json, sys
-status = json.load(open(sys.argv[1]))["status"]
-for f in status["files"]:
+for f in json.load(open(sys.argv[1])):
     print(f"{f['path']}  {f['size']} bytes  sha256 {f['sha256'][:16]}...")
     for c in f["checks"]:
         print(f"    {c['outcome']:<7} {c['check']:<20} {c.get('detail', '')}")
-print("summary:", status.get("checks"))
 PY
-echo "(ACRO-shaped report: $data_root/quarantine/ws-cancer-outcomes/survival-tables/results.json)"
+echo "(ACRO-shaped report: $data_root/quarantine/$ns/$req/results.json)"
 
 say "alice cannot approve her own request (admission says no)"
-kubectl patch ar survival-tables -n ws-cancer-outcomes --as alice@uhru.example --type merge \
+kubectl patch ar "$req" -n "$ns" --as alice@uhru.example --type merge \
   -p '{"spec":{"reviews":[{"reviewer":"alice@uhru.example","decision":"Approve"}]}}' 2>&1 | sed 's/^/  /' || true
 
 say "carol, an output checker of the permit, approves, accepting the small 'unknown' cell as an exception"
-kubectl patch ar survival-tables -n ws-cancer-outcomes --as carol@hdab.example --type merge \
+kubectl patch ar "$req" -n "$ns" --as carol@hdab.example --type merge \
   -p '{"spec":{"reviews":[{"reviewer":"carol@hdab.example","decision":"Approve","comment":"unknown stage (6) is not disclosive: no individual can be singled out"}]}}'
-kubectl get ar survival-tables -n ws-cancer-outcomes   # the permit requires two approvals: 1/2
+kubectl get ar "$req" -n "$ns"   # the permit requires two approvals: 1/2
 say "dave, the second output checker, approves too"
-kubectl patch ar survival-tables -n ws-cancer-outcomes --as dave@hdab.example --type merge \
+kubectl patch ar "$req" -n "$ns" --as dave@hdab.example --type merge \
   -p '{"spec":{"reviews":[{"reviewer":"carol@hdab.example","decision":"Approve","comment":"unknown stage (6) is not disclosive: no individual can be singled out"},{"reviewer":"dave@hdab.example","decision":"Approve"}]}}'
-kubectl wait --for=jsonpath='{.status.phase}'=Exported --timeout=60s -n ws-cancer-outcomes ar/survival-tables
-kubectl get ar survival-tables -n ws-cancer-outcomes
-kubectl get ar survival-tables -n ws-cancer-outcomes -o jsonpath='{.status.delivery}'; echo
-(cd "$data_root/egress/cancer-outcomes-2026/ws-cancer-outcomes/survival-tables" && find . -type f | sort && sha256sum MANIFEST.json)
+kubectl wait --for=jsonpath='{.status.phase}'=Exported --timeout=120s -n "$ns" "ar/$req"
+kubectl get ar "$req" -n "$ns"
+kubectl get ar "$req" -n "$ns" -o jsonpath='{.status.delivery}'; echo
+(cd "$data_root/egress/cancer-outcomes-2026/$ns/$req" && find . -type f | sort && sha256sum MANIFEST.json)
 
 say "Rejected manifests: validUntil before validFrom; a tier-3 permit asking for the internet"
 kubectl apply -f e2e/invalid/permit-ends-before-start.yaml 2>&1 | sed 's/^/  /' || true

@@ -65,6 +65,7 @@
 
 mod cells;
 mod check;
+mod embedded;
 mod model;
 mod policy;
 mod report;
@@ -154,6 +155,10 @@ pub fn check_file(path: &Path, name: &str, policy: &CheckPolicy) -> io::Result<V
     let file_policy = sniff::file_policy(name, size, &head, &policy.files);
     if file_policy.outcome == Outcome::Fail {
         return Ok(vec![file_policy]);
+    }
+    if let Some(why) = embedded::hidden_content(path, sniff::extension(name).as_deref())? {
+        let detail = format!("{why}; the file cannot leave, and was not checked further");
+        return Ok(vec![Check::fail(FILE_POLICY, detail)]);
     }
     let mut checks = vec![file_policy];
     match sniff::extension(name).as_deref() {

@@ -57,3 +57,49 @@ fn a_missing_file_is_an_io_error() {
     let dir = tempfile::tempdir().expect("dir");
     assert!(check_file(&dir.path().join("nope.csv"), "nope.csv", &CheckPolicy::default()).is_err());
 }
+
+/// A minimal whole PNG: signature, an IHDR chunk and IEND (CRCs are not checked here).
+fn whole_png() -> Vec<u8> {
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend_from_slice(&[0, 0, 0, 13]);
+    png.extend_from_slice(b"IHDR");
+    png.extend_from_slice(&[0; 13 + 4]);
+    png.extend_from_slice(&[0, 0, 0, 0]);
+    png.extend_from_slice(b"IEND");
+    png.extend_from_slice(&[0xae, 0x42, 0x60, 0x82]);
+    png
+}
+
+/// The end of a zip archive, as `zip` appends it.
+const ZIP_TAIL: &[u8] = b"PK\x03\x04\x14\0\0\0\x08\0secret.csv PK\x05\x06\0\0\0\0\x01\0\x01\0";
+
+#[test]
+fn an_archive_appended_to_an_allowed_file_is_found_anywhere_in_it() {
+    let png = whole_png();
+    assert_eq!(find(&checks_of("plot.png", &png), FILE_POLICY).outcome, Outcome::Pass, "the canary");
+    let mut hidden = png.clone();
+    hidden.extend_from_slice(ZIP_TAIL);
+    let policy = find(&checks_of("plot.png", &hidden), FILE_POLICY).clone();
+    assert_eq!(policy.outcome, Outcome::Fail, "{}", policy.detail);
+    assert!(policy.detail.contains("after the image's end"), "{}", policy.detail);
+
+    // Far past the first blocks the type sniffing reads.
+    let mut table = "region,count\n".to_owned();
+    for i in 0..20_000 {
+        table.push_str(&format!("r{i},{}\n", 10 + i % 90));
+    }
+    assert_eq!(find(&checks_of("t.csv", table.as_bytes()), FILE_POLICY).outcome, Outcome::Pass, "the canary");
+    let mut csv = table.into_bytes();
+    csv.extend_from_slice(ZIP_TAIL);
+    let policy = find(&checks_of("t.csv", &csv), FILE_POLICY).clone();
+    assert_eq!(policy.outcome, Outcome::Fail, "{}", policy.detail);
+    assert!(policy.detail.contains("binary data at byte"), "{}", policy.detail);
+
+    let pdf = b"%PDF-1.7\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n".to_vec();
+    assert_eq!(find(&checks_of("paper.pdf", &pdf), FILE_POLICY).outcome, Outcome::Pass, "the canary");
+    let mut appended = pdf.clone();
+    appended.extend_from_slice(ZIP_TAIL);
+    assert_eq!(find(&checks_of("paper.pdf", &appended), FILE_POLICY).outcome, Outcome::Fail);
+    let embedded = b"%PDF-1.7\n1 0 obj\n<</Type /EmbeddedFile>>\nendobj\n%%EOF\n";
+    assert_eq!(find(&checks_of("paper.pdf", embedded), FILE_POLICY).outcome, Outcome::Fail);
+}
