@@ -34,8 +34,9 @@ use crate::schema::{self, quantity_of};
 )]
 #[serde(rename_all = "camelCase")]
 pub struct WorkspaceSpec {
-    /// The DataPermit this workspace works under. Immutable.
-    #[schemars(length(min = 1, max = 63))]
+    /// The DataPermit this workspace works under (its name, a DNS label).
+    /// Immutable.
+    #[schemars(length(min = 1, max = 63), regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"))]
     #[x_kube(validation = Rule::new("self == oldSelf").message("spec.permit is immutable: create a new workspace for another permit"))]
     pub permit: String,
 
