@@ -14,6 +14,9 @@ pub(super) enum Role {
     Top(usize),
     /// `total`, `sum`: the cell's total.
     Total,
+    /// `min`, `smallest`: the cell's smallest contribution, which shows a negative
+    /// contribution hidden among positive ones (its total and top-k do not).
+    Min,
     /// `df_resid`, `dof`: a model's residual degrees of freedom.
     Dof,
     /// Anything else: a category defining the cell.
@@ -30,6 +33,7 @@ pub(super) fn role(header: &str) -> Role {
         "largest" | "max" => Role::Top(1),
         "second_largest" | "second" => Role::Top(2),
         "total" | "sum" => Role::Total,
+        "min" | "smallest" => Role::Min,
         "df_resid" | "dof" => Role::Dof,
         _ => match name.strip_prefix("top").and_then(|k| k.parse::<usize>().ok()) {
             Some(k) if (1..=MAX_TOP).contains(&k) && !name.starts_with("top0") => Role::Top(k),
@@ -48,6 +52,7 @@ pub(super) struct Layout {
     /// `top[k - 1]` is the column of the k-th largest contribution.
     pub top: Vec<Option<usize>>,
     pub total: Option<usize>,
+    pub min: Option<usize>,
     pub dof: Option<usize>,
     pub dimensions: Vec<usize>,
     pub notes: Vec<String>,
@@ -64,6 +69,7 @@ impl Layout {
             match role(header) {
                 Role::Count => layout.claim(index, |l| &mut l.count, "count"),
                 Role::Total => layout.claim(index, |l| &mut l.total, "total"),
+                Role::Min => layout.claim(index, |l| &mut l.min, "smallest contribution"),
                 Role::Dof => layout.claim(index, |l| &mut l.dof, "degrees of freedom"),
                 Role::Top(k) => {
                     if layout.top.len() < k {
@@ -109,6 +115,7 @@ impl Layout {
     pub(super) fn is_evidence(&self, index: usize) -> bool {
         self.count == Some(index)
             || self.total == Some(index)
+            || self.min == Some(index)
             || self.dof == Some(index)
             || self.top.contains(&Some(index))
     }

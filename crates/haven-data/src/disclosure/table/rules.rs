@@ -70,7 +70,8 @@ impl<'a> TableRules<'a> {
         let tops: Vec<Option<Value>> = layout.top.iter().map(|column| read(*column)).collect();
 
         // Every evidence value: what is suppressed, missing, negative or unreadable.
-        let evidence = layout.count.iter().chain(&layout.total).chain(layout.top.iter().flatten());
+        let evidence =
+            layout.count.iter().chain(&layout.total).chain(&layout.min).chain(layout.top.iter().flatten());
         let (mut suppressed, mut missing, mut negative) = (false, None, None);
         for &column in evidence {
             let raw = record.get(column).unwrap_or_default();

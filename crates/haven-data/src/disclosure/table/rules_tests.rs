@@ -268,3 +268,22 @@ fn values_that_are_not_numbers_are_for_review() {
     assert_eq!(structure.outcome, Outcome::Review);
     assert!(structure.detail.contains("(row 2): count is \"twelve\""), "{}", structure.detail);
 }
+
+#[test]
+fn a_negative_contribution_hidden_in_a_cell_shows_in_a_min_column_and_asks_for_review() {
+    // Twelve positives and one -50: total and top-2 are positive and pass on their own.
+    let plain = default_checks("region,count,top1,top2,total\nNorth,13,100,90,1000\n");
+    assert_eq!(outcome(&plain, NEGATIVE), Outcome::Pass, "the canary: invisible without min");
+    let shown = default_checks("region,count,top1,top2,total,min\nNorth,13,100,90,1000,-50\n");
+    let negative = find(&shown, NEGATIVE);
+    assert_eq!(negative.outcome, Outcome::Review, "{}", negative.detail);
+    let positive = default_checks("region,count,top1,top2,total,min\nNorth,13,100,90,1000,5\n");
+    assert_eq!(outcome(&positive, NEGATIVE), Outcome::Pass);
+    // Evidence of negatives without a min column: the reviewers are told others may hide some.
+    let evident = default_checks("region,count,top1,top2,total\nNorth,13,100,90,1000\nSouth,13,100,90,-20\n");
+    assert!(
+        find(&evident, NEGATIVE).detail.contains("without a min column"),
+        "{}",
+        find(&evident, NEGATIVE).detail
+    );
+}

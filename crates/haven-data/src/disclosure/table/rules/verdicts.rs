@@ -34,8 +34,13 @@ impl TableRules<'_> {
             Check::review(
                 NEGATIVE,
                 format!(
-                    "{}; negative values found: the dominance rules are not defined for them",
-                    self.negative.detail("cell", "with a negative value")
+                    "{}; negative values found: the dominance rules are not defined for them{}",
+                    self.negative.detail("cell", "with a negative value"),
+                    if self.magnitude && layout.min.is_none() {
+                        "; without a min column (each cell's smallest contribution) other cells may hide negative contributions too"
+                    } else {
+                        ""
+                    }
                 ),
             )
         });
