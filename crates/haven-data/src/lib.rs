@@ -13,6 +13,7 @@ pub mod audit;
 pub mod destroy;
 pub mod disclosure;
 mod hashing;
+mod line_limit;
 pub mod manifest;
 pub mod names;
 pub mod prepare;

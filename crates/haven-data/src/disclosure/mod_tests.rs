@@ -103,3 +103,15 @@ fn an_archive_appended_to_an_allowed_file_is_found_anywhere_in_it() {
     let embedded = b"%PDF-1.7\n1 0 obj\n<</Type /EmbeddedFile>>\nendobj\n%%EOF\n";
     assert_eq!(find(&checks_of("paper.pdf", embedded), FILE_POLICY).outcome, Outcome::Fail);
 }
+
+#[test]
+fn a_table_line_past_the_bound_is_unreadable_by_its_number_not_read_into_memory() {
+    let mut table = "region,count\nNorth,40\n".to_owned();
+    table.push_str(&"SECRET".repeat(200_000)); // one 1.2 MB line
+    table.push_str(",5\n");
+    let checks = checks_of("t.csv", table.as_bytes());
+    let structure = find(&checks, TABLE_STRUCTURE);
+    assert_ne!(structure.outcome, Outcome::Pass, "{}", structure.detail);
+    assert!(structure.detail.contains("line 3 is longer than"), "{}", structure.detail);
+    assert!(!structure.detail.contains("SECRETSECRET"));
+}

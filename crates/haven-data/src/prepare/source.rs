@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use csv::{ByteRecord, ErrorKind};
 
 use super::error::PrepareError;
-use super::guard::{LineLimit, MAX_LINE_BYTES};
+use super::guard::MAX_LINE_BYTES;
 use super::stream::{HashingReader, has_unclosed_quote};
+use crate::line_limit::LineLimit;
 
 /// Large reads keep the parser fed; one buffer per pass, allocated once.
 const READ_BUFFER: usize = 1 << 20;

@@ -221,7 +221,13 @@ async fn run_checks(mut step: Step<'_>, transfer: &Transfer, scope: &Scope) -> R
     // The details first, where only the output checkers read them; the status the requester
     // reads says which check gave which outcome.
     let full = report::build_report(step.request, &reports);
-    apply_namespaced(&step.ctx.client, &step.ctx.applied, &full).await?;
+    match apply_namespaced(&step.ctx.client, &step.ctx.applied, &full).await {
+        Err(Error::ApplyRefused { child, message }) => {
+            let why = format!("the API server refused the check report {child}: {message}");
+            return step.fail(conditions::CHECKED, reasons::APPLY_FAILED, why).await;
+        }
+        other => other?,
+    }
     let reports = report::for_requester(&reports);
     let blocking = files::blocking(&reports);
     let summary = summary(&reports);

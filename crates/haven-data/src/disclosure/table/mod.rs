@@ -26,12 +26,17 @@ use self::rules::TableRules;
 use self::structure::Structure;
 use super::check::{Check, ROW_LEVEL, TABLE_STRUCTURE};
 use super::policy::CheckPolicy;
+use crate::line_limit::LineLimit;
+
+/// The longest line a table may have: no table of cells has one near it, and a record is held
+/// in memory whole while it is checked.
+const MAX_TABLE_LINE_BYTES: u64 = 1 << 20;
 
 pub(super) fn check_csv(path: &Path, policy: &CheckPolicy) -> io::Result<Vec<Check>> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
-        .from_reader(BufReader::new(File::open(path)?));
+        .from_reader(BufReader::new(LineLimit::new(File::open(path)?, MAX_TABLE_LINE_BYTES)));
     let mut record = ByteRecord::new();
     let mut structure = Structure::default();
     if !read(&mut reader, &mut record, &mut structure)? {
@@ -79,7 +84,7 @@ pub(super) fn check_csv(path: &Path, policy: &CheckPolicy) -> io::Result<Vec<Che
 /// The next record; `false` at the end, or where the file stops being CSV (noted in
 /// `structure`). Only I/O errors are errors.
 fn read(
-    reader: &mut csv::Reader<BufReader<File>>,
+    reader: &mut csv::Reader<BufReader<LineLimit<File>>>,
     record: &mut ByteRecord,
     structure: &mut Structure,
 ) -> io::Result<bool> {
@@ -88,6 +93,11 @@ fn read(
         Err(error) => {
             let message = error.to_string();
             match error.into_kind() {
+                // A line past the bound: the table cannot be checked, and says where.
+                csv::ErrorKind::Io(error) if error.kind() == io::ErrorKind::InvalidData => {
+                    structure.unreadable = Some(error.to_string());
+                    Ok(false)
+                }
                 csv::ErrorKind::Io(error) => Err(error),
                 _ => {
                     structure.unreadable = Some(message);
