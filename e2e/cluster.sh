@@ -38,8 +38,8 @@ pids="$state/pids"
 admin_kubeconfig="$state/kubeconfig"
 timeout_s="${HAVEN_UP_TIMEOUT:-60}"
 kwok_nodes="${HAVEN_KWOK_NODES:-1}"
-service_cidr="10.0.0.0/16"  # room for a Service per workspace at 1,000 workspaces
-service_ip="10.0.0.1"
+service_cidr="10.96.0.0/16"  # inside the chart default clusterRanges; room for a Service per workspace at 1,000 workspaces
+service_ip="10.96.0.1"
 pod_cidr="10.244.0.0/16"
 components=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
 # Registry of ports handed out to clusters on this machine (shared by all state dirs).

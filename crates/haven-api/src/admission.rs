@@ -20,6 +20,7 @@ use k8s_openapi::api::admissionregistration::v1::{
 use kube::api::ObjectMeta;
 
 use crate::constants::{GROUP, labels};
+use crate::mirror::{CLUSTER_RANGES_KEY, WIDEST_IPV4_KEY, WIDEST_IPV6_KEY};
 
 /// Name of the policy and of its binding.
 pub const AIRLOCK_POLICY: &str = "haven-airlock-requests";
@@ -124,8 +125,9 @@ pub fn airlock_policy() -> (ValidatingAdmissionPolicy, ValidatingAdmissionPolicy
     (policy, binding)
 }
 
-/// A DataPermit never asks for more than its tier allows: the same rules as
-/// [`crate::tier::TierProfiles::violations`], in CEL, with the tier profiles as parameters (the
+/// A DataPermit never asks for more than its tier allows, nor for a package mirror the platform
+/// does not allow: the same rules as [`crate::tier::TierProfiles::violations`] and
+/// [`crate::mirror::MirrorRules::problem`], in CEL, with the tier profiles as parameters (the
 /// ConfigMap [`TIER_CONFIG_MAP`] in `params_namespace`).
 ///
 /// Without that ConfigMap the policy admits: Helm deletes the ConfigMap before the binding on
@@ -156,6 +158,16 @@ pub fn tier_policy(params_namespace: &str) -> (ValidatingAdmissionPolicy, Valida
                 variable("environment", "object.spec.environment"),
                 variable("airlock", "object.spec.airlock"),
                 variable("allowedTypes", &format!("{}.split(',')", limit("allowedFileTypes"))),
+                variable("hasMirror", "has(variables.environment.packageMirror)"),
+                variable("mirror", "variables.hasMirror ? variables.environment.packageMirror.cidr : ''"),
+                variable(
+                    "widestKey",
+                    &format!("isCIDR(variables.mirror) && cidr(variables.mirror).ip().family() == 6 ? '{WIDEST_IPV6_KEY}' : '{WIDEST_IPV4_KEY}'"),
+                ),
+                variable(
+                    "clusterRanges",
+                    &format!("has(params.data) && '{CLUSTER_RANGES_KEY}' in params.data ? params.data['{CLUSTER_RANGES_KEY}'].split(',').map(r, r.trim()).filter(r, r != '') : []"),
+                ),
             ]),
             validations: Some(vec![
                 invalid(
@@ -184,6 +196,14 @@ pub fn tier_policy(params_namespace: &str) -> (ValidatingAdmissionPolicy, Valida
                 invalid(
                     &format!("!has(variables.airlock.importReview) || variables.airlock.importReview || {} != 'true'", limit("importReview")),
                     &format!("'spec.airlock.importReview: ' + {tier_is} + ' requires imports to be reviewed'"),
+                ),
+                invalid(
+                    "!variables.hasMirror || !isCIDR(variables.mirror) || !has(params.data) || !(variables.widestKey in params.data) || cidr(variables.mirror).prefixLength() >= int(params.data[variables.widestKey])",
+                    "'spec.environment.packageMirror.cidr: ' + variables.mirror + ' must be no wider than /' + params.data[variables.widestKey] + ': a mirror is a host or a few, never a network'",
+                ),
+                invalid(
+                    "!variables.hasMirror || !isCIDR(variables.mirror) || variables.clusterRanges.all(r, !(cidr(r).containsCIDR(cidr(variables.mirror)) || cidr(variables.mirror).containsCIDR(cidr(r))))",
+                    "'spec.environment.packageMirror.cidr: ' + variables.mirror + ' overlaps the cluster pod or Service range ' + variables.clusterRanges.filter(r, (cidr(r).containsCIDR(cidr(variables.mirror)) || cidr(variables.mirror).containsCIDR(cidr(r)))).join(', ')",
                 ),
                 invalid(
                     "!has(variables.airlock.allowedFileTypes) || variables.airlock.allowedFileTypes.all(t, t in variables.allowedTypes)",

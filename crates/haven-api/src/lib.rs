@@ -8,6 +8,7 @@ pub mod airlock;
 pub mod constants;
 pub mod crd;
 mod dataset;
+pub mod mirror;
 pub mod permit;
 mod policy;
 pub mod quantity;

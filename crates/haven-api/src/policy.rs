@@ -87,14 +87,13 @@ pub enum EgressProfile {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct PackageMirror {
-    /// The mirror's address range, e.g. `10.20.30.40/32`: a host or a few, no wider than /24
-    /// (IPv4) or /64 (IPv6), and never link-local, where cloud metadata services answer
-    /// (169.254.0.0/16 with 169.254.169.254, fe80::/10, and fd00:ec2::254).
+    /// The mirror's address range, e.g. `10.20.30.40/32`: never link-local, where cloud
+    /// metadata services answer (169.254.0.0/16 with 169.254.169.254, fe80::/10, and
+    /// fd00:ec2::254); and, by the platform's rules (the chart's `network`), a host or a few (no
+    /// wider than /24 or /64 by default) outside the cluster's pod and Service ranges.
     #[schemars(length(min = 1, max = 64))]
     #[x_kube(
         validation = Rule::new("isCIDR(self)").message("packageMirror.cidr must be a CIDR such as 10.20.30.40/32"),
-        validation = Rule::new("!isCIDR(self) || cidr(self).prefixLength() >= (cidr(self).ip().family() == 4 ? 24 : 64)")
-            .message("packageMirror.cidr must be no wider than /24 (IPv4) or /64 (IPv6): a mirror is a host or a few, never a network such as the cluster's or the internet"),
         validation = Rule::new("!isCIDR(self) || !(cidr(self).containsIP(ip('169.254.169.254')) || cidr(self).containsIP(ip('fd00:ec2::254')) || cidr('169.254.0.0/16').containsCIDR(cidr(self)) || cidr('fe80::/10').containsCIDR(cidr(self)))")
             .message("packageMirror.cidr must not include a cloud metadata or link-local address (169.254.0.0/16, fe80::/10, fd00:ec2::254)"),
     )]

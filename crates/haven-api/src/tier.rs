@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 
 use chrono::Duration;
 
+use crate::mirror::MirrorRules;
 use crate::permit::{ControlsInForce, DataPermitSpec, EgressProfile};
 use crate::validation::parse_duration;
 
@@ -71,10 +72,11 @@ pub struct TierViolation {
     pub message: String,
 }
 
-/// One profile per tier.
+/// One profile per tier, and the platform's package mirror rules, which travel with them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TierProfiles {
     profiles: [TierProfile; 5],
+    mirror: MirrorRules,
 }
 
 /// A tier configuration that cannot be used; names the ConfigMap key.
@@ -132,11 +134,17 @@ impl Default for TierProfiles {
                     ..mirrored
                 },
             ],
+            mirror: MirrorRules::default(),
         }
     }
 }
 
 impl TierProfiles {
+    /// Where a permit's package mirror may be, whatever its tier.
+    pub fn mirror_rules(&self) -> &MirrorRules {
+        &self.mirror
+    }
+
     /// The profile of `tier`; the schema admits 0-4, anything above is treated as 4.
     pub fn profile(&self, tier: u8) -> &TierProfile {
         &self.profiles[usize::from(tier.min(4))]
@@ -254,15 +262,16 @@ impl TierProfiles {
         for tier in TIERS {
             profiles[usize::from(tier)] = profile_from(data, tier)?;
         }
-        Ok(Self { profiles })
+        Ok(Self { profiles, mirror: MirrorRules::from_config_map(data)? })
     }
 
     /// The profiles as a ConfigMap's data, the form the chart renders and the admission
     /// policy reads: `<tier>.egress`, `.requiredApprovals`, `.allowedFileTypes` (comma
     /// separated), `.importReview`, `.maxWorkspaceLifetime` and `.idleTimeout` (a duration, or
-    /// empty for no limit), `.gatewayAnnotations` (a JSON object).
+    /// empty for no limit), `.gatewayAnnotations` (a JSON object); and the mirror rules
+    /// ([`MirrorRules::to_config_map`]).
     pub fn to_config_map(&self) -> BTreeMap<String, String> {
-        let mut data = BTreeMap::new();
+        let mut data = self.mirror.to_config_map();
         for tier in TIERS {
             let profile = self.profile(tier);
             let mut put = |control: &str, value: String| data.insert(format!("{tier}.{control}"), value);

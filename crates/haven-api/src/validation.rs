@@ -95,31 +95,6 @@ pub fn workspace_namespace(workspace: &str) -> String {
 
 /// Whether `image` is allowed by a permit's `allowedImages`: an exact match, or a prefix match
 /// for an entry ending in `*`.
-/// Why a package mirror's CIDR may not be given to workspaces, if it may not: the schema's
-/// rule, again in the operator for permits stored before the schema said so. A mirror is a
-/// host or a few (no wider than /24 or /64), never link-local where metadata services answer.
-pub fn mirror_problem(cidr: &str) -> Option<String> {
-    use std::net::IpAddr;
-    let parsed = cidr
-        .split_once('/')
-        .and_then(|(ip, prefix)| Some((ip.parse::<IpAddr>().ok()?, prefix.parse::<u8>().ok()?)));
-    let Some((ip, prefix)) = parsed else {
-        return Some(format!("{cidr} is not a CIDR"));
-    };
-    let (narrowest_allowed, link_local) = match ip {
-        IpAddr::V4(v4) => (24, v4.is_link_local()),
-        IpAddr::V6(v6) => {
-            (64, (v6.segments()[0] & 0xffc0) == 0xfe80 || v6.segments()[..4] == [0xfd00, 0x0ec2, 0, 0])
-        }
-    };
-    if prefix < narrowest_allowed {
-        return Some(format!(
-            "{cidr} is wider than /{narrowest_allowed}: a mirror is a host or a few, never a network"
-        ));
-    }
-    link_local.then(|| format!("{cidr} is a cloud metadata or link-local range"))
-}
-
 pub fn image_allowed(image: &str, allowed: &[String]) -> bool {
     allowed.iter().any(|entry| match entry.strip_suffix('*') {
         Some(prefix) => image.starts_with(prefix),

@@ -23,11 +23,12 @@ pub async fn provision(
 ) -> anyhow::Result<()> {
     let controls = config.tiers.controls(&permit.spec);
     let plan =
-        plan_workspace(workspace, permit, &controls, &[], chrono::Utc::now()).map_err(|violations| {
-            let reasons: Vec<String> =
-                violations.iter().map(|v| format!("{}: {}", v.reason, v.message)).collect();
-            anyhow!("workspace {} refused: {}", workspace.name_any(), reasons.join("; "))
-        })?;
+        plan_workspace(workspace, permit, &controls, config.tiers.mirror_rules(), &[], chrono::Utc::now())
+            .map_err(|violations| {
+                let reasons: Vec<String> =
+                    violations.iter().map(|v| format!("{}: {}", v.reason, v.message)).collect();
+                anyhow!("workspace {} refused: {}", workspace.name_any(), reasons.join("; "))
+            })?;
     // A fresh ledger: each child is applied exactly once, as the operator's first reconcile does.
     apply_children(client, &Applied::default(), &build_children(&plan, config)).await?;
     Ok(())

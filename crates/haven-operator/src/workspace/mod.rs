@@ -78,7 +78,7 @@ async fn reconcile_live(workspace: &Workspace, ctx: &Context) -> Result<Action> 
         };
     }
     let siblings = siblings(workspace, &permit, ctx);
-    match plan_workspace(workspace, &permit, &controls, &siblings, now) {
+    match plan_workspace(workspace, &permit, &controls, ctx.config.tiers.mirror_rules(), &siblings, now) {
         Err(violations) => {
             provision::suspend(workspace, ctx).await?;
             status::refused(workspace, ctx, Some(expiry), &violations).await?;

@@ -5,10 +5,11 @@ use chrono::{DateTime, Utc};
 use haven_api::{
     DataPermit, Workspace,
     constants::reasons,
+    mirror::MirrorRules,
     permit::{EgressProfile, PermitPhase},
     quantity::milli_units,
     tier::{Controls, LAST_ACTIVE_ANNOTATION},
-    validation::{effective_expiry, image_allowed, mirror_problem, workspace_namespace},
+    validation::{effective_expiry, image_allowed, workspace_namespace},
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::{Resource, ResourceExt};
@@ -44,6 +45,7 @@ pub fn plan_workspace(
     workspace: &Workspace,
     permit: &DataPermit,
     controls: &Controls,
+    mirror_rules: &MirrorRules,
     siblings: &[Sibling],
     now: DateTime<Utc>,
 ) -> Result<WorkspacePlan, Vec<Violation>> {
@@ -60,6 +62,16 @@ pub fn plan_workspace(
         ));
     }
     violations.extend(request_violations(workspace, permit));
+    // Checked here as well as at admission: the platform's rules may have changed since, and
+    // the admission policy may not be installed.
+    if let (EgressProfile::PackageMirror, Some(mirror)) = (controls.egress, &grant.environment.package_mirror)
+        && let Some(problem) = mirror_rules.problem(&mirror.cidr)
+    {
+        violations.push(Violation::new(
+            reasons::MIRROR_NOT_ALLOWED,
+            format!("spec.environment.packageMirror.cidr of permit {permit_name}: {problem}"),
+        ));
+    }
     let datasets = chosen_datasets(workspace, permit);
     let me = Sibling { created: created(workspace), name: workspace.name_any() };
     let ahead = siblings.iter().filter(|s| **s < me).count();
@@ -154,15 +166,6 @@ pub fn request_violations(workspace: &Workspace, permit: &DataPermit) -> Vec<Vio
         violations.push(Violation::new(
             reasons::USER_NOT_PERMITTED,
             format!("spec.users: {user} is not a user of permit {permit_name}"),
-        ));
-    }
-    if let (EgressProfile::PackageMirror, Some(mirror)) =
-        (&grant.environment.egress, &grant.environment.package_mirror)
-        && let Some(problem) = mirror_problem(&mirror.cidr)
-    {
-        violations.push(Violation::new(
-            reasons::MIRROR_NOT_ALLOWED,
-            format!("spec.environment.packageMirror.cidr of permit {permit_name}: {problem}"),
         ));
     }
     if !image_allowed(&spec.image, &grant.environment.allowed_images) {

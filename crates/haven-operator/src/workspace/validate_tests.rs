@@ -31,8 +31,15 @@ fn plan_with_siblings(
     permit: &DataPermit,
     siblings: &[Sibling],
 ) -> Result<WorkspacePlan, Vec<Violation>> {
-    let controls = haven_api::tier::TierProfiles::default().controls(&permit.spec);
-    plan_workspace(workspace, permit, &controls, siblings, chrono::Utc::now())
+    let tiers = haven_api::tier::TierProfiles::default();
+    plan_workspace(
+        workspace,
+        permit,
+        &tiers.controls(&permit.spec),
+        tiers.mirror_rules(),
+        siblings,
+        chrono::Utc::now(),
+    )
 }
 
 fn reasons_of(result: Result<WorkspacePlan, Vec<Violation>>) -> Vec<&'static str> {
@@ -196,13 +203,15 @@ fn an_environment_idle_past_its_timeout_is_stopped_until_activity_is_reported() 
     ws.spec.expires_at = None;
     created_at(&mut ws, created);
     assert_eq!(idle_deadline(&ws, &controls, chrono::Utc::now()), Some(created + chrono::Duration::hours(8)));
-    let plan = plan_workspace(&ws, &permit, &controls, &[], chrono::Utc::now()).expect("allowed");
+    let plan = plan_workspace(&ws, &permit, &controls, &Default::default(), &[], chrono::Utc::now())
+        .expect("allowed");
     assert!(plan.paused && plan.idle, "never active since creation 9 h ago: stopped");
 
     let active = chrono::Utc::now() - chrono::Duration::minutes(5);
     ws.metadata.annotations =
         Some([(haven_api::tier::LAST_ACTIVE_ANNOTATION.to_owned(), active.to_rfc3339())].into());
-    let plan = plan_workspace(&ws, &permit, &controls, &[], chrono::Utc::now()).expect("allowed");
+    let plan = plan_workspace(&ws, &permit, &controls, &Default::default(), &[], chrono::Utc::now())
+        .expect("allowed");
     assert!(!plan.paused && !plan.idle, "active 5 minutes ago: running");
 
     permit.spec.tier = 3;
@@ -232,12 +241,15 @@ fn quantities_that_are_not_positive_are_refused_even_when_stored_before_the_sche
 }
 
 #[test]
-fn a_mirror_stored_before_the_schema_refused_it_is_never_given_to_a_workspace() {
+fn a_mirror_the_platform_does_not_allow_is_never_given_to_a_workspace() {
     let mut permit = active_permit();
     permit.spec.environment.egress = haven_api::permit::EgressProfile::PackageMirror;
     permit.spec.environment.package_mirror =
         Some(serde_json::from_value(serde_json::json!({"cidr": "10.0.0.0/8"})).expect("mirror"));
     assert_eq!(reasons_of(plan(&workspace(), &permit)), [reasons::MIRROR_NOT_ALLOWED]);
+    permit.spec.environment.package_mirror =
+        Some(serde_json::from_value(serde_json::json!({"cidr": "10.96.0.10/32"})).expect("mirror"));
+    assert_eq!(reasons_of(plan(&workspace(), &permit)), [reasons::MIRROR_NOT_ALLOWED], "the Service range");
     permit.spec.environment.package_mirror =
         Some(serde_json::from_value(serde_json::json!({"cidr": "10.20.30.40/32"})).expect("mirror"));
     assert!(plan(&workspace(), &permit).is_ok());
