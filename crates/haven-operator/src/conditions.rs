@@ -50,6 +50,11 @@ pub fn to_time(at: DateTime<Utc>) -> Time {
     Time(Timestamp::from_second(at.timestamp()).unwrap_or(Timestamp::UNIX_EPOCH))
 }
 
+/// A Kubernetes timestamp (a condition's transition time) as chrono's.
+pub fn time_of(at: &Timestamp) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(at.as_millisecond()).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;

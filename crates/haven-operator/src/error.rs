@@ -61,4 +61,14 @@ impl Error {
     }
 }
 
+/// When a child keeps being refused, try again after as long as it has been failing (so the
+/// delay doubles), from 5 s up to 5 minutes; a change to the spec is tried at once.
+pub fn refused_apply_backoff(
+    now: chrono::DateTime<chrono::Utc>,
+    failing_since: chrono::DateTime<chrono::Utc>,
+) -> std::time::Duration {
+    let failing = (now - failing_since).to_std().unwrap_or_default();
+    failing.clamp(std::time::Duration::from_secs(5), std::time::Duration::from_secs(300))
+}
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -8,7 +8,10 @@ use haven_data::prepare::key_fingerprint as fingerprint;
 use k8s_openapi::{ByteString, api::core::v1::Secret, apimachinery::pkg::apis::meta::v1::ObjectMeta};
 use kube::{Api, api::PostParams};
 
-use crate::{context::Context, error::Result};
+use crate::{
+    context::Context,
+    error::{Error, Result},
+};
 
 const KEY_FIELD: &str = "key";
 
@@ -55,7 +58,7 @@ pub async fn ensure_key(ctx: &Context, permit: &str) -> Result<PermitKey> {
         return Ok(PermitKey::from(&existing));
     }
     let mut key = [0u8; 32];
-    getrandom::fill(&mut key).map_err(crate::error::Error::data_store)?;
+    getrandom::fill(&mut key).map_err(Error::data_store)?;
     let secret = Secret {
         metadata: ObjectMeta {
             name: Some(name.clone()),
@@ -73,7 +76,8 @@ pub async fn ensure_key(ctx: &Context, permit: &str) -> Result<PermitKey> {
         Ok(created) => Ok(PermitKey::from(&created)),
         // Another reconcile (or a restarted operator) created it first: use that one.
         Err(kube::Error::Api(status)) if status.code == 409 => Ok(PermitKey::from(&api.get(&name).await?)),
-        Err(error) => Err(error.into()),
+        // Refused for good (a policy, a quota): the permit says so instead of retrying blind.
+        Err(error) => Err(Error::applying(format!("Secret {}/{name}", ctx.config.operator_namespace), error)),
     }
 }
 

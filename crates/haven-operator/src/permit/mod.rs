@@ -60,10 +60,16 @@ pub async fn reconcile(permit: Arc<DataPermit>, ctx: Arc<Context>) -> Result<Act
 
     // Preparation runs while the window is open and an extract is missing or stale.
     let readiness = match plan.phase {
-        PermitPhase::Preparing => {
-            let key = key::ensure_key(&ctx, &name).await?;
-            Some(prepare::advance(&ctx, &permit, &key, &reports)?)
-        }
+        PermitPhase::Preparing => match key::ensure_key(&ctx, &name).await {
+            Ok(key) => Some(prepare::advance(&ctx, &permit, &key, &reports)?),
+            Err(Error::ApplyRefused { child, message }) => {
+                tracing::warn!(permit = %name, %child, %message, "apply refused");
+                Some(Readiness::Refused(format!(
+                    "the API server refused {child}: {message}; retried with back-off and at once when the permit changes"
+                )))
+            }
+            Err(other) => return Err(other),
+        },
         PermitPhase::Active => Some(Readiness::Ready),
         _ => None,
     };
@@ -92,19 +98,25 @@ pub async fn reconcile(permit: Arc<DataPermit>, ctx: Arc<Context>) -> Result<Act
             .conditions
             .iter()
             .any(|c| c.type_ == conditions::WITHIN_TIER && c.reason == reasons::LOOSENS_TIER);
-    let newly_failed = matches!(readiness, Some(Readiness::Failed(_)))
-        && !old
-            .conditions
+    let failure = match &readiness {
+        Some(Readiness::Failed(message)) => Some((reasons::PREPARATION_FAILED, message)),
+        Some(Readiness::Refused(message)) => Some((reasons::APPLY_FAILED, message)),
+        _ => None,
+    };
+    let failing_since = failure.and_then(|(reason, _)| {
+        old.conditions
             .iter()
-            .any(|c| c.type_ == conditions::DATASETS_PREPARED && c.reason == reasons::PREPARATION_FAILED);
+            .find(|c| c.type_ == conditions::DATASETS_PREPARED && c.reason == reason)
+            .map(|c| crate::conditions::time_of(&c.last_transition_time.0))
+    });
     set_conditions(&mut new.conditions, desired, permit.meta().generation, now);
     write_status(&permit, &ctx, &old, new.clone()).await?;
     if newly_loosens {
         let message = tier_message(permit.spec.tier, &loosens);
         ctx.record(&permit.object_ref(&()), true, reasons::LOOSENS_TIER, message).await;
     }
-    if let (true, Some(Readiness::Failed(message))) = (newly_failed, &readiness) {
-        ctx.record(&permit.object_ref(&()), true, reasons::PREPARATION_FAILED, message.clone()).await;
+    if let (None, Some((reason, message))) = (failing_since, failure) {
+        ctx.record(&permit.object_ref(&()), true, reason, message.clone()).await;
     }
 
     if deleting && new.phase == PermitPhase::Destroyed {
@@ -114,6 +126,10 @@ pub async fn reconcile(permit: Arc<DataPermit>, ctx: Arc<Context>) -> Result<Act
     match readiness {
         Some(Readiness::Preparing(_)) => return Ok(Action::requeue(Duration::from_secs(2))), // progress
         Some(Readiness::Failed(_)) => return Ok(Action::requeue(Duration::from_secs(10))),   // notice a fix
+        Some(Readiness::Refused(_)) => {
+            let since = failing_since.unwrap_or(now);
+            return Ok(Action::requeue(crate::error::refused_apply_backoff(now, since)));
+        }
         _ => {}
     }
     Ok(match plan.next_change {
@@ -152,6 +168,7 @@ fn preparation_condition(readiness: Option<&Readiness>) -> Option<Desired<'stati
         Readiness::Ready => (true, reasons::PROVISIONED, "every dataset has a current extract".to_owned()),
         Readiness::Preparing(progress) => (false, reasons::PROGRESSING, progress.clone()),
         Readiness::Failed(message) => (false, reasons::PREPARATION_FAILED, message.clone()),
+        Readiness::Refused(message) => (false, reasons::APPLY_FAILED, message.clone()),
     };
     Some(Desired { type_: conditions::DATASETS_PREPARED, status, reason, message })
 }

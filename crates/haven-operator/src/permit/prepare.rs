@@ -63,6 +63,9 @@ pub enum Readiness {
     Preparing(String),
     /// A dataset failed; the message names it (and the column and row).
     Failed(String),
+    /// The API server refused something preparation needs (the key Secret); the message says
+    /// what and why.
+    Refused(String),
 }
 
 /// The CRD's dataset and the engine's spec share one JSON shape.

@@ -93,7 +93,7 @@ async fn reconcile_live(workspace: &Workspace, ctx: &Context) -> Result<Action> 
             Err(Error::ApplyRefused { child, message }) => {
                 tracing::warn!(workspace = %workspace.name_any(), %child, %message, "apply refused");
                 let failing_since = status::apply_failed(workspace, ctx, expiry, &child, &message).await?;
-                return Ok(Action::requeue(apply_backoff(now, failing_since)));
+                return Ok(Action::requeue(crate::error::refused_apply_backoff(now, failing_since)));
             }
             Err(other) => return Err(other),
         },
@@ -114,13 +114,6 @@ async fn permit_of(workspace: &Workspace, ctx: &Context) -> Result<Option<Arc<Da
     }
     let fetched = Api::<DataPermit>::all(ctx.client.clone()).get_opt(&workspace.spec.permit).await?;
     Ok(fetched.map(Arc::new))
-}
-
-/// When a child keeps being refused, try again after as long as it has been failing (so the
-/// delay doubles), from 5 s up to 5 minutes; a change to the spec is tried at once.
-fn apply_backoff(now: DateTime<Utc>, failing_since: DateTime<Utc>) -> Duration {
-    let failing = (now - failing_since).to_std().unwrap_or_default();
-    failing.clamp(Duration::from_secs(5), Duration::from_secs(300))
 }
 
 /// How often a workspace refused for a permit that is not Active yet is looked at again.

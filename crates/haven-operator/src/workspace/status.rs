@@ -131,7 +131,7 @@ pub async fn apply_failed(
         .and_then(|s| {
             s.conditions.iter().find(|c| c.type_ == conditions::READY && c.reason == reasons::APPLY_FAILED)
         })
-        .map_or_else(|| ctx.clock.now(), |c| super::validate::time_of(&c.last_transition_time.0));
+        .map_or_else(|| ctx.clock.now(), |c| crate::conditions::time_of(&c.last_transition_time.0));
     Ok(since)
 }
 

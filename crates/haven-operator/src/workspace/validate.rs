@@ -1,6 +1,7 @@
 //! A workspace checked against its permit (pure): either a [`WorkspacePlan`] to build, or
 //! every reason it may not run, each naming the field.
 
+use crate::conditions::time_of;
 use chrono::{DateTime, Utc};
 use haven_api::{
     DataPermit, Workspace,
@@ -141,10 +142,6 @@ pub fn workspace_expiry(workspace: &Workspace, permit: &DataPermit, controls: &C
         Some(lifetime_ends) => expiry.min(lifetime_ends),
         None => expiry,
     }
-}
-
-pub(crate) fn time_of(at: &k8s_openapi::jiff::Timestamp) -> DateTime<Utc> {
-    DateTime::from_timestamp_millis(at.as_millisecond()).unwrap_or_default()
 }
 
 /// The ordering key of a workspace for the permit's workspace limit.
