@@ -28,8 +28,11 @@ use kube::{
 };
 use tokio::sync::OnceCell;
 
-/// How long any single wait in a test may take before it fails.
-pub const DEADLINE: Duration = Duration::from_secs(60);
+/// How long a wait for one change (an object's phase, a condition) may take before it fails:
+/// seconds on a quiet machine, so two minutes means stuck, not slow. Waits whose work grows
+/// with the machine's load (many objects, much data) fail on no progress instead
+/// ([`eventually_advancing`], [`eventually_progressing`]).
+pub const DEADLINE: Duration = Duration::from_secs(120);
 
 /// The most a wait that is still making progress may take in all ([`eventually_progressing`]).
 pub const LONG_DEADLINE: Duration = Duration::from_secs(900);
@@ -175,23 +178,68 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<Option<T>>>,
 {
-    let start = tokio::time::Instant::now();
-    let (mut last, mut moved) = (progress(), start);
+    let mut watch = Stall::new(stall, ceiling, progress());
     loop {
         if let Some(value) = check().await? {
             return Ok(value);
         }
-        let now = progress();
-        if now != last {
-            (last, moved) = (now, tokio::time::Instant::now());
+        watch.observe(what, progress())?;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Polls `check` every 200 ms until its first half is `Some`; its second half is what it saw
+/// (e.g. each workspace's phase). Fails only when that has not changed for [`DEADLINE`] or
+/// after [`LONG_DEADLINE`]: for waits on many objects, whose time grows with the machine's load.
+pub async fn eventually_advancing<T, P, F, Fut>(what: &str, mut check: F) -> Result<T>
+where
+    P: PartialEq + std::fmt::Debug,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(Option<T>, P)>>,
+{
+    let (done, seen) = check().await?;
+    if let Some(value) = done {
+        return Ok(value);
+    }
+    let mut watch = Stall::new(DEADLINE, LONG_DEADLINE, seen);
+    loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let (done, seen) = check().await?;
+        if let Some(value) = done {
+            return Ok(value);
         }
-        if moved.elapsed() >= stall {
+        watch.observe(what, seen)?;
+    }
+}
+
+/// When a wait last saw progress.
+struct Stall<P> {
+    stall: Duration,
+    ceiling: Duration,
+    start: tokio::time::Instant,
+    moved: tokio::time::Instant,
+    last: P,
+}
+
+impl<P: PartialEq + std::fmt::Debug> Stall<P> {
+    fn new(stall: Duration, ceiling: Duration, first: P) -> Self {
+        let now = tokio::time::Instant::now();
+        Self { stall, ceiling, start: now, moved: now, last: first }
+    }
+
+    /// Notes what was seen now; an error once nothing has moved for `stall` or `ceiling` is up.
+    fn observe(&mut self, what: &str, seen: P) -> Result<()> {
+        if seen != self.last {
+            (self.last, self.moved) = (seen, tokio::time::Instant::now());
+        }
+        let (stall, ceiling, last) = (self.stall, self.ceiling, &self.last);
+        if self.moved.elapsed() >= stall {
             bail!("{what}: no progress for {stall:?} (last seen: {last:?})");
         }
-        if start.elapsed() >= ceiling {
+        if self.start.elapsed() >= ceiling {
             bail!("{what}: not true after {ceiling:?}, though still progressing ({last:?})");
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        Ok(())
     }
 }
 

@@ -7,8 +7,8 @@ use std::time::Duration;
 use anyhow::Result;
 use haven_api::{DataPermit, Workspace, constants::labels, workspace::WorkspacePhase};
 use haven_e2e::{
-    DEADLINE, Operator, admin, data_root, ensure_namespace, eventually, fixtures, keys, operator_turn,
-    unique_name,
+    DEADLINE, Operator, admin, data_root, ensure_namespace, eventually, eventually_advancing, fixtures, keys,
+    operator_turn, unique_name,
 };
 use k8s_openapi::api::{
     apps::v1::StatefulSet,
@@ -27,17 +27,19 @@ const SCRATCH_FILES: usize = 400;
 /// Early crash points, before or while the operator's watches start.
 const CRASH_AFTER: [Duration; 2] = [Duration::from_millis(200), Duration::from_millis(700)];
 
+/// `(all of names in phase, how many are)`, for [`eventually_advancing`].
 async fn all_in_phase(
     workspaces: &Api<Workspace>,
     names: &[String],
     phase: WorkspacePhase,
-) -> Result<Option<()>> {
+) -> Result<(Option<()>, usize)> {
+    let mut there = 0;
     for name in names {
-        if workspaces.get(name).await?.status.map(|s| s.phase) != Some(phase) {
-            return Ok(None);
+        if workspaces.get(name).await?.status.map(|s| s.phase) == Some(phase) {
+            there += 1;
         }
     }
-    Ok(Some(()))
+    Ok(((there == names.len()).then_some(()), there))
 }
 
 async fn count<K>(api: Api<K>, selector: &str) -> Result<usize>
@@ -113,7 +115,7 @@ async fn killing_the_operator_mid_provisioning_and_mid_teardown_converges_withou
     let operator =
         crash_repeatedly(&root, &workspaces, &names, WorkspacePhase::Provisioning, WorkspacePhase::Ready)
             .await?;
-    eventually(DEADLINE, "every workspace Ready", || {
+    eventually_advancing("every workspace Ready", || {
         all_in_phase(&workspaces, &names, WorkspacePhase::Ready)
     })
     .await?;
@@ -150,7 +152,7 @@ async fn killing_the_operator_mid_provisioning_and_mid_teardown_converges_withou
     let _operator =
         crash_repeatedly(&root, &workspaces, &names, WorkspacePhase::Expiring, WorkspacePhase::Archived)
             .await?;
-    eventually(DEADLINE, "every workspace Archived", || {
+    eventually_advancing("every workspace Archived", || {
         all_in_phase(&workspaces, &names, WorkspacePhase::Archived)
     })
     .await?;

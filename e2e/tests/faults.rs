@@ -22,7 +22,8 @@ use haven_api::{
 };
 use haven_data::{DataStore, prepare::read_extract_report, verify_archive};
 use haven_e2e::{
-    DEADLINE, Operator, admin, data_root, ensure_namespace, eventually, fixtures, keys, unique_name, within,
+    DEADLINE, LONG_DEADLINE, Operator, admin, data_root, ensure_namespace, eventually, eventually_advancing,
+    fixtures, keys, unique_name, within,
 };
 use k8s_openapi::api::{
     apps::v1::StatefulSet,
@@ -39,8 +40,6 @@ use kube::{
 use serde_json::json;
 use tokio::{sync::Semaphore, task::JoinSet};
 
-/// Convergence after repeated crashes, or through a backlog, may take longer than one step.
-const LONG: Duration = Duration::from_secs(120);
 /// Requests in flight at once when the tests create or delete many objects.
 const AT_ONCE: usize = 32;
 
@@ -196,9 +195,10 @@ async fn clean_up(client: &Client, workspace_names: Vec<String>, permit_names: &
         }
     })
     .await?;
-    eventually(LONG, "every workspace deleted", || async {
+    eventually_advancing("every workspace deleted", || async {
         let left = phases(&workspaces).await?;
-        Ok(pending.iter().all(|n| !left.contains_key(n)).then_some(()))
+        let pending = pending.iter().filter(|n| left.contains_key(*n)).count();
+        Ok(((pending == 0).then_some(()), pending))
     })
     .await?;
     for name in permit_names {
@@ -255,9 +255,10 @@ async fn random_sigkills_over_twenty_workspaces_converge_without_duplicates_orph
 
     // Provisioning: five crashes at random points, from before the watches start to mid-apply.
     let operator = kill_at_random(operator, &mut rng, (5, 3000), &workspaces, (&names, &[])).await?;
-    eventually(LONG, "every workspace Ready", || async {
+    eventually_advancing("every workspace Ready", || async {
         let now = phases(&workspaces).await?;
-        Ok(names.iter().all(|n| now.get(n) == Some(&WorkspacePhase::Ready)).then_some(()))
+        let ready = names.iter().filter(|n| now.get(*n) == Some(&WorkspacePhase::Ready)).count();
+        Ok(((ready == names.len()).then_some(()), now))
     })
     .await?;
     eprintln!("[e2e] {FLEET} workspaces Ready {:?} after the start", started.elapsed());
@@ -281,12 +282,12 @@ async fn random_sigkills_over_twenty_workspaces_converge_without_duplicates_orph
         workspaces.patch(name, &PatchParams::default(), &Patch::Merge(&expiry)).await?;
     }
     let _operator = kill_at_random(operator, &mut rng, (4, 1500), &workspaces, (&names, deleted)).await?;
-    eventually(LONG, "deleted ones gone, expired ones Archived, the rest Ready", || async {
+    eventually_advancing("deleted ones gone, expired ones Archived, the rest Ready", || async {
         let now = phases(&workspaces).await?;
         let done = deleted.iter().all(|n| !now.contains_key(n))
             && expired.iter().all(|n| now.get(n) == Some(&WorkspacePhase::Archived))
             && live.iter().all(|n| now.get(n) == Some(&WorkspacePhase::Ready));
-        Ok(done.then_some(()))
+        Ok((done.then_some(()), now))
     })
     .await?;
     eprintln!("[e2e] teardown converged {:?} after the start", started.elapsed());
@@ -446,7 +447,7 @@ async fn a_full_data_store_is_reported_leaves_nothing_half_written_and_recovers_
     // Space comes back; the operator notices by itself (no change to the permit or source).
     std::fs::remove_file(&filler)?;
     let freed = Instant::now();
-    eventually(LONG, "permit Active after space is freed", || async {
+    eventually(DEADLINE, "permit Active after space is freed", || async {
         Ok((permits.get(&name).await?.status.map(|s| s.phase) == Some(PermitPhase::Active)).then_some(()))
     })
     .await?;
@@ -593,8 +594,9 @@ async fn a_thousand_workspaces_the_operator_must_refuse_do_not_starve_a_valid_on
         }
     })
     .await?;
-    eventually(LONG, "the malformed workspaces deleted", || async {
-        Ok(workspaces.list_metadata(&batch_selector).await?.items.is_empty().then_some(()))
+    eventually_advancing("the malformed workspaces deleted", || async {
+        let left = workspaces.list_metadata(&batch_selector).await?.items.len();
+        Ok(((left == 0).then_some(()), left))
     })
     .await?;
     let _operator = Operator::start_in_turn(&root, turn)?;
@@ -643,7 +645,7 @@ async fn refuse_at_volume(
     // At once, while the operator works through them: a valid permit and workspace. The test
     // proves it is served (a backlog of refusals does not starve it); how much it slows down is
     // a ratio, printed here and kept in BENCHMARKS.md, never asserted (a busy machine is slow).
-    let loaded_timings = loaded.timings(client, LONG).await?;
+    let loaded_timings = loaded.timings(client, LONG_DEADLINE).await?;
     let batch_selector = ListParams::default().labels(&format!("haven-e2e/batch={batch}"));
     let refused_by_then = match within(Duration::from_secs(10), workspaces.list(&batch_selector)).await {
         Ok(Ok(list)) => list.items.iter().filter_map(refusal).count().to_string(),
@@ -668,9 +670,10 @@ async fn refuse_at_volume(
 
     // Every malformed workspace is refused, by its bad field, and nothing was created for it.
     let refused = Instant::now();
-    let all = eventually(LONG, "every malformed workspace refused", || async {
+    let all = eventually_advancing("every malformed workspace refused", || async {
         let all = workspaces.list(&batch_selector).await?.items;
-        Ok(all.iter().all(|w| refusal(w).is_some()).then_some(all))
+        let refused = all.iter().filter(|w| refusal(w).is_some()).count();
+        Ok(((refused == all.len()).then_some(all), refused))
     })
     .await?;
     eprintln!(

@@ -181,16 +181,38 @@ pub fn open_archive(
     out_dir: &Path,
 ) -> Result<ArchiveRecord, ArchiveError> {
     let dir = store.archive(permit, workspace)?;
-    fs::create_dir(out_dir).map_err(|source| ArchiveError::Io { path: out_dir.to_path_buf(), source })?;
-    match restore(&dir, permit, workspace, key, out_dir) {
+    let io_at = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ArchiveError::Io { path, source }
+    };
+    if out_dir.symlink_metadata().is_ok() {
+        let exists = io::Error::new(io::ErrorKind::AlreadyExists, "must not exist yet; it is left as it is");
+        return Err(io_at(out_dir)(exists));
+    }
+    // Restored beside `out_dir` and renamed into place only once every byte checked out: a
+    // directory at `out_dir` is always a whole restore, and an interrupted run leaves only a
+    // `.partial-` sibling, never something that looks like the archive.
+    let partial = tree::partial_sibling(out_dir);
+    fs::create_dir(&partial).map_err(io_at(&partial))?;
+    let restored = restore(&dir, permit, workspace, key, &partial).and_then(|restored| {
+        rename_noreplace(&partial, out_dir).map_err(io_at(out_dir))?;
+        Ok(restored)
+    });
+    match restored {
         Ok((manifest, manifest_sha256)) => {
             Ok(ArchiveRecord::new(permit, workspace, &manifest, manifest_sha256))
         }
         Err(e) => {
-            let _ = tree::remove_all(out_dir);
+            let _ = tree::remove_all(&partial);
             Err(e)
         }
     }
+}
+
+/// Renames `from` to `to` unless `to` exists (then fails, leaving both as they are).
+fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
+    use rustix::fs::{CWD, RenameFlags, renameat_with};
+    renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE).map_err(io::Error::from)
 }
 
 /// How many regular files `workspaces/<workspace>/` holds (0 when it does not exist).

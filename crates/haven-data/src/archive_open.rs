@@ -12,6 +12,8 @@ use crate::sealed::{self, OpenReader, SealError, SealKey};
 
 pub(super) const SEALED_MANIFEST: &str = "MANIFEST.sealed";
 pub(super) const BLOBS: &str = "blobs";
+/// The largest sealed manifest read: a million files' entries fit many times over.
+const MAX_SEALED_MANIFEST: u64 = 1 << 30;
 
 /// The name of the blob holding the manifest's `n`-th file.
 pub(super) fn blob_name(n: usize) -> String {
@@ -74,10 +76,16 @@ fn read_manifest(
     key: &SealKey,
 ) -> Result<(Manifest, Vec<u8>), ArchiveError> {
     let path = dir.join(SEALED_MANIFEST);
-    let file = match File::open(&path) {
+    match fs::symlink_metadata(&path) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(ArchiveError::Missing { path }),
-        other => other.map_err(|source| ArchiveError::Io { path: path.clone(), source })?,
-    };
+        Err(source) => return Err(ArchiveError::Io { path, source }),
+        // Never follow a link or read a device: the manifest is read into memory, so bounded.
+        Ok(meta) if !meta.is_file() || meta.len() > MAX_SEALED_MANIFEST => {
+            return Err(ArchiveError::UnexpectedFile { path });
+        }
+        Ok(_) => {}
+    }
+    let file = File::open(&path).map_err(|source| ArchiveError::Io { path: path.clone(), source })?;
     let mut bytes = Vec::new();
     sealed::open(file, &mut bytes, key).map_err(sealed_at(&path))?;
     let bad = |reason: String| ArchiveError::BadManifest { path: path.clone(), reason };

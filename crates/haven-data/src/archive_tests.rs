@@ -228,6 +228,12 @@ fn a_tampered_blob_fails_verification_naming_it() {
     let out = fx.dir.path().join("restored");
     assert!(open_archive(&fx.store, "p1", "ws1", &key(), &out).is_err());
     assert!(!out.exists(), "a failed restore leaves nothing behind");
+    let partials: Vec<_> = fs::read_dir(fx.dir.path())
+        .expect("list")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|name| name.contains(".partial-"))
+        .collect();
+    assert!(partials.is_empty(), "nor a partial restore beside it: {partials:?}");
 }
 
 #[test]
@@ -352,6 +358,19 @@ fn opening_into_an_existing_directory_is_refused() {
     fs::write(out.join("keep.txt"), b"mine").expect("write");
     assert!(matches!(open_archive(&fx.store, "p1", "ws1", &key(), &out), Err(ArchiveError::Io { .. })));
     assert_eq!(fs::read(out.join("keep.txt")).expect("kept"), b"mine");
+    // Nor an empty one, nor a link to one: the restore never lands inside something already there.
+    let empty = fx.dir.path().join("empty");
+    fs::create_dir(&empty).expect("mkdir");
+    assert!(open_archive(&fx.store, "p1", "ws1", &key(), &empty).is_err());
+    assert_eq!(fs::read_dir(&empty).expect("list").count(), 0, "left empty");
+    let link = fx.dir.path().join("link");
+    std::os::unix::fs::symlink(&empty, &link).expect("symlink");
+    assert!(open_archive(&fx.store, "p1", "ws1", &key(), &link).is_err());
+    assert_eq!(fs::read_dir(&empty).expect("list").count(), 0, "nothing written through the link");
+    // A fresh path gets the whole restore, renamed into place.
+    let fresh = fx.dir.path().join("fresh");
+    open_archive(&fx.store, "p1", "ws1", &key(), &fresh).expect("open");
+    assert_eq!(fs::read(fresh.join("files/home/notes.txt")).expect("restored"), b"hello");
 }
 
 #[test]

@@ -115,3 +115,12 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), WalkError> {
         .and_then(|d| d.sync_all())
         .map_err(|source| WalkError { path: dir.to_path_buf(), source })
 }
+
+/// A new name of the caller's own beside `path` (`.<name>.partial-<pid>-<n>`), to write into
+/// and rename over `path` once whole, so `path` never holds half of something.
+pub(crate) fn partial_sibling(path: &Path) -> PathBuf {
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let name = path.file_name().map_or_else(|| "output".into(), |n| n.to_string_lossy().into_owned());
+    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    path.with_file_name(format!(".{name}.partial-{}-{seq}", std::process::id()))
+}

@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 use haven_data::{DataStore, SealKey, open_archive};
 
 /// Where the archive is, the permit's key, and where to restore it (`MANIFEST.json`, `files/`).
@@ -22,14 +21,17 @@ pub struct OpenArgs {
     /// -o jsonpath='{.data.key}' | base64 -d > key`.
     #[arg(long)]
     key_file: PathBuf,
-    /// Directory to restore into; must not exist yet.
+    /// Directory to restore into; must not exist yet. The restore is written beside it and
+    /// renamed into place once every byte checked out.
     #[arg(long)]
     out: PathBuf,
 }
 
+/// A permit key is 32 bytes; anything much larger is the wrong file.
+const MAX_KEY_FILE: u64 = 4096;
+
 pub fn run(args: OpenArgs) -> anyhow::Result<()> {
-    let permit_key =
-        std::fs::read(&args.key_file).with_context(|| format!("reading {}", args.key_file.display()))?;
+    let permit_key = crate::small_file::read(&args.key_file, MAX_KEY_FILE)?;
     let key = SealKey::archive(&permit_key)?;
     let store = DataStore::new(&args.data_root);
     let record = open_archive(&store, &args.permit, &args.workspace, &key, &args.out)?;

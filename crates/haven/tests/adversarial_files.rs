@@ -179,3 +179,34 @@ fn airlock_check_refuses_pipes_and_devices_and_reports_the_other_files() {
     let text = run.stdout;
     assert!(text.contains("not a regular file") && text.contains("cannot be read"), "{text}");
 }
+
+#[test]
+fn archive_open_refuses_a_key_that_is_a_pipe_or_an_endless_device() {
+    let dir = tempfile::tempdir().expect("dir");
+    mkfifo(&dir.path().join("key.fifo"));
+    std::os::unix::fs::symlink("/dev/zero", dir.path().join("key.zero")).expect("symlink");
+    std::fs::write(dir.path().join("key.big"), vec![7u8; 1 << 20]).expect("big key");
+    for key in ["key.fifo", "key.zero", "key.big"] {
+        let run = haven(
+            dir.path(),
+            &[
+                "archive",
+                "open",
+                "--data-root",
+                "store",
+                "--permit",
+                "p",
+                "--workspace",
+                "w",
+                "--key-file",
+                key,
+                "--out",
+                "restored",
+            ],
+            None,
+        );
+        assert!(!run.status.success(), "{key}: {}", run.stdout);
+        assert!(run.stderr.contains(key), "{key}: the error names the file: {}", run.stderr);
+        assert!(!dir.path().join("restored").exists(), "{key}: nothing restored");
+    }
+}

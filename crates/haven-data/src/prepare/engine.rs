@@ -45,7 +45,7 @@ pub fn prepare_csv(
     plan::delimiter(spec)?; // bad rules are refused before any file is looked at
     plan::transforms(spec, key)?;
     guard::check_paths(&spec.name, input, output)?;
-    let partial = guard::partial_path(output);
+    let partial = crate::tree::partial_sibling(output);
     let report = write_csv(spec, key, input, &partial, progress)?;
     fs::rename(&partial, output).map_err(|source| {
         let _ = fs::remove_file(&partial); // ours: best effort, the error matters more

@@ -8,8 +8,7 @@
 use std::fs;
 use std::io;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::Path;
 
 use super::error::PrepareError;
 
@@ -53,12 +52,4 @@ pub(crate) fn check_paths(dataset: &str, input: &Path, output: &Path) -> Result<
         }
         Ok(_) => Ok(()),
     }
-}
-
-/// A new file of the tool's own beside `output`, to write the extract into.
-pub(crate) fn partial_path(output: &Path) -> PathBuf {
-    static SEQ: AtomicU64 = AtomicU64::new(0);
-    let name = output.file_name().map_or_else(|| "extract".into(), |n| n.to_string_lossy().into_owned());
-    let seq = SEQ.fetch_add(1, Ordering::Relaxed);
-    output.with_file_name(format!(".{name}.partial-{}-{seq}", std::process::id()))
 }
