@@ -1,15 +1,16 @@
-//! The API fuzzed: every example DataPermit and Workspace, mutated a few hundred times with a
+//! The API fuzzed: every example DataPermit, Workspace and AirlockRequest, mutated a few hundred times with a
 //! seed (a value's type, sign, size, emptiness or encoding changed, a list entry dropped or
 //! duplicated, a key dropped, an unknown key added). Each mutant is either refused at
 //! admission with a message naming the mutated field, or admitted and explained by a status
 //! condition within the deadline, with nothing provisioned for a workspace that is not Ready
-//! unless its condition says why. `HAVEN_FUZZ_SEED` replays a run; `HAVEN_FUZZ_MUTANTS` sets
+//! unless its condition says why. Airlock requests are created as their requester (the
+//! admission policy checks who asks), in a namespace that is no workspace's. `HAVEN_FUZZ_SEED` replays a run; `HAVEN_FUZZ_MUTANTS` sets
 //! how many mutants each example gets.
 
 use std::collections::BTreeMap;
 
 use anyhow::{Context, Result, bail};
-use haven_api::{DataPermit, Workspace};
+use haven_api::{AirlockRequest, DataPermit, Workspace};
 use haven_e2e::{
     DEADLINE, Operator, admin, data_root, ensure_namespace, eventually, kubectl_with_input, unique_name,
 };
@@ -176,10 +177,23 @@ fn names_the_field(message: &str, path: &[Step]) -> bool {
             .is_some_and(|k| k != "spec" && message.contains(k.as_str()))
 }
 
-/// `kubectl create --dry-run=server`: Ok(()) if admitted, Err(message) if refused.
-fn admitted(object: &Value) -> Result<Result<(), String>> {
-    let output =
-        kubectl_with_input(&["create", "--dry-run=server", "-o", "name", "-f", "-"], &object.to_string())?;
+/// `kubectl create` (`--dry-run=server` when `dry_run`), as `requester` when given (RBAC out
+/// of the way, `request.userInfo.username` theirs): an airlock request's, as in its example.
+fn create(object: &Value, dry_run: bool, requester: Option<&str>) -> Result<std::process::Output> {
+    let mut args = vec!["create", "-o", "name", "-f", "-"];
+    if dry_run {
+        args.push("--dry-run=server");
+    }
+    let as_requester = requester.map(|user| format!("--as={user}"));
+    if let Some(user) = &as_requester {
+        args.extend([user.as_str(), "--as-group=system:masters"]);
+    }
+    kubectl_with_input(&args, &object.to_string())
+}
+
+/// A dry run: Ok(()) if admitted, Err(message) if refused.
+fn admitted(object: &Value, requester: Option<&str>) -> Result<Result<(), String>> {
+    let output = create(object, true, requester)?;
     Ok(if output.status.success() {
         Ok(())
     } else {
@@ -222,23 +236,40 @@ async fn mutated_examples_are_refused_naming_the_field_or_explained_by_a_conditi
     let mut refused = 0;
     let mut failures = Vec::new();
     let mut admitted_objects: Vec<(String, String, String)> = Vec::new(); // kind, name, what
-    for file in ["datapermit.yaml", "datapermit-minimal.yaml", "workspace.yaml", "workspace-minimal.yaml"] {
+    // Airlock requests go to a namespace of their own that no workspace owns.
+    let airlock_namespace = format!("ws-{batch}");
+    ensure_namespace(&client, &airlock_namespace).await?;
+    for file in [
+        "datapermit.yaml",
+        "datapermit-minimal.yaml",
+        "workspace.yaml",
+        "workspace-minimal.yaml",
+        "airlockrequest-export.yaml",
+        "airlockrequest-export-minimal.yaml",
+    ] {
         let text = std::fs::read_to_string(haven_e2e::repo_path(&format!("examples/{file}")))?;
         let example = haven_e2e::yaml_documents(&text)?.into_iter().next().context("an example")?;
+        let requester = example["spec"]["requestedBy"].as_str();
         for n in 0..per_example {
             let (mut mutant, path, kind) = mutate(&example, &mut rng);
             let name = format!(
                 "{batch}-{}",
-                file.trim_end_matches(".yaml").replace("datapermit", "p").replace("workspace", "w")
+                file.trim_end_matches(".yaml")
+                    .replace("datapermit", "p")
+                    .replace("workspace", "w")
+                    .replace("airlockrequest-export", "a")
                     + &format!("-{n}")
             );
             mutant["metadata"] = json!({"name": name, "labels": {"haven-e2e/fuzz": batch}});
+            if mutant["kind"] == "AirlockRequest" {
+                mutant["metadata"]["namespace"] = json!(airlock_namespace);
+            }
             let what = format!("{file} {} {kind}", printed(&path));
-            match admitted(&mutant)? {
+            match admitted(&mutant, requester)? {
                 Err(message) if names_the_field(&message, &path) => refused += 1,
                 Err(message) => failures.push(format!("{what}: refused without naming the field: {message}")),
                 Ok(()) => {
-                    let output = kubectl_with_input(&["create", "-f", "-"], &mutant.to_string())?;
+                    let output = create(&mutant, false, requester)?;
                     if !output.status.success() {
                         bail!(
                             "{what}: admitted by a dry run, refused when created: {}",
@@ -257,6 +288,7 @@ async fn mutated_examples_are_refused_naming_the_field_or_explained_by_a_conditi
     let operator = Operator::start(&root).await?;
     let permits: Api<DataPermit> = Api::all(client.clone());
     let workspaces: Api<Workspace> = Api::all(client.clone());
+    let requests: Api<AirlockRequest> = Api::namespaced(client.clone(), &airlock_namespace);
     let namespaces: Api<Namespace> = Api::all(client.clone());
     let selector = ListParams::default().labels(&format!("haven-e2e/fuzz={batch}"));
     let explained = eventually(DEADLINE * 2, "every admitted mutant has a condition", || async {
@@ -264,6 +296,10 @@ async fn mutated_examples_are_refused_naming_the_field_or_explained_by_a_conditi
         for permit in permits.list(&selector).await?.items {
             let value = serde_json::to_value(&permit.status)?;
             status.insert(permit.name_any(), conditions_of(Some(&value)));
+        }
+        for request in requests.list(&selector).await?.items {
+            let value = serde_json::to_value(&request.status)?;
+            status.insert(request.name_any(), conditions_of(Some(&value)));
         }
         for workspace in workspaces.list(&selector).await?.items {
             let value = serde_json::to_value(&workspace.status)?;
@@ -285,6 +321,7 @@ async fn mutated_examples_are_refused_naming_the_field_or_explained_by_a_conditi
             for (kind, name, what) in &admitted_objects {
                 let status = match kind.as_str() {
                     "Workspace" => serde_json::to_value(workspaces.get(name).await?.status)?,
+                    "AirlockRequest" => serde_json::to_value(requests.get(name).await?.status)?,
                     _ => serde_json::to_value(permits.get(name).await?.status)?,
                 };
                 let ready =
@@ -310,6 +347,9 @@ async fn mutated_examples_are_refused_naming_the_field_or_explained_by_a_conditi
     }
 
     // Clean up while the operator runs (it removes its finalizers).
+    for request in requests.list(&selector).await?.items {
+        requests.delete(&request.name_any(), &DeleteParams::default()).await?;
+    }
     for workspace in workspaces.list(&selector).await?.items {
         workspaces.delete(&workspace.name_any(), &DeleteParams::default()).await?;
     }
@@ -327,7 +367,9 @@ async fn mutated_examples_are_refused_naming_the_field_or_explained_by_a_conditi
         permits.patch(&permit.name_any(), &kube::api::PatchParams::default(), &lift).await?;
     }
     let cleaned = eventually(DEADLINE * 2, "the fuzz objects are gone", || async {
-        let left = permits.list(&selector).await?.items.len() + workspaces.list(&selector).await?.items.len();
+        let left = permits.list(&selector).await?.items.len()
+            + workspaces.list(&selector).await?.items.len()
+            + requests.list(&selector).await?.items.len();
         Ok((left == 0).then_some(()))
     })
     .await;
