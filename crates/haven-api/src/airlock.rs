@@ -50,7 +50,7 @@ pub struct AirlockRequestSpec {
 
     /// The user making the request; must be the user who creates it (checked at admission).
     /// Immutable.
-    #[schemars(length(min = 1, max = 253))]
+    #[schemars(length(min = 1, max = 253), regex(pattern = crate::schema::USER_NAME))]
     #[x_kube(validation = Rule::new("self == oldSelf").message("spec.requestedBy is immutable"))]
     pub requested_by: String,
 
@@ -107,7 +107,7 @@ pub enum Direction {
 pub struct Review {
     /// The output checker; must be the user writing the review (checked at admission) and one
     /// of the permit's reviewers.
-    #[schemars(length(min = 1, max = 253))]
+    #[schemars(length(min = 1, max = 253), regex(pattern = crate::schema::USER_NAME))]
     pub reviewer: String,
     /// `Approve` or `Reject`.
     pub decision: Decision,

@@ -76,14 +76,14 @@ pub struct DataPermitSpec {
 
     /// The people named in the permit, as Kubernetes user names (as your authenticator
     /// reports them). Only they get access to the permit's workspaces.
-    #[schemars(length(min = 1, max = 200), inner(length(min = 1, max = 253)))]
+    #[schemars(length(min = 1, max = 200), inner(length(min = 1, max = 253), regex(pattern = crate::schema::USER_NAME)))]
     #[schemars(extend("x-kubernetes-list-type" = "set"))]
     #[x_kube(validation = Rule::new("self.all(u, !u.startsWith('system:'))")
         .message("spec.users must name people, not system: identities"))]
     pub users: Vec<String>,
 
     /// Output checkers who review what leaves through the airlock. Never one of `users`.
-    #[schemars(length(min = 1, max = 50), inner(length(min = 1, max = 253)))]
+    #[schemars(length(min = 1, max = 50), inner(length(min = 1, max = 253), regex(pattern = crate::schema::USER_NAME)))]
     #[schemars(extend("x-kubernetes-list-type" = "set"))]
     pub reviewers: Vec<String>,
 

@@ -19,6 +19,11 @@ pub fn quantity(_: &mut SchemaGenerator) -> Schema {
     })
 }
 
+/// A user name as the API server gives it (`--oidc-username-claim`, a certificate's CN): no
+/// control character anywhere and no space at either end, so what Haven grants is exactly a
+/// name someone can log in as, and what it logs cannot be forged into several lines.
+pub const USER_NAME: &str = r"^[^\s\p{Cc}]([^\p{Cc}]*[^\s\p{Cc}])?$";
+
 /// One component of a repository path: lower case, digits, single separators.
 const PATH_COMPONENT: &str = "[a-z0-9]+(([._]|__|-+)[a-z0-9]+)*";
 /// A registry host (optionally with a port) as the distribution reference grammar has it.

@@ -41,7 +41,7 @@ pub struct WorkspaceSpec {
     pub permit: String,
 
     /// Who may use the workspace: Kubernetes user names, each one of the permit's users.
-    #[schemars(length(min = 1, max = 50), inner(length(min = 1, max = 253)))]
+    #[schemars(length(min = 1, max = 50), inner(length(min = 1, max = 253), regex(pattern = crate::schema::USER_NAME)))]
     #[schemars(extend("x-kubernetes-list-type" = "set"))]
     pub users: Vec<String>,
 

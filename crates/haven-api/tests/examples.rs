@@ -115,3 +115,34 @@ fn openapi_as_json_schema(mut schema: Value) -> Value {
     walk(&mut schema);
     schema
 }
+
+#[test]
+fn user_names_with_control_characters_or_outer_spaces_are_refused_by_the_schema() {
+    let errors_for = |mut value: Value, pointer: &str, user: &str| -> Vec<String> {
+        *value.pointer_mut(pointer).expect("field") = serde_json::json!(user);
+        let kind = value["kind"].as_str().expect("kind").to_owned();
+        let schema = openapi_as_json_schema(schema_for(&kind));
+        let validator = jsonschema::validator_for(&schema).expect("schema compiles");
+        validator.iter_errors(&value).map(|e| e.instance_path().to_string()).collect()
+    };
+    let example = |file: &str| examples().into_iter().find(|(n, _)| n == file).expect("example").1;
+    for (file, pointer) in [
+        ("datapermit.yaml", "/spec/users/0"),
+        ("datapermit.yaml", "/spec/reviewers/0"),
+        ("workspace.yaml", "/spec/users/0"),
+        ("airlockrequest-export.yaml", "/spec/requestedBy"),
+    ] {
+        for bad in [
+            "alice\n@example.org",
+            "alice@example.org\u{7}",
+            " alice@example.org",
+            "alice@example.org\t",
+            "\u{85}bob",
+        ] {
+            assert_eq!(errors_for(example(file), pointer, bad), [pointer], "{file} {pointer} {bad:?}");
+        }
+        for good in ["alice@example.org", "oidc:Alice Smith", "ü@example.org"] {
+            assert!(errors_for(example(file), pointer, good).is_empty(), "{file} {pointer} {good:?}");
+        }
+    }
+}
