@@ -8,8 +8,9 @@ pub const VERSION: &str = "v1alpha1";
 /// The one field manager for every server-side apply the operator makes.
 pub const FIELD_MANAGER: &str = "haven-operator";
 
-/// Prefix of the namespace that a Workspace owns: `ws-<workspace>`.
-pub const WORKSPACE_NAMESPACE_PREFIX: &str = "ws-";
+/// Prefix of the namespace that a Workspace owns: `ws-<workspace>` (the data store names
+/// quarantines by it too).
+pub use haven_data::names::WORKSPACE_NAMESPACE_PREFIX;
 
 /// Label keys put on every object Haven creates, so it can be found and pruned.
 pub mod labels {

@@ -82,9 +82,12 @@ pub struct DataPermitSpec {
         .message("spec.users must name people, not system: identities"))]
     pub users: Vec<String>,
 
-    /// Output checkers who review what leaves through the airlock. Never one of `users`.
+    /// Output checkers who review what leaves through the airlock. Never one of `users`, and
+    /// people too: a `system:` identity (a controller, a service account) never reviews.
     #[schemars(length(min = 1, max = 50), inner(length(min = 1, max = 253), regex(pattern = crate::schema::USER_NAME)))]
     #[schemars(extend("x-kubernetes-list-type" = "set"))]
+    #[x_kube(validation = Rule::new("self.all(u, !u.startsWith('system:'))")
+        .message("spec.reviewers must name people, not system: identities"))]
     pub reviewers: Vec<String>,
 
     /// When use of the data may begin (RFC 3339). The permit is Pending until then.
@@ -226,6 +229,11 @@ pub struct DataPermitStatus {
     /// Proof of destruction, kept after the data is gone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub destruction: Option<DestructionRecord>,
+    /// A destruction under way: what each area held and the key's fingerprint, recorded before
+    /// anything is deleted, so that an operator stopped part-way resumes and records these
+    /// counts rather than what was left. Becomes `destruction` once everything is gone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_destruction: Option<DestructionRecord>,
 }
 
 /// The controls in force for a permit, as recorded in its status.
@@ -281,20 +289,27 @@ pub struct DatasetReport {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DestructionRecord {
-    /// When destruction completed.
+    /// When destruction completed (in `pendingDestruction`: when the areas were counted).
     pub destroyed_at: DateTime<Utc>,
-    /// What was deleted, per area of the data store.
+    /// What was deleted, per area of the data store, as counted before anything was deleted.
     #[schemars(extend("x-kubernetes-list-type" = "atomic"))]
     pub deleted: Vec<DestroyedArea>,
-    /// Fingerprint of the pseudonymisation key that was shredded.
+    /// Fingerprint of the pseudonymisation key that was shredded, or a sentence saying there
+    /// never was one.
     pub key_fingerprint: String,
-    /// Whether the key Secret was deleted (the pseudonyms are then permanently unlinkable).
+    /// Whether the key Secret is gone, checked after deleting it (false: there never was one).
+    /// Deleting a Secret removes it from the API, not from etcd's history or its backups:
+    /// the key is unrecoverable only once those are compacted, rotated or encrypted at rest
+    /// with a key that is gone too (see `shreddingLimit`).
     pub key_shredded: bool,
-    /// Whether the permit's workspace archives, and its airlock quarantine copies, were sealed
-    /// (encrypted) with keys derived from the shredded key: then a copy of either made before
-    /// destruction (a backup, a volume snapshot) can no longer be decrypted by anyone.
+    /// Whether every file of the permit's workspace archives was sealed (encrypted with a key
+    /// derived from the shredded key), checked file by file before deletion: then a copy made
+    /// before destruction (a backup, a volume snapshot) cannot be decrypted once the key is gone.
     #[serde(default)]
     pub archives_sealed: bool,
+    /// What shredding the key cannot do by itself, stated in the record an auditor reads.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub shredding_limit: String,
 }
 
 /// One area of the data store that was deleted.

@@ -299,3 +299,13 @@ fn a_package_mirror_is_a_cidr_never_a_metadata_or_link_local_address() {
         assert_eq!(cel_errors(with_mirror(mirror), None), "", "{mirror} is a mirror");
     }
 }
+
+#[test]
+fn users_and_reviewers_are_people_never_system_identities() {
+    let mut permit = example("datapermit.yaml");
+    permit["spec"]["reviewers"] = json!(["system:serviceaccount:haven-system:haven"]);
+    assert_rejected(permit, None, "spec.reviewers must name people, not system: identities");
+    let mut permit = example("datapermit.yaml");
+    permit["spec"]["users"] = json!(["system:admin"]);
+    assert_rejected(permit, None, "spec.users must name people, not system: identities");
+}

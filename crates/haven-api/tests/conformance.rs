@@ -117,8 +117,12 @@ fn check(document: &str, read: impl Fn(&str) -> Option<String>) -> Vec<String> {
             if !STATUSES.contains(&state) {
                 problems.push(format!("line {line}: {id} has status {state:?}, not one of {STATUSES:?}"));
             }
-            if state != NOT_MET && references(&row[proof]).is_empty() {
+            let cited = references(&row[proof]);
+            if state != NOT_MET && cited.is_empty() {
                 problems.push(format!("line {line}: {id} is {state} but its Proof names no test"));
+            } else if state == FULL && !cited.iter().any(|r| r.path.starts_with("e2e/tests/")) {
+                // A unit test proves a part; a Full claim is about the running system.
+                problems.push(format!("line {line}: {id} is Full but its Proof names no end-to-end test"));
             }
             if let Some(left) = left.filter(|_| state != FULL)
                 && matches!(row[left].as_str(), "" | "-" | "—")
@@ -260,7 +264,8 @@ fn a_required_row_that_is_dropped_is_named() {
     assert_eq!(missing_rows(&without), ["3.1.10"]);
 }
 
-/// A repository holding `tests.rs` with tests, a helper and a test only in a comment.
+/// A repository holding `tests.rs` (and an end-to-end `x.rs` like it) with tests, a helper and
+/// a test only in a comment.
 fn repository(path: &str) -> Option<String> {
     let source = r#"
 fn helper() {}
@@ -288,7 +293,7 @@ fn built_only_for_tests() {}
 // #[test]
 fn under_a_commented_attribute() {}
 "#;
-    (path == "crates/x/src/tests.rs").then(|| source.to_owned())
+    ["crates/x/src/tests.rs", "e2e/tests/x.rs"].contains(&path).then(|| source.to_owned())
 }
 
 fn document(rows: &[&str]) -> String {
@@ -305,7 +310,7 @@ fn document(rows: &[&str]) -> String {
 #[test]
 fn a_table_whose_tests_all_exist_passes() {
     let text = document(&[
-        "| 1.1 | a | Full | — | `crates/x/src/tests.rs::plain`<br>`crates/x/src/tests.rs::asynchronous` |",
+        "| 1.1 | a | Full | — | `crates/x/src/tests.rs::plain`<br>`e2e/tests/x.rs::asynchronous` |",
         "| 1.2 | b | Partial | run a CNI | `crates/x/src/tests.rs::decorated` |",
         "| 1.3 | c | Not met | an identity provider | — |",
     ]);
@@ -315,14 +320,14 @@ fn a_table_whose_tests_all_exist_passes() {
 #[test]
 fn a_missing_file_function_or_test_attribute_is_named() {
     let text = document(&[
-        "| 1.1 | a | Full | — | `crates/x/src/tests.rs::absent` |",
-        "| 1.2 | b | Full | — | `crates/x/src/gone.rs::plain` |",
-        "| 1.3 | c | Full | — | `crates/x/src/tests.rs::helper` |",
-        "| 1.4 | d | Full | — | `crates/x/src/tests.rs::built_only_for_tests` |",
-        "| 1.5 | e | Full | — | `crates/x/src/tests.rs::commented_out` |",
-        "| 1.6 | f | Full | — | `crates/x/src/tests.rs::under_a_commented_attribute` |",
-        "| 1.7 | g | Full | — | `crates/x/src/tests.rs::plai` |",
-        "| 1.8 | h | Full | — | `../outside.rs::plain` |",
+        "| 1.1 | a | Partial | more | `crates/x/src/tests.rs::absent` |",
+        "| 1.2 | b | Partial | more | `crates/x/src/gone.rs::plain` |",
+        "| 1.3 | c | Partial | more | `crates/x/src/tests.rs::helper` |",
+        "| 1.4 | d | Partial | more | `crates/x/src/tests.rs::built_only_for_tests` |",
+        "| 1.5 | e | Partial | more | `crates/x/src/tests.rs::commented_out` |",
+        "| 1.6 | f | Partial | more | `crates/x/src/tests.rs::under_a_commented_attribute` |",
+        "| 1.7 | g | Partial | more | `crates/x/src/tests.rs::plai` |",
+        "| 1.8 | h | Partial | more | `../outside.rs::plain` |",
     ]);
     let problems = check(&text, repository);
     let expected = [
@@ -355,6 +360,17 @@ fn a_row_without_a_test_fails_unless_it_is_not_met() {
             "line 6: 1.2 is Partial but its Proof names no test"
         ]
     );
+}
+
+#[test]
+fn a_full_row_must_cite_an_end_to_end_test() {
+    let text = document(&[
+        "| 1.1 | a | Full | — | `crates/x/src/tests.rs::plain` |",
+        "| 1.2 | b | Full | — | `e2e/tests/x.rs::plain` |",
+        "| 1.3 | c | Partial | run a CNI | `crates/x/src/tests.rs::plain` |",
+    ]);
+    let problems = check(&text, repository);
+    assert_eq!(problems, ["line 5: 1.1 is Full but its Proof names no end-to-end test"]);
 }
 
 #[test]
@@ -397,6 +413,6 @@ fn a_document_without_conformance_rows_fails() {
         check(no_status, repository),
         ["line 1: a table with a Proof column has no Status column", no_rows]
     );
-    let no_separator = "| id | Status | Proof |\n| 1.1 | Full | `crates/x/src/tests.rs::plain` |\n";
+    let no_separator = "| id | Status | Proof |\n| 1.1 | Full | `e2e/tests/x.rs::plain` |\n";
     assert_eq!(check(no_separator, repository), ["line 1: the table has no |---| line under its header"]);
 }

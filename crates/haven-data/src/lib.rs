@@ -25,6 +25,9 @@ pub use archive::{
     ArchiveError, ArchiveRecord, archive_workspace, open_archive, remove_workspace_files, verify_archive,
 };
 pub use audit::{AuditError, AuditLog, AuditRecord, VerifyReport};
-pub use destroy::{DestroyError, DestroyedArea, DestructionReport, destroy_permit_data};
+pub use destroy::{
+    DestroyError, DestroyedArea, DestructionReport, archived_workspaces, destroy_permit_data,
+    survey_permit_data,
+};
 pub use sealed::{SealError, SealKey};
 pub use store::{DataStore, StoreError};

@@ -4,6 +4,9 @@
 
 use thiserror::Error;
 
+/// Prefix of the namespace that a Workspace owns: `ws-<workspace>`.
+pub const WORKSPACE_NAMESPACE_PREFIX: &str = "ws-";
+
 /// Longest DNS-1123 label.
 pub const MAX_NAME_LEN: usize = 63;
 

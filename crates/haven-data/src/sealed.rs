@@ -152,6 +152,21 @@ pub fn seal(mut reader: impl Read, writer: impl Write, key: &SealKey) -> Result<
     Ok(copied)
 }
 
+/// Whether the regular file at `path` starts as a sealed file does (its magic): what a
+/// destruction record may claim about a copy of it made earlier. Its bytes are not checked.
+pub fn is_sealed(path: &std::path::Path) -> io::Result<bool> {
+    let mut magic = [0u8; MAGIC.len()];
+    let mut file = std::fs::File::open(path)?.take(MAGIC.len() as u64);
+    let mut read = 0;
+    while read < magic.len() {
+        match file.read(&mut magic[read..])? {
+            0 => break,
+            n => read += n,
+        }
+    }
+    Ok(read == magic.len() && &magic == MAGIC)
+}
+
 /// Opens a sealed `reader` into `writer`; returns the plaintext length. Fails on a wrong key,
 /// on any changed byte and on a file cut short.
 pub fn open(reader: impl Read, mut writer: impl Write, key: &SealKey) -> Result<u64, SealError> {

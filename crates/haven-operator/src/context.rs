@@ -18,6 +18,7 @@ use crate::{
     applied::{Applied, Written},
     clock::Clock,
     config::OperatorConfig,
+    error::Error,
     metrics::Metrics,
     permit::Preparations,
 };
@@ -62,20 +63,32 @@ impl Context {
         }
         let mut detail = serde_json::Map::new();
         detail.insert("note".into(), note.into());
+        if let Err(error) = self.append_audit(object, reason, detail).await {
+            tracing::error!(%error, "could not append to the audit log");
+        }
+    }
+
+    /// Appends one audit record and waits until it is written: for records that must exist
+    /// before the state change they describe (an error stops the change; it is retried).
+    pub async fn append_audit(
+        &self,
+        object: &ObjectReference,
+        action: &str,
+        detail: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(), Error> {
+        let kind = object.kind.clone().unwrap_or_default().to_lowercase();
+        let name = object.name.clone().unwrap_or_default();
         let record = AuditRecord {
             time: self.clock.now(),
             actor: "haven-operator".into(),
-            action: reason.to_owned(),
+            action: action.to_owned(),
             object: match &object.namespace {
-                Some(namespace) => format!("{}/{namespace}/{name}", kind.to_lowercase()),
-                None => format!("{}/{name}", kind.to_lowercase()),
+                Some(namespace) => format!("{kind}/{namespace}/{name}"),
+                None => format!("{kind}/{name}"),
             },
             detail,
         };
         let audit = self.audit.clone();
-        let appended = tokio::task::spawn_blocking(move || audit.append(record)).await;
-        if !matches!(appended, Ok(Ok(()))) {
-            tracing::error!(?appended, "could not append to the audit log");
-        }
+        tokio::task::spawn_blocking(move || audit.append(record)).await?.map_err(Error::data_store)
     }
 }

@@ -134,7 +134,13 @@ pub fn render(permit: &DataPermit, workspaces: &[Workspace], wide: bool, now: Da
 
     out.push_str("\nDestruction:\n");
     match &status.destruction {
-        None => out.push_str("  not destroyed\n"),
+        None => match &status.pending_destruction {
+            Some(pending) => out.push_str(&format!(
+                "  under way: every area counted {}, not yet all deleted\n",
+                format::when(pending.destroyed_at, now)
+            )),
+            None => out.push_str("  not destroyed\n"),
+        },
         Some(record) => {
             out.push_str(&format!("  Destroyed at:     {}\n", format::when(record.destroyed_at, now)));
             let shredded = match (record.key_shredded, record.archives_sealed) {
@@ -145,6 +151,9 @@ pub fn render(permit: &DataPermit, workspaces: &[Workspace], wide: bool, now: Da
                 (false, _) => "NOT shredded",
             };
             out.push_str(&format!("  Key:              {} ({shredded})\n", record.key_fingerprint));
+            if !record.shredding_limit.is_empty() {
+                out.push_str(&format!("  Limit:            {}\n", record.shredding_limit));
+            }
             let mut table = Table::new(&["PATH", "FILES", "BYTES"]);
             for area in &record.deleted {
                 table.row(vec![area.path.clone(), area.files.to_string(), format::bytes(area.bytes)]);

@@ -1,6 +1,7 @@
 //! The DataPermit controller: its lifecycle from the clock and what exists, its key, and the
 //! destruction of its data once retention ends.
 
+mod destroy;
 mod key;
 pub mod phase;
 mod prepare;
@@ -10,9 +11,8 @@ use std::{sync::Arc, time::Duration};
 use haven_api::{
     DataPermit, DataPermitStatus, Workspace,
     constants::{FIELD_MANAGER, conditions, finalizers, reasons},
-    permit::{DestroyedArea, DestructionRecord, PermitPhase},
+    permit::PermitPhase,
     tier::TierViolation,
-    validation::workspace_namespace,
     workspace::WorkspacePhase,
 };
 use kube::{
@@ -84,10 +84,16 @@ pub async fn reconcile(permit: Arc<DataPermit>, ctx: Arc<Context>) -> Result<Act
         archived_at: plan.archived_at,
         destroy_after: plan.destroy_after,
         destruction: old.destruction.clone(),
+        // Cleared once the record is kept (a stop between the two writes may leave it).
+        pending_destruction: old.pending_destruction.clone().filter(|_| old.destruction.is_none()),
         controls: Some(controls.in_force(&permit.spec)),
     };
     if plan.destroy_now {
-        new.destruction = Some(destroy(&ctx, &name, &workspaces).await?);
+        let record = destroy::destroy(&ctx, &permit, &old).await?;
+        // The record is in the audit log before the status says Destroyed.
+        ctx.append_audit(&permit.object_ref(&()), "Destroyed", destroy::record_detail(&record)?).await?;
+        new.destruction = Some(record);
+        new.pending_destruction = None;
         new.phase = PermitPhase::Destroyed;
     }
     let mut desired = permit_conditions(&new, &plan);
@@ -207,29 +213,6 @@ fn workspaces_of(ctx: &Context, permit: &str) -> Vec<Arc<Workspace>> {
     ctx.workspaces.state().into_iter().filter(|w| w.spec.permit == permit).collect()
 }
 
-/// Deletes the permit's extracts, archives, egress staging and quarantine, then its key.
-async fn destroy(ctx: &Context, permit: &str, workspaces: &[Arc<Workspace>]) -> Result<DestructionRecord> {
-    let namespaces: Vec<String> = workspaces.iter().map(|w| workspace_namespace(&w.name_any())).collect();
-    let (store, name) = (ctx.store.clone(), permit.to_owned());
-    let report =
-        tokio::task::spawn_blocking(move || haven_data::destroy_permit_data(&store, &name, &namespaces))
-            .await?
-            .map_err(Error::data_store)?;
-    let shredded = key::shred_key(ctx, permit).await?;
-    Ok(DestructionRecord {
-        destroyed_at: ctx.clock.now(),
-        deleted: report
-            .areas
-            .into_iter()
-            .map(|a| DestroyedArea { path: a.path, files: a.files, bytes: a.bytes })
-            .collect(),
-        key_shredded: true,
-        // Every archive and quarantine copy is sealed with a key derived from the one just shredded.
-        archives_sealed: true,
-        key_fingerprint: shredded.unwrap_or_else(|| "none (no key was ever created)".into()),
-    })
-}
-
 async fn write_status(
     permit: &DataPermit,
     ctx: &Context,
@@ -241,9 +224,13 @@ async fn write_status(
     }
     let patch = serde_json::json!({"apiVersion": "haven.io/v1alpha1", "kind": "DataPermit", "status": new});
     let params = PatchParams::apply(FIELD_MANAGER).force();
-    Api::<DataPermit>::all(ctx.client.clone())
-        .patch_status(&permit.name_any(), &params, &Patch::Apply(&patch))
-        .await?;
+    let api = Api::<DataPermit>::all(ctx.client.clone());
+    api.patch_status(&permit.name_any(), &params, &Patch::Apply(&patch)).await?;
+    if old.pending_destruction.is_some() && new.pending_destruction.is_none() {
+        // Written by a merge patch (see destroy.rs), so an apply that omits it does not remove it.
+        let clear = serde_json::json!({"status": {"pendingDestruction": null}});
+        api.patch_status(&permit.name_any(), &PatchParams::default(), &Patch::Merge(&clear)).await?;
+    }
     if old.phase != new.phase || old.observed_generation.is_none() {
         let warning = matches!(new.phase, PermitPhase::Revoked | PermitPhase::Suspended);
         let note = format!("permit {} is {:?}", permit.name_any(), new.phase);

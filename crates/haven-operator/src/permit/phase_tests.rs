@@ -106,6 +106,7 @@ fn destroyed_is_final() {
             key_fingerprint: "sha256:00".into(),
             key_shredded: true,
             archives_sealed: true,
+            shredding_limit: String::new(),
         }),
         ..DataPermitStatus::default()
     };
