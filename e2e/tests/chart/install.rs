@@ -11,7 +11,15 @@ fn can(user: &str, args: &[&str]) -> Result<bool> {
     let mut full = vec!["auth", "can-i", "--as", user];
     full.extend_from_slice(args);
     let output = kubectl(&full)?;
-    Ok(String::from_utf8_lossy(&output.stdout).trim() == "yes")
+    // `yes` (exit 0) or `no` (exit 1); anything else is kubectl failing, never a refusal.
+    match String::from_utf8_lossy(&output.stdout).trim() {
+        "yes" if output.status.success() => Ok(true),
+        "no" => Ok(false),
+        other => anyhow::bail!(
+            "kubectl auth can-i {args:?} as {user} said {other:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        ),
+    }
 }
 
 fn deployment_args(namespace: &str, name: &str) -> Result<String> {
