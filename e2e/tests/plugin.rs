@@ -7,12 +7,14 @@
 use std::process::Output;
 
 use anyhow::{Context, Result};
-use haven_api::airlock::AirlockPhase;
+use haven_api::{airlock::AirlockPhase, constants::AUDIT_ANCHOR_CONFIG_MAP};
 use haven_e2e::{
     DEADLINE,
     airlock::{CHECKER, Project, RESEARCHER},
     eventually, kubectl_haven,
 };
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::Api;
 use serde_json::{Value, json};
 
 /// A table with a cell below the threshold (30-39: 4), which the threshold check fails.
@@ -221,7 +223,58 @@ async fn status_permit_describe_and_audit_verify_report_the_project() -> Result<
     let tampered = plugin(&["audit", "verify", &copy.to_string_lossy()])?;
     assert_eq!(tampered.code, Some(1), "{tampered}");
     assert!(tampered.stderr.contains("is broken at line 2"), "{tampered}");
+
+    // The operator anchors its log in the cluster. Against that anchor, a copy cut short, or
+    // rewritten and chained again, fails, though its chain alone verifies.
+    let config_maps: Api<ConfigMap> = Api::namespaced(project.client.clone(), "haven-system");
+    eventually(DEADLINE, "the operator anchored its log", || async {
+        let head = haven_data::audit::verify(&log)?;
+        let data =
+            config_maps.get_opt(AUDIT_ANCHOR_CONFIG_MAP).await?.and_then(|c| c.data).unwrap_or_default();
+        let anchored =
+            data.get("hash") == Some(&head.head) && data.get("seq") == Some(&head.records.to_string());
+        Ok(anchored.then_some(()))
+    })
+    .await?;
+    let anchored = plugin(&["audit", "verify", &project.root.to_string_lossy(), "--cluster"])?;
+    assert_eq!(anchored.code, Some(0), "{anchored}");
+    assert!(anchored.stdout.contains("holds anchored line"), "{anchored}");
+    let honest: Vec<String> = std::fs::read_to_string(&log)?.lines().map(str::to_owned).collect();
+    let cut = project.root.with_extension("audit-cut.log");
+    std::fs::write(&cut, honest[..honest.len() - 1].join("\n") + "\n")?;
+    assert_eq!(plugin(&["audit", "verify", &cut.to_string_lossy()])?.code, Some(0), "the chain alone passes");
+    let refused = plugin(&["audit", "verify", &cut.to_string_lossy(), "--cluster"])?;
+    assert_eq!(refused.code, Some(1), "{refused}");
+    assert!(refused.stderr.contains("cut short"), "{refused}");
+    let rechained = project.root.with_extension("audit-rechained.log");
+    std::fs::write(&rechained, rechain(&honest)?)?;
+    assert_eq!(
+        plugin(&["audit", "verify", &rechained.to_string_lossy()])?.code,
+        Some(0),
+        "the chain alone passes"
+    );
+    let refused = plugin(&["audit", "verify", &rechained.to_string_lossy(), "--cluster"])?;
+    assert_eq!(refused.code, Some(1), "{refused}");
+    assert!(refused.stderr.contains("rewritten"), "{refused}");
     Ok(())
+}
+
+/// The log with every record's action changed and the chain computed again, as someone who
+/// can write the data store (but not the cluster) could.
+fn rechain(lines: &[String]) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    let mut prev = haven_data::audit::GENESIS.to_owned();
+    let mut out = String::new();
+    for line in lines {
+        let mut value: Value = serde_json::from_str(line)?;
+        value["action"] = json!("Forged");
+        value["prev"] = json!(prev);
+        let text = serde_json::to_string(&value)?;
+        prev = hex::encode(Sha256::digest(text.as_bytes()));
+        out += &text;
+        out.push('\n');
+    }
+    Ok(out)
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {

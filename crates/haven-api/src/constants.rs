@@ -5,6 +5,11 @@ pub const GROUP: &str = "haven.io";
 /// API version served and stored.
 pub const VERSION: &str = "v1alpha1";
 
+/// The ConfigMap, in the operator's namespace, holding the audit log's last anchored line
+/// (`seq`, `hash`, `anchoredAt`): the operator writes it, `audit verify` checks the log against
+/// it, so a log cut short or rewritten in the data store is found out.
+pub const AUDIT_ANCHOR_CONFIG_MAP: &str = "haven-audit-anchor";
+
 /// The one field manager for every server-side apply the operator makes.
 pub const FIELD_MANAGER: &str = "haven-operator";
 

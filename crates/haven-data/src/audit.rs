@@ -137,10 +137,71 @@ impl AuditLog {
     }
 }
 
+/// A point of the chain kept outside the data store (the operator writes one to a ConfigMap):
+/// line `seq` hashed to `hash`. The chain alone cannot tell a log cut short, or rewritten and
+/// re-chained, from an honest one; a log that no longer holds this exact line can.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Anchor {
+    pub seq: u64,
+    pub hash: String,
+}
+
+impl std::str::FromStr for Anchor {
+    type Err = String;
+
+    /// `<seq>:<hash>`, as `haven audit verify --anchor` takes it.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let (seq, hash) = text.split_once(':').ok_or("an anchor is <seq>:<sha256 hex>")?;
+        let seq = seq.parse().map_err(|_| format!("anchor seq {seq:?} is not a number"))?;
+        if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(format!("anchor hash {hash:?} is not a SHA-256 in hex"));
+        }
+        Ok(Self { seq, hash: hash.to_ascii_lowercase() })
+    }
+}
+
+impl AuditLog {
+    /// The last line written: what to anchor.
+    pub fn head(&self) -> Anchor {
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        Anchor { seq: state.next_seq - 1, hash: state.prev.clone() }
+    }
+}
+
+/// [`verify`], and the log must still hold the anchored line: fewer lines means it was cut
+/// short; another hash there means it was rewritten from that line or before (and re-chained).
+pub fn verify_against(path: &Path, anchor: &Anchor) -> Result<VerifyReport, AuditError> {
+    let mut anchored = None;
+    let report = walk_chain(path, |seq, hash| {
+        if seq == anchor.seq {
+            anchored = Some(hash.to_owned());
+        }
+    })?;
+    let broken =
+        |reason: String| AuditError::BrokenChain { path: path.to_path_buf(), line: report.records, reason };
+    match anchored {
+        _ if anchor.seq == 0 => Ok(report),
+        None => Err(broken(format!(
+            "the log ends at line {}, but line {} was anchored: it was cut short",
+            report.records, anchor.seq
+        ))),
+        Some(hash) if hash != anchor.hash => Err(broken(format!(
+            "line {} is not the line anchored ({}): the log was rewritten from there or before",
+            anchor.seq, anchor.hash
+        ))),
+        Some(_) => Ok(report),
+    }
+}
+
 /// Checks the whole chain and reports the first broken line (1-based): an edited line breaks
 /// the next line's `prev`; a dropped line leaves a `seq` gap; a truncated or invalid line is
 /// reported itself.
 pub fn verify(path: &Path) -> Result<VerifyReport, AuditError> {
+    walk_chain(path, |_, _| {})
+}
+
+/// [`verify`], calling `each(seq, hash)` for every good line.
+fn walk_chain(path: &Path, mut each: impl FnMut(u64, &str)) -> Result<VerifyReport, AuditError> {
     let io_err = |source| AuditError::Io { path: path.to_path_buf(), source };
     let mut reader = BufReader::new(File::open(path).map_err(io_err)?);
     let mut prev = GENESIS.to_owned();
@@ -171,6 +232,7 @@ pub fn verify(path: &Path) -> Result<VerifyReport, AuditError> {
             ));
         }
         prev = sha256_hex(content);
+        each(line.seq, &prev);
     }
 }
 

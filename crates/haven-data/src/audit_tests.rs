@@ -188,3 +188,61 @@ fn the_last_line_is_found_across_read_chunks() {
     AuditLog::open(&store).expect("reopen").append(record(4)).expect("append");
     assert_eq!(verify(&store.audit_log()).expect("verify").records, 4);
 }
+
+/// An attacker who can write the data store rewrites record `from` (1-based) and everything
+/// after it, re-chaining each line, so the chain alone still verifies.
+fn rechain_from(store: &DataStore, from: usize) {
+    let mut lines = lines(store);
+    let mut prev = if from == 1 { GENESIS.to_owned() } else { sha256_hex(lines[from - 2].as_bytes()) };
+    for line in lines.iter_mut().skip(from - 1) {
+        let mut value: serde_json::Value = serde_json::from_str(line).expect("line");
+        value["detail"] = json!({"n": "forged"});
+        value["prev"] = json!(prev);
+        *line = serde_json::to_string(&value).expect("serialise");
+        prev = sha256_hex(line.as_bytes());
+    }
+    write_lines(store, &lines);
+}
+
+#[test]
+fn an_anchor_detects_a_log_cut_short_or_rewritten_and_rechained() {
+    let (_dir, store, log) = log();
+    for n in 0..5 {
+        log.append(record(n)).expect("append");
+    }
+    let anchor = log.head();
+    assert_eq!(anchor.seq, 5);
+    assert_eq!(verify_against(&store.audit_log(), &anchor).expect("intact").records, 5);
+    for n in 5..7 {
+        log.append(record(n)).expect("append");
+    }
+    verify_against(&store.audit_log(), &anchor).expect("records after the anchor are fine");
+    let honest = lines(&store);
+
+    // Cut short: the chain of what is left verifies; the anchor does not.
+    write_lines(&store, &honest[..4]);
+    verify(&store.audit_log()).expect("the chain alone cannot tell");
+    let error = verify_against(&store.audit_log(), &anchor).expect_err("truncated").to_string();
+    assert!(error.contains("cut short"), "{error}");
+
+    // Rewritten from record 3 and re-chained: the chain verifies, the anchor does not.
+    write_lines(&store, &honest);
+    rechain_from(&store, 3);
+    verify(&store.audit_log()).expect("the chain alone cannot tell");
+    let error = verify_against(&store.audit_log(), &anchor).expect_err("rewritten").to_string();
+    assert!(error.contains("rewritten"), "{error}");
+
+    // Rewriting only after the anchor is what an anchor cannot see (README says so).
+    write_lines(&store, &honest);
+    rechain_from(&store, 6);
+    verify_against(&store.audit_log(), &anchor).expect("after the anchor: undetected");
+}
+
+#[test]
+fn an_anchor_is_read_as_seq_and_hash() {
+    let hash = "ab".repeat(32);
+    assert_eq!(format!("12:{hash}").parse(), Ok(Anchor { seq: 12, hash: hash.clone() }));
+    for bad in ["12", "x:ab", "12:abc", &format!("12:{}", "zz".repeat(32))] {
+        assert!(bad.parse::<Anchor>().is_err(), "{bad}");
+    }
+}

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod airlock;
+pub mod anchor;
 pub mod applied;
 pub mod clock;
 pub mod conditions;

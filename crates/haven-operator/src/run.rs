@@ -41,7 +41,7 @@ use kube::{
 use serde::de::DeserializeOwned;
 
 use crate::{
-    airlock,
+    airlock, anchor,
     applied::{Applied, Written},
     clock::Clock,
     config::OperatorConfig,
@@ -132,17 +132,27 @@ pub async fn run(
     health.set_inventory(Inventory { permits, workspaces, requests });
     tracing::info!(data_root = %ctx.config.data_root.display(), "starting the DataPermit, Workspace and AirlockRequest controllers");
     let controllers = future::join(shared.controllers(client, ctx.clone()), airlock_controller);
-    let Some(mut leadership) = leadership else {
-        controllers.await;
-        return Ok(());
-    };
-    tokio::select! {
-        _ = controllers => {
-            leadership.release().await;
+    // Only the replica that writes the audit log anchors it.
+    let anchoring = tokio::spawn(anchor::keep_anchored(ctx.clone()));
+    let outcome = match leadership {
+        None => {
+            controllers.await;
             Ok(())
         }
-        () = leadership.lost() => Err(Error::Lease("lost the lease to another replica; stopping".into())),
+        Some(mut leadership) => tokio::select! {
+            _ = controllers => {
+                leadership.release().await;
+                Ok(())
+            }
+            () = leadership.lost() => Err(Error::Lease("lost the lease to another replica; stopping".into())),
+        },
+    };
+    anchoring.abort();
+    // The last lines written before stopping are anchored too.
+    if let Err(error) = anchor::anchor(&ctx, &ctx.audit.head()).await {
+        tracing::warn!(%error, "could not anchor the audit log on the way out");
     }
+    outcome
 }
 
 /// SIGTERM (how Kubernetes stops a pod) or SIGINT.

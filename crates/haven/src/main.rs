@@ -74,6 +74,10 @@ enum AuditCommand {
     Verify {
         /// The data store root (its `audit/audit.log` is checked), or the log file itself.
         path: PathBuf,
+        /// The line the log must still hold, `<seq>:<hash>`, from the ConfigMap
+        /// `haven-audit-anchor` the operator keeps: finds a log cut short or rewritten.
+        #[arg(long, value_name = "SEQ:HASH")]
+        anchor: Option<haven_data::audit::Anchor>,
     },
 }
 
@@ -226,11 +230,17 @@ fn main() -> anyhow::Result<()> {
                 .with_context(|| format!("writing {}", path.display()))?;
             Ok(())
         }
-        Command::Audit { command: AuditCommand::Verify { path } } => {
+        Command::Audit { command: AuditCommand::Verify { path, anchor } } => {
             let log = if path.is_dir() { haven_data::DataStore::new(path).audit_log() } else { path };
-            let report = haven_data::audit::verify(&log)?;
+            let (report, against) = match &anchor {
+                Some(anchor) => (
+                    haven_data::audit::verify_against(&log, anchor)?,
+                    format!(", holds anchored line {}", anchor.seq),
+                ),
+                None => (haven_data::audit::verify(&log)?, ", not checked against an anchor".to_owned()),
+            };
             output::print(&format!(
-                "{}: {} records, chain intact (head {})",
+                "{}: {} records, chain intact (head {}){against}",
                 log.display(),
                 report.records,
                 report.head

@@ -110,6 +110,17 @@ pub enum AuditCommand {
     Verify {
         /// A data store root (its `audit/audit.log` is checked), or the log file itself.
         path: PathBuf,
+        /// The line the log must still hold, `<seq>:<hash>`, as the operator anchored it
+        /// (`kubectl get configmap haven-audit-anchor -n haven-system`).
+        #[arg(long, value_name = "SEQ:HASH", conflicts_with = "cluster")]
+        anchor: Option<haven_data::audit::Anchor>,
+        /// Read the anchor from the cluster: the ConfigMap `haven-audit-anchor` in
+        /// `--operator-namespace`.
+        #[arg(long)]
+        cluster: bool,
+        /// The operator's namespace, for `--cluster`.
+        #[arg(long, default_value = "haven-system")]
+        operator_namespace: String,
     },
 }
 
@@ -136,7 +147,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Permit { command: PermitCommand::Describe { name, output } } => {
             permit::describe(&connect, &name, output.format).await
         }
-        Command::Audit { command: AuditCommand::Verify { path } } => audit::verify(&path),
+        Command::Audit { command: AuditCommand::Verify { path, anchor, cluster, operator_namespace } } => {
+            let anchor = match (anchor, cluster) {
+                (Some(anchor), _) => Some(anchor),
+                (None, true) => Some(audit::cluster_anchor(&connect, &operator_namespace).await?),
+                (None, false) => None,
+            };
+            audit::verify(&path, anchor.as_ref())
+        }
     }
 }
 
