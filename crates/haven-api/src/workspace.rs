@@ -160,6 +160,22 @@ pub struct WorkspaceStatus {
     /// What was archived at teardown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub archive: Option<ArchiveManifest>,
+    /// Who holds access now and to which datasets; absent while nobody does. Every change of
+    /// it is an audit record, written before this status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access: Option<GrantedAccess>,
+}
+
+/// The access a workspace's RoleBindings grant.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GrantedAccess {
+    /// The users, sorted.
+    #[schemars(extend("x-kubernetes-list-type" = "atomic"))]
+    pub users: Vec<String>,
+    /// The datasets mounted, sorted.
+    #[schemars(extend("x-kubernetes-list-type" = "atomic"))]
+    pub datasets: Vec<String>,
 }
 
 /// The archive of a workspace's files, written and verified before its namespace is deleted.

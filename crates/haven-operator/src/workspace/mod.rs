@@ -1,6 +1,7 @@
 //! The Workspace controller: fetch the permit → validate → build the children → apply →
 //! status; and, at expiry, on revocation or on deletion, teardown.
 
+mod access;
 pub mod build;
 pub mod plan;
 pub mod provision;

@@ -13,7 +13,12 @@ use kube::{
     api::{Patch, PatchParams},
 };
 
-use super::{plan::WorkspacePlan, provision::Environment, validate::Violation};
+use super::{
+    access::{self, Access},
+    plan::WorkspacePlan,
+    provision::Environment,
+    validate::Violation,
+};
 use crate::{
     conditions::{Desired, set_conditions},
     context::Context,
@@ -48,7 +53,7 @@ pub async fn refused(
         ),
         desired(conditions::READY, false, reason, "not provisioned"),
     ];
-    write(workspace, ctx, WorkspacePhase::Pending, expiry, update, None).await
+    write(workspace, ctx, WorkspacePhase::Pending, expiry, update, None, Access::Removed).await
 }
 
 /// Everything is applied; Ready once the environment pod runs.
@@ -103,7 +108,7 @@ pub async fn provisioned(
         ),
         desired(conditions::READY, phase == WorkspacePhase::Ready, ready_reason, ready_message),
     ];
-    write(workspace, ctx, phase, Some(expiry), update, None).await
+    write(workspace, ctx, phase, Some(expiry), update, None, Access::Granted(plan)).await
 }
 
 /// The API server refused one of the workspace's children: what stands stays, nothing
@@ -124,7 +129,7 @@ pub async fn apply_failed(
             "the API server refused {child}: {message}; retried with back-off and at once when the spec changes"
         ),
     )];
-    write(workspace, ctx, WorkspacePhase::Failed, Some(expiry), update, None).await?;
+    write(workspace, ctx, WorkspacePhase::Failed, Some(expiry), update, None, Access::Unchanged).await?;
     let since = workspace
         .status
         .as_ref()
@@ -142,21 +147,21 @@ pub async fn expiring(workspace: &Workspace, ctx: &Context, reason: &'static str
         desired(conditions::READY, false, reason, "tearing down"),
     ];
     let expiry = workspace.status.as_ref().and_then(|s| s.expires_at);
-    write(workspace, ctx, WorkspacePhase::Expiring, expiry, update, None).await
+    write(workspace, ctx, WorkspacePhase::Expiring, expiry, update, None, Access::Removed).await
 }
 
 /// Archiving failed: the namespace stays, and the condition says why.
 pub async fn archive_failed(workspace: &Workspace, ctx: &Context, message: String) -> Result<()> {
     let update = vec![desired(conditions::ARCHIVED, false, "ArchiveFailed", message)];
     let expiry = workspace.status.as_ref().and_then(|s| s.expires_at);
-    write(workspace, ctx, WorkspacePhase::Expiring, expiry, update, None).await
+    write(workspace, ctx, WorkspacePhase::Expiring, expiry, update, None, Access::Removed).await
 }
 
 /// Nothing to archive (the workspace held no files and its permit is gone); torn down.
 pub async fn nothing_to_archive(workspace: &Workspace, ctx: &Context, message: String) -> Result<()> {
     let update = vec![desired(conditions::ARCHIVED, true, reasons::NOTHING_TO_ARCHIVE, message)];
     let expiry = workspace.status.as_ref().and_then(|s| s.expires_at);
-    write(workspace, ctx, WorkspacePhase::Archived, expiry, update, None).await
+    write(workspace, ctx, WorkspacePhase::Archived, expiry, update, None, Access::Removed).await
 }
 
 /// Files archived and verified; the namespace is being deleted.
@@ -167,7 +172,7 @@ pub async fn archived(workspace: &Workspace, ctx: &Context, archive: ArchiveMani
     );
     let update = vec![desired(conditions::ARCHIVED, true, reasons::ARCHIVE_VERIFIED, message)];
     let expiry = workspace.status.as_ref().and_then(|s| s.expires_at);
-    write(workspace, ctx, WorkspacePhase::Archived, expiry, update, Some(archive)).await
+    write(workspace, ctx, WorkspacePhase::Archived, expiry, update, Some(archive), Access::Removed).await
 }
 
 async fn write(
@@ -177,6 +182,7 @@ async fn write(
     expires_at: Option<DateTime<Utc>>,
     update: Vec<Desired<'static>>,
     archive: Option<ArchiveManifest>,
+    access: Access<'_>,
 ) -> Result<()> {
     let old = workspace.status.clone().unwrap_or_default();
     let messages: Vec<String> = update.iter().map(|d| d.message.clone()).collect();
@@ -187,11 +193,15 @@ async fn write(
         expires_at,
         conditions: old.conditions.clone(),
         archive: archive.or_else(|| old.archive.clone()),
+        access: access.resolve(old.access.as_ref()),
     };
     set_conditions(&mut new.conditions, update, workspace.meta().generation, ctx.clock.now());
     if new == old {
         return Ok(());
     }
+    // The access record first: a stop before the status is written repeats it, never loses it.
+    let why = format!("{phase:?}: {}", messages.join("; "));
+    access::record_change(workspace, ctx, old.access.as_ref(), new.access.as_ref(), &why).await?;
     let patch = serde_json::json!({
         "apiVersion": "haven.io/v1alpha1",
         "kind": "Workspace",
