@@ -18,8 +18,9 @@ data_root="${HAVEN_DEMO_DATA:-$(dirname "$KUBECONFIG")/demo-data}"
 say "Installing Haven with its Helm chart: CRDs, admission policy, RBAC"
 # No container engine here, so no operator image: the chart runs no pod (replicas=0) and the
 # operator runs below as a process with the chart's ServiceAccount, i.e. exactly its RBAC.
+# dataStore.hostPath: the operator's volumes are admitted only under the chart's data store.
 helm upgrade --install haven charts/haven --namespace haven-system --create-namespace \
-  --set replicas=0 --wait
+  --set replicas=0 --set dataStore.hostPath="$data_root" --wait
 kubectl wait --for=condition=Established --timeout=60s \
   crd/datapermits.haven.io crd/workspaces.haven.io crd/airlockrequests.haven.io
 helm list -n haven-system

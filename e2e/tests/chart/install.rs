@@ -2,7 +2,7 @@
 //! the installed ServiceAccount and people's roles may and may not do.
 
 use anyhow::{Result, ensure};
-use haven_e2e::{DEADLINE, admin, eventually, kubectl, kubectl_ok, unique_name};
+use haven_e2e::{DEADLINE, admin, eventually, kubectl, kubectl_ok, kubectl_with_input, unique_name};
 
 use super::{chart, helm_ok};
 
@@ -20,6 +20,23 @@ fn can(user: &str, args: &[&str]) -> Result<bool> {
             String::from_utf8_lossy(&output.stderr)
         ),
     }
+}
+
+/// A dry run of the operator creating a hostPath volume at `path`: Ok, or the refusal.
+fn operator_volume(operator: &str, path: &str) -> Result<std::result::Result<(), String>> {
+    let volume = serde_json::json!({
+        "apiVersion": "v1", "kind": "PersistentVolume",
+        "metadata": {"name": unique_name("volume-policy")},
+        "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+            "hostPath": {"path": path, "type": "DirectoryOrCreate"}},
+    });
+    let args = ["create", "--dry-run=server", "-o", "name", "-f", "-", "--as", operator];
+    let output = kubectl_with_input(&args, &volume.to_string())?;
+    Ok(if output.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&output.stderr).into_owned())
+    })
 }
 
 fn deployment_args(namespace: &str, name: &str) -> Result<String> {
@@ -72,6 +89,25 @@ async fn the_chart_installs_upgrades_and_uninstalls_leaving_only_the_crds() -> R
     ];
     for args in &refused {
         ensure!(!can(&operator, args)?, "the operator can {args:?}");
+    }
+
+    // It may create volumes, but only under the data store's workspaces/ and extracts/.
+    eventually(DEADLINE, "the operator's volume policy is in force", || async {
+        Ok(operator_volume(&operator, "/var/lib/haven/raw/registry")?.is_err().then_some(()))
+    })
+    .await?;
+    operator_volume(&operator, "/var/lib/haven/workspaces/w/home")?
+        .map_err(|e| anyhow::anyhow!("a workspace volume is refused: {e}"))?;
+    operator_volume(&operator, "/var/lib/haven/extracts/p/survey")?
+        .map_err(|e| anyhow::anyhow!("an extract volume is refused: {e}"))?;
+    for outside in
+        ["/etc", "/var/lib/haven/raw/registry", "/var/lib/haven/workspaces", "/var/lib/havenx/workspaces/a"]
+    {
+        let refused = operator_volume(&operator, outside)?.err().unwrap_or_default();
+        ensure!(
+            refused.contains("the operator may only create hostPath volumes under"),
+            "{outside}: {refused:?}"
+        );
     }
 
     // The people's roles aggregate their rules, and a researcher bound in a namespace can ask
