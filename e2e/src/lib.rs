@@ -284,7 +284,6 @@ impl TestNamespace {
     }
 }
 
-/// Runs `kubectl` (from the control-plane cache, on PATH in `make test`) against `KUBECONFIG`.
 /// Runs the `kubectl haven` plugin, `$KUBECTL_HAVEN_BIN` (built by run-e2e.sh), with `args`
 /// against `KUBECONFIG`.
 pub fn kubectl_haven(args: &[&str]) -> Result<Output> {
@@ -293,6 +292,7 @@ pub fn kubectl_haven(args: &[&str]) -> Result<Output> {
     std::process::Command::new(&binary).args(args).output().with_context(|| format!("running {binary}"))
 }
 
+/// Runs `kubectl` (from the control-plane cache, on PATH in `make test`) against `KUBECONFIG`.
 pub fn kubectl(args: &[&str]) -> Result<Output> {
     std::process::Command::new("kubectl").args(args).output().context("running kubectl (is it on PATH?)")
 }

@@ -12,7 +12,7 @@ use haven_data::{
 };
 use haven_e2e::{
     DEADLINE, Operator, admin, data_root, ensure_namespace, eventually, eventually_advancing, fixtures, keys,
-    unique_name,
+    kubectl_haven, unique_name,
 };
 use k8s_openapi::api::core::v1::Secret;
 use kube::{
@@ -163,6 +163,16 @@ async fn a_destruction_stopped_at_any_step_records_what_was_there() -> Result<()
             .find(|line| line["action"] == "Destroyed" && line["object"] == format!("datapermit/{permit}"))
             .with_context(|| format!("{permit}: no Destroyed record in the audit log"))?;
         ensure!(logged["detail"]["deleted"] == *areas, "{permit}: audit {logged}");
+        // And the plugin shows this real record to an auditor.
+        let described = kubectl_haven(&["permit", "describe", permit])?;
+        let text = String::from_utf8_lossy(&described.stdout);
+        ensure!(described.status.success(), "{}", String::from_utf8_lossy(&described.stderr));
+        ensure!(text.contains(fingerprint.as_str()) && text.contains("(shredded"), "{text}");
+        ensure!(text.contains("Limit:") && text.contains("etcd"), "{text}");
+        for area in areas.as_array().into_iter().flatten() {
+            let path = area["path"].as_str().unwrap_or_default();
+            ensure!(text.contains(path), "{permit}: {path} missing from:\n{text}");
+        }
     }
     eventually(DEADLINE, "the destroyed permits can be deleted", || async {
         for (permit, _) in &names {

@@ -222,12 +222,15 @@ async fn write_status(
     if *old == new {
         return Ok(());
     }
-    let patch = serde_json::json!({"apiVersion": "haven.io/v1alpha1", "kind": "DataPermit", "status": new});
+    // pendingDestruction is written and cleared by merge patches only (see destroy.rs): owning
+    // part of it through this apply would make the apply that drops it remove only that part.
+    let applied = DataPermitStatus { pending_destruction: None, ..new.clone() };
+    let patch =
+        serde_json::json!({"apiVersion": "haven.io/v1alpha1", "kind": "DataPermit", "status": applied});
     let params = PatchParams::apply(FIELD_MANAGER).force();
     let api = Api::<DataPermit>::all(ctx.client.clone());
     api.patch_status(&permit.name_any(), &params, &Patch::Apply(&patch)).await?;
     if old.pending_destruction.is_some() && new.pending_destruction.is_none() {
-        // Written by a merge patch (see destroy.rs), so an apply that omits it does not remove it.
         let clear = serde_json::json!({"status": {"pendingDestruction": null}});
         api.patch_status(&permit.name_any(), &PatchParams::default(), &Patch::Merge(&clear)).await?;
     }
