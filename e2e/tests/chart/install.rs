@@ -22,6 +22,25 @@ fn can(user: &str, args: &[&str]) -> Result<bool> {
     }
 }
 
+/// A dry run of an allow-all NetworkPolicy in `namespace`, as admin or `user`: Ok, or the refusal.
+fn network_policy(namespace: &str, user: Option<&str>) -> Result<std::result::Result<(), String>> {
+    let policy = serde_json::json!({
+        "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+        "metadata": {"name": "allow-all", "namespace": namespace},
+        "spec": {"podSelector": {}, "ingress": [{}], "egress": [{}], "policyTypes": ["Ingress", "Egress"]},
+    });
+    let mut args = vec!["create", "--dry-run=server", "-o", "name", "-f", "-"];
+    if let Some(user) = user {
+        args.extend(["--as", user]);
+    }
+    let output = kubectl_with_input(&args, &policy.to_string())?;
+    Ok(if output.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&output.stderr).into_owned())
+    })
+}
+
 /// A dry run of the operator creating a hostPath volume at `path`: Ok, or the refusal.
 fn operator_volume(operator: &str, path: &str) -> Result<std::result::Result<(), String>> {
     let volume = serde_json::json!({
@@ -90,6 +109,22 @@ async fn the_chart_installs_upgrades_and_uninstalls_leaving_only_the_crds() -> R
     for args in &refused {
         ensure!(!can(&operator, args)?, "the operator can {args:?}");
     }
+
+    // In a workspace namespace only the operator makes NetworkPolicies: an allow-all one from
+    // anyone else, an administrator included, is refused (elsewhere it is not: the canary).
+    let workspace_ns = unique_name("ws-netpol");
+    kubectl_ok(&["create", "namespace", &workspace_ns])?;
+    kubectl_ok(&["label", "namespace", &workspace_ns, "haven.io/workspace=netpol"])?;
+    eventually(DEADLINE, "the workspace network policy is in force", || async {
+        Ok(network_policy(&workspace_ns, None)?.is_err().then_some(()))
+    })
+    .await?;
+    let refused = network_policy(&workspace_ns, None)?.err().unwrap_or_default();
+    ensure!(refused.contains("made by the Haven operator alone"), "{refused}");
+    network_policy(&workspace_ns, Some(&operator))?
+        .map_err(|e| anyhow::anyhow!("the operator's own policy is refused: {e}"))?;
+    network_policy(ns, None)?.map_err(|e| anyhow::anyhow!("outside workspaces, refused: {e}"))?;
+    kubectl_ok(&["delete", "namespace", &workspace_ns, "--wait=false"])?;
 
     // It may create volumes, but only under the data store's workspaces/ and extracts/.
     eventually(DEADLINE, "the operator's volume policy is in force", || async {
