@@ -33,14 +33,23 @@ const PRIVATE_V4: &[&str] = &[
 ];
 const PRIVATE_V6: &[&str] = &["::1/128", "64:ff9b::/96", "fc00::/7", "fe80::/10", "ff00::/8"];
 
-fn public_addresses(cidr: &str, except: &[&str]) -> NetworkPolicyPeer {
+fn public_addresses(cidr: &str, except: Vec<String>) -> NetworkPolicyPeer {
     NetworkPolicyPeer {
-        ip_block: Some(IPBlock {
-            cidr: cidr.into(),
-            except: Some(except.iter().map(|c| (*c).to_owned()).collect()),
-        }),
+        ip_block: Some(IPBlock { cidr: cidr.into(), except: Some(except) }),
         ..NetworkPolicyPeer::default()
     }
+}
+
+/// What open egress never reaches in one address family: the special-purpose ranges and the
+/// cluster's own pod and Service ranges (the chart's `network.clusterRanges`), which on a
+/// cluster with public addresses lie outside them.
+fn never_internet(special: &[&str], cluster: &[ipnet::IpNet], v4: bool) -> Vec<String> {
+    let special: Vec<ipnet::IpNet> = special.iter().filter_map(|c| c.parse().ok()).collect();
+    let own = cluster
+        .iter()
+        .filter(|range| matches!(range, ipnet::IpNet::V4(_)) == v4)
+        .filter(|range| !special.iter().any(|s| s.contains(*range)));
+    special.iter().chain(own).map(ToString::to_string).collect()
 }
 
 /// Default deny in both directions, then the only holes: DNS to the cluster DNS namespace,
@@ -72,6 +81,7 @@ pub fn build_network_policies(plan: &WorkspacePlan, config: &OperatorConfig) -> 
         ),
     ];
     if plan.egress == EgressProfile::Internet {
+        let cluster = &config.tiers.mirror_rules().cluster_ranges;
         policies.push(policy(
             plan,
             "allow-internet",
@@ -79,8 +89,8 @@ pub fn build_network_policies(plan: &WorkspacePlan, config: &OperatorConfig) -> 
             None,
             Some(NetworkPolicyEgressRule {
                 to: Some(vec![
-                    public_addresses("0.0.0.0/0", PRIVATE_V4),
-                    public_addresses("::/0", PRIVATE_V6),
+                    public_addresses("0.0.0.0/0", never_internet(PRIVATE_V4, cluster, true)),
+                    public_addresses("::/0", never_internet(PRIVATE_V6, cluster, false)),
                 ]),
                 ports: None,
             }),

@@ -294,6 +294,28 @@ fn internet_egress_reaches_public_addresses_only() {
 }
 
 #[test]
+fn internet_egress_never_reaches_the_clusters_own_ranges_even_public_ones() {
+    let mut config = test_config();
+    let mut data = haven_api::tier::TierProfiles::default().to_config_map();
+    data.insert(
+        haven_api::mirror::CLUSTER_RANGES_KEY.into(),
+        "10.96.0.0/12,203.0.113.0/24,2001:db8:42::/56".into(),
+    );
+    config.tiers = haven_api::tier::TierProfiles::from_config_map(&data).expect("tiers");
+    let plan = WorkspacePlan { egress: EgressProfile::Internet, ..WorkspacePlan::test() };
+    let internet = json(&policy(&build_network_policies(&plan, &config), "allow-internet").spec);
+    let except = |n: usize| internet["egress"][0]["to"][n]["ipBlock"]["except"].clone();
+    let (v4, v6) = (except(0), except(1));
+    assert!(v4.as_array().expect("v4").iter().any(|c| c == "203.0.113.0/24"), "{v4}");
+    assert!(v6.as_array().expect("v6").iter().any(|c| c == "2001:db8:42::/56"), "{v6}");
+    assert!(
+        !v4.as_array().expect("v4").iter().any(|c| c == "10.96.0.0/12"),
+        "inside 10.0.0.0/8 already: {v4}"
+    );
+    assert!(!v4.as_array().expect("v4").iter().any(|c| c == "2001:db8:42::/56"), "each family its own: {v4}");
+}
+
+#[test]
 fn dedicated_nodes_pin_the_environment_to_the_permits_nodes() {
     let shared = json(&children().stateful_set.spec);
     assert!(shared["template"]["spec"]["nodeSelector"].is_null());
