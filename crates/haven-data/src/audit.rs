@@ -137,6 +137,31 @@ impl AuditLog {
     }
 }
 
+impl AuditLog {
+    /// After a failed append: drops the part of a line that append may have left (it was never
+    /// acknowledged, so no record is lost) and continues the chain from the last whole line.
+    /// Does nothing while the log is usable.
+    pub fn recover(&self) -> Result<(), AuditError> {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if !state.failed {
+            return Ok(());
+        }
+        let io_err = |source| AuditError::Io { path: self.path.clone(), source };
+        let contents = fs::read(&self.path).map_err(io_err)?;
+        let whole = contents.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        state.file.set_len(whole as u64).and_then(|()| state.file.sync_data()).map_err(io_err)?;
+        let (next_seq, prev) = match last_line(&mut state.file).map_err(io_err)? {
+            None => (1, GENESIS.to_owned()),
+            Some(last) => match last.strip_suffix(b"\n").map(serde_json::from_slice::<Line>) {
+                Some(Ok(line)) => (line.seq + 1, sha256_hex(&last[..last.len() - 1])),
+                _ => return Err(broken_tail(&self.path)),
+            },
+        };
+        (state.next_seq, state.prev, state.failed) = (next_seq, prev, false);
+        Ok(())
+    }
+}
+
 /// A point of the chain kept outside the data store (the operator writes one to a ConfigMap):
 /// line `seq` hashed to `hash`. The chain alone cannot tell a log cut short, or rewritten and
 /// re-chained, from an honest one; a log that no longer holds this exact line can.

@@ -246,3 +246,23 @@ fn an_anchor_is_read_as_seq_and_hash() {
         assert!(bad.parse::<Anchor>().is_err(), "{bad}");
     }
 }
+
+#[test]
+fn after_a_failed_append_the_log_recovers_without_the_partial_line_and_loses_nothing() {
+    let (_dir, store, log) = log();
+    log.append(record(1)).expect("append");
+    log.append(record(2)).expect("append");
+    // What a write cut short leaves: part of a line, never acknowledged.
+    {
+        let mut state = log.state.lock().expect("lock");
+        state.file.write_all(b"{\"seq\":3,\"time\":").expect("partial");
+        state.failed = true;
+    }
+    assert!(matches!(log.append(record(3)), Err(AuditError::Unusable { .. })), "refused until recovered");
+    log.recover().expect("recover");
+    log.append(record(3)).expect("append after recovering");
+    let report = verify(&store.audit_log()).expect("the chain is whole");
+    assert_eq!(report.records, 3);
+    assert_eq!(log.head(), Anchor { seq: 3, hash: report.head });
+    log.recover().expect("a usable log: nothing to do");
+}

@@ -45,26 +45,40 @@ pub struct Context {
 }
 
 impl Context {
-    /// Records a state change three ways: an Event on the object, a structured log line, and
-    /// a hash-chained audit record.
-    pub async fn record(&self, object: &ObjectReference, warning: bool, reason: &str, note: String) {
+    /// Records a state change three ways: a hash-chained audit record first, then an Event on
+    /// the object and a structured log line. Call it before writing the status that shows the
+    /// change: if the record cannot be written, the error stops the change (the reconcile is
+    /// retried, counted under `haven_reconcile_failures{category="audit"}`), so no change is
+    /// ever shown without its record; a stop in between repeats the record, never loses it.
+    pub async fn record(
+        &self,
+        object: &ObjectReference,
+        warning: bool,
+        reason: &str,
+        note: String,
+    ) -> Result<(), Error> {
+        let mut detail = serde_json::Map::new();
+        detail.insert("note".into(), note.clone().into());
+        self.append_audit(object, reason, detail).await?;
+        self.event(object, warning, reason, note).await;
+        Ok(())
+    }
+
+    /// An Event on the object and a structured log line, for what another record already holds
+    /// as evidence (the access records of [`crate::workspace`]).
+    pub async fn event(&self, object: &ObjectReference, warning: bool, reason: &str, note: String) {
         let kind = object.kind.clone().unwrap_or_default();
         let name = object.name.clone().unwrap_or_default();
         tracing::info!(%kind, %name, reason, note = %note, "state change");
         let event = Event {
             type_: if warning { EventType::Warning } else { EventType::Normal },
             reason: reason.to_owned(),
-            note: Some(note.clone()),
+            note: Some(note),
             action: reason.to_owned(),
             secondary: None,
         };
         if let Err(error) = self.recorder.publish(&event, object).await {
             tracing::warn!(%error, "could not publish event");
-        }
-        let mut detail = serde_json::Map::new();
-        detail.insert("note".into(), note.into());
-        if let Err(error) = self.append_audit(object, reason, detail).await {
-            tracing::error!(%error, "could not append to the audit log");
         }
     }
 
@@ -89,6 +103,14 @@ impl Context {
             detail,
         };
         let audit = self.audit.clone();
-        tokio::task::spawn_blocking(move || audit.append(record)).await?.map_err(Error::data_store)
+        let appended = tokio::task::spawn_blocking(move || {
+            // A write cut short earlier leaves the log unusable until its partial line is gone.
+            audit.recover().and_then(|()| audit.append(record))
+        })
+        .await?;
+        appended.map_err(|error| {
+            tracing::error!(%error, "could not append to the audit log: the change waits for its record");
+            Error::Audit(error.to_string())
+        })
     }
 }

@@ -24,6 +24,9 @@ pub enum Error {
     /// cannot help, so the owner's status says which child and why until its spec changes.
     #[error("could not apply {child}: {message}")]
     ApplyRefused { child: String, message: String },
+    /// The audit log could not take a record: the change it describes waits for it.
+    #[error("audit log: {0}")]
+    Audit(String),
 }
 
 impl Error {
@@ -40,6 +43,7 @@ impl Error {
             Self::Lease(_) => "lease",
             Self::Config(_) => "config",
             Self::ApplyRefused { .. } => "apply-refused",
+            Self::Audit(_) => "audit",
         }
     }
 

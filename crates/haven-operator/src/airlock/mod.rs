@@ -304,10 +304,10 @@ async fn count_reviews(mut step: Step<'_>, scope: &Scope) -> Result<Action> {
         }
     };
     let approved = decided.is_some();
-    step.write(decided).await?;
     for reason in newly_ignored {
-        step.ctx.record(&step.request.object_ref(&()), true, reasons::REVIEWER_NOT_PERMITTED, reason).await;
+        step.ctx.record(&step.request.object_ref(&()), true, reasons::REVIEWER_NOT_PERMITTED, reason).await?;
     }
+    step.write(decided).await?;
     Ok(if approved { Action::await_change() } else { Action::requeue(WAITING_POLL) })
 }
 

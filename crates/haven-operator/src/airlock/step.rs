@@ -91,10 +91,14 @@ impl<'a> Step<'a> {
         self.fail(conditions::PERMIT_VALID, reason, message).await
     }
 
-    /// Writes the status if it changed, then records the event (Event, log line, audit
-    /// record). The write carries the resourceVersion read, so a reconcile that worked from a
+    /// Records the event (audit record, Event, log line), then writes the status if it
+    /// changed. The write carries the resourceVersion read, so a reconcile that worked from a
     /// stale copy fails with a conflict instead of repeating a step; the retry sees the news.
     pub async fn write(&self, event: Option<(bool, &str, String)>) -> Result<()> {
+        // The record before the status that shows it (see Context::record).
+        if let Some((warning, reason, note)) = event {
+            self.ctx.record(&self.request.object_ref(&()), warning, reason, note).await?;
+        }
         if self.new != self.old {
             let patch = serde_json::json!({
                 "apiVersion": "haven.io/v1alpha1", "kind": "AirlockRequest",
@@ -106,9 +110,6 @@ impl<'a> Step<'a> {
             Api::<AirlockRequest>::namespaced(self.ctx.client.clone(), &namespace)
                 .patch_status(&self.request.name_any(), &params, &Patch::Apply(&patch))
                 .await?;
-        }
-        if let Some((warning, reason, note)) = event {
-            self.ctx.record(&self.request.object_ref(&()), warning, reason, note).await;
         }
         Ok(())
     }

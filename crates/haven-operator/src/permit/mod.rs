@@ -116,14 +116,15 @@ pub async fn reconcile(permit: Arc<DataPermit>, ctx: Arc<Context>) -> Result<Act
             .map(|c| crate::conditions::time_of(&c.last_transition_time.0))
     });
     set_conditions(&mut new.conditions, desired, permit.meta().generation, now);
-    write_status(&permit, &ctx, &old, new.clone()).await?;
+    // The records before the status that shows them (see Context::record).
     if newly_loosens {
         let message = tier_message(permit.spec.tier, &loosens);
-        ctx.record(&permit.object_ref(&()), true, reasons::LOOSENS_TIER, message).await;
+        ctx.record(&permit.object_ref(&()), true, reasons::LOOSENS_TIER, message).await?;
     }
     if let (None, Some((reason, message))) = (failing_since, failure) {
-        ctx.record(&permit.object_ref(&()), true, reason, message.clone()).await;
+        ctx.record(&permit.object_ref(&()), true, reason, message.clone()).await?;
     }
+    write_status(&permit, &ctx, &old, new.clone()).await?;
 
     if deleting && new.phase == PermitPhase::Destroyed {
         set_finalizer(&ctx, &permit, false).await?;
@@ -222,6 +223,11 @@ async fn write_status(
     if *old == new {
         return Ok(());
     }
+    if old.phase != new.phase || old.observed_generation.is_none() {
+        let warning = matches!(new.phase, PermitPhase::Revoked | PermitPhase::Suspended);
+        let note = format!("permit {} is {:?}", permit.name_any(), new.phase);
+        ctx.record(&permit.object_ref(&()), warning, &format!("{:?}", new.phase), note).await?;
+    }
     // pendingDestruction is written and cleared by merge patches only (see destroy.rs): owning
     // part of it through this apply would make the apply that drops it remove only that part.
     let applied = DataPermitStatus { pending_destruction: None, ..new.clone() };
@@ -233,11 +239,6 @@ async fn write_status(
     if old.pending_destruction.is_some() && new.pending_destruction.is_none() {
         let clear = serde_json::json!({"status": {"pendingDestruction": null}});
         api.patch_status(&permit.name_any(), &PatchParams::default(), &Patch::Merge(&clear)).await?;
-    }
-    if old.phase != new.phase || old.observed_generation.is_none() {
-        let warning = matches!(new.phase, PermitPhase::Revoked | PermitPhase::Suspended);
-        let note = format!("permit {} is {:?}", permit.name_any(), new.phase);
-        ctx.record(&permit.object_ref(&()), warning, &format!("{:?}", new.phase), note).await;
     }
     Ok(())
 }

@@ -199,9 +199,15 @@ async fn write(
     if new == old {
         return Ok(());
     }
-    // The access record first: a stop before the status is written repeats it, never loses it.
+    // The records first: a stop before the status is written repeats them, never loses them.
     let why = format!("{phase:?}: {}", messages.join("; "));
     access::record_change(workspace, ctx, old.access.as_ref(), new.access.as_ref(), &why).await?;
+    if new.phase != old.phase || old.observed_generation.is_none() {
+        // The note is what this update said: why it is refused, or what changed.
+        let note = messages.join("; ");
+        let warning = matches!(phase, WorkspacePhase::Pending | WorkspacePhase::Failed);
+        ctx.record(&workspace.object_ref(&()), warning, &format!("{phase:?}"), note).await?;
+    }
     let patch = serde_json::json!({
         "apiVersion": "haven.io/v1alpha1",
         "kind": "Workspace",
@@ -212,11 +218,5 @@ async fn write(
         .patch_status(&workspace.name_any(), &params, &Patch::Apply(&patch))
         .await?;
     ctx.written.record(returned);
-    if new.phase != old.phase || old.observed_generation.is_none() {
-        // The note is what this update said: why it is refused, or what changed.
-        let note = messages.join("; ");
-        let warning = matches!(phase, WorkspacePhase::Pending | WorkspacePhase::Failed);
-        ctx.record(&workspace.object_ref(&()), warning, &format!("{phase:?}"), note).await;
-    }
     Ok(())
 }

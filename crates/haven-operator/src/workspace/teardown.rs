@@ -53,7 +53,8 @@ pub async fn run(
         if let Some(lag) = expired_at.and_then(|at| (ctx.clock.now() - at).to_std().ok()) {
             ctx.metrics.access_removed(lag);
         }
-        ctx.record(&workspace.object_ref(&()), false, "AccessRemoved", format!("{reason}: access removed"))
+        // The audit record is the access record the Expiring status write appends first.
+        ctx.event(&workspace.object_ref(&()), false, "AccessRemoved", format!("{reason}: access removed"))
             .await;
     }
     status::expiring(workspace, ctx, reason).await?;
