@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 CARGO ?= cargo
 
-.PHONY: help demo test test-unit test-e2e lint fmt crds chart-snapshot bench bench-pseudo control-plane cluster-up cluster-down clean
+.PHONY: help demo test test-unit test-e2e lint fmt crds chart-snapshot bench bench-acro bench-pseudo control-plane cluster-up cluster-down clean
 
 help:
 	@echo "make demo          local control plane + operator + examples, then kubectl get"
@@ -37,6 +37,10 @@ fmt:
 # own control plane (.bench-cluster); SIZES=, IDLE_WINDOW=, ... as documented in bench/scale.sh.
 bench:
 	bench/scale.sh
+
+# Haven's disclosure checks beside ACRO 1.0.2's, cell by cell (SEEDS=).
+bench-acro:
+	bench/acro.sh
 
 # haven pseudonymise against qsv and pandas on a ~1 GB synthetic registry (ROWS=, REPS=).
 bench-pseudo:
