@@ -103,6 +103,8 @@ async fn killing_the_operator_mid_provisioning_and_mid_teardown_converges_withou
     let workspaces: Api<Workspace> = Api::all(client.clone());
     let mut grant = fixtures::permit(&permit, &user, -5, 600)?;
     grant.spec.environment.max_workspaces = WORKSPACES as u32;
+    // The archives are read after the revocation: the data must outlive the test's checks.
+    grant.spec.retention = "1h".into();
     permits.create(&PostParams::default(), &grant).await?;
     let names: Vec<String> = (0..WORKSPACES).map(|_| unique_name("crashws")).collect();
     for name in &names {
@@ -164,6 +166,21 @@ async fn killing_the_operator_mid_provisioning_and_mid_teardown_converges_withou
         assert_eq!(kept, format!("workspace,{i}\n"), "{name}: archived bytes differ");
         let recorded = workspaces.get(name).await?.status.and_then(|s| s.archive).map(|a| a.manifest_sha256);
         assert_eq!(recorded, Some(archive.manifest_sha256), "{name}: status records the verified archive");
+    }
+    // Six kills, and every change the statuses show has its record: each workspace was
+    // recorded Ready and Archived, granted access and had it removed, in a whole chain.
+    let audit = root.join("audit/audit.log");
+    haven_data::audit::verify(&audit)?;
+    let lines: Vec<serde_json::Value> =
+        std::fs::read_to_string(&audit)?.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    for name in &names {
+        let object = format!("workspace/{name}");
+        for action in ["Ready", "Archived", "AccessGranted", "AccessRemoved"] {
+            assert!(
+                lines.iter().any(|l| l["object"] == object.as_str() && l["action"] == action),
+                "{name}: no {action} record after the kills"
+            );
+        }
     }
     eventually(DEADLINE, "no namespace or volume left", || async {
         let left = count(Api::<Namespace>::all(client.clone()), &permit_selector).await?
