@@ -58,6 +58,39 @@ fn quota(memory: &str) -> Result<ResourceQuota> {
     }))?)
 }
 
+/// Waits for a Warning Event on the object named `name` that `matches`.
+async fn warning_event(client: &Client, name: &str, matches: impl Fn(&Event) -> bool) -> Result<()> {
+    let events: Api<Event> = Api::all(client.clone());
+    eventually(DEADLINE, &format!("a Warning Event on {name}"), || async {
+        let all = events.list(&ListParams::default()).await?.items;
+        Ok(all
+            .iter()
+            .any(|e| {
+                e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name)
+                    && e.type_.as_deref() == Some("Warning")
+                    && matches(e)
+            })
+            .then_some(()))
+    })
+    .await
+}
+
+/// Back-off: over a window where a fixed 5 s retry would try 8 times, counts the operator's
+/// refused attempts for `name` (its "apply refused" log lines); at least one, fewer than 8.
+async fn backed_off(root: &std::path::Path, name: &str) -> Result<usize> {
+    let log = std::path::PathBuf::from(format!("{}.operator.log", root.display()));
+    let attempts = || -> Result<usize> {
+        let text = std::fs::read_to_string(&log).with_context(|| format!("reading {}", log.display()))?;
+        Ok(text.lines().filter(|l| l.contains("apply refused") && l.contains(name)).count())
+    };
+    let before = attempts()?;
+    tokio::time::sleep(std::time::Duration::from_secs(40)).await;
+    let during = attempts()? - before;
+    ensure!(during >= 1, "the operator gave up instead of retrying ({during} attempts in 40 s)");
+    ensure!(during < 8, "no back-off: {during} attempts in 40 s");
+    Ok(during)
+}
+
 fn ready_condition(workspace: &Workspace) -> Option<(String, String, String)> {
     let status = workspace.status.as_ref()?;
     let ready = status.conditions.iter().find(|c| c.type_ == conditions::READY)?;
@@ -114,31 +147,9 @@ async fn a_child_the_api_server_refuses_is_reported_backed_off_and_recovered() -
             message.contains("ResourceQuota") && message.contains("refuses a memory quota"),
             "the condition names the child and the API server's reason: {message}"
         );
-        let events: Api<Event> = Api::all(client.clone());
-        eventually(DEADLINE, "a Warning Event on the workspace", || async {
-            let all = events.list(&ListParams::default()).await?.items;
-            Ok(all
-                .iter()
-                .any(|e| {
-                    e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name.as_str())
-                        && e.type_.as_deref() == Some("Warning")
-                        && e.reason.as_deref() == Some("Failed")
-                })
-                .then_some(()))
-        })
-        .await?;
+        warning_event(&client, &name, |e| e.reason.as_deref() == Some("Failed")).await?;
 
-        // Back-off: over a window where a fixed 5 s retry would try 8 times, count the attempts.
-        let log = std::path::PathBuf::from(format!("{}.operator.log", root.display()));
-        let attempts = || -> Result<usize> {
-            let text = std::fs::read_to_string(&log).with_context(|| format!("reading {}", log.display()))?;
-            Ok(text.lines().filter(|l| l.contains("apply refused") && l.contains(&name)).count())
-        };
-        let before = attempts()?;
-        tokio::time::sleep(std::time::Duration::from_secs(40)).await;
-        let during = attempts()? - before;
-        ensure!(during >= 1, "the operator gave up instead of retrying ({during} attempts in 40 s)");
-        ensure!(during < 8, "no back-off: {during} attempts in 40 s");
+        let during = backed_off(&root, &name).await?;
 
         // Fixing the spec recovers at once, with nothing left refused.
         let fixed = json!({"spec": {"resources": {"cpu": "1", "memory": "6Gi"}}});
@@ -235,31 +246,12 @@ async fn a_key_secret_the_api_server_refuses_is_reported_on_the_permit_backed_of
             message.contains("Secret haven-system/haven-key-") && message.contains("refuses the key Secret"),
             "the condition names the child and the API server's reason: {message}"
         );
-        let events: Api<Event> = Api::all(client.clone());
-        eventually(DEADLINE, "a Warning Event on the permit", || async {
-            let all = events.list(&ListParams::default()).await?.items;
-            Ok(all
-                .iter()
-                .any(|e| {
-                    e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(permit.as_str())
-                        && e.type_.as_deref() == Some("Warning")
-                        && e.note.as_deref().is_some_and(|n| n.contains("refuses the key Secret"))
-                })
-                .then_some(()))
+        warning_event(&client, &permit, |e| {
+            e.note.as_deref().is_some_and(|n| n.contains("refuses the key Secret"))
         })
         .await?;
 
-        // Back-off: over a window where a fixed 5 s retry would try 8 times, count the attempts.
-        let log = std::path::PathBuf::from(format!("{}.operator.log", root.display()));
-        let attempts = || -> Result<usize> {
-            let text = std::fs::read_to_string(&log).with_context(|| format!("reading {}", log.display()))?;
-            Ok(text.lines().filter(|l| l.contains("apply refused") && l.contains(&permit)).count())
-        };
-        let before = attempts()?;
-        tokio::time::sleep(std::time::Duration::from_secs(40)).await;
-        let during = attempts()? - before;
-        ensure!(during >= 1, "the operator gave up instead of retrying ({during} attempts in 40 s)");
-        ensure!(during < 8, "no back-off: {during} attempts in 40 s");
+        let during = backed_off(&root, &permit).await?;
 
         // The cluster's rule is lifted; a change to the permit is tried at once and it prepares.
         delete_policy(&client, &policy).await?;

@@ -3,8 +3,6 @@
 //! (S10), Pod Security refuses a privileged pod in a workspace namespace (S7), and a workspace
 //! is torn down at its expiry.
 
-use std::time::Duration;
-
 use anyhow::{Context, Result};
 use haven_api::{
     DataPermit, Workspace,
@@ -189,11 +187,10 @@ async fn a_workspace_is_torn_down_at_its_expiry() -> Result<()> {
     })
     .await
     .and_then(|removed_at| {
-        // Removed before expiry is as wrong as long after: a negative lag must fail, not read as 0.
-        let lag = (removed_at - expires_at).to_std();
-        anyhow::ensure!(lag.is_ok(), "access removed {} before expiry", expires_at - removed_at);
-        let lag = lag.unwrap_or_default();
-        anyhow::ensure!(lag < Duration::from_secs(10), "access removed {lag:?} after expiry");
+        // Removed before expiry is wrong; how soon after is a benchmark (BENCHMARKS.md, teardown
+        // lag), bounded here only by the wait's deadline.
+        anyhow::ensure!(removed_at >= expires_at, "access removed {} before expiry", expires_at - removed_at);
+        eprintln!("[e2e] access removed {} after expiry", removed_at - expires_at);
         Ok(())
     })?;
     wait_phase(&workspaces, &name, "Archived", ws_phase).await?;
@@ -226,8 +223,8 @@ async fn a_permit_activates_at_valid_from() -> Result<()> {
         Ok((dp_phase(&permits.get(&name).await?) == "Active").then(chrono::Utc::now))
     })
     .await?;
-    let lag = (active_at - valid_from).to_std().unwrap_or_default();
-    assert!(active_at >= valid_from && lag < Duration::from_secs(3), "active {lag:?} after validFrom");
+    assert!(active_at >= valid_from, "active {} before validFrom", valid_from - active_at);
+    eprintln!("[e2e] permit Active {} after validFrom", active_at - valid_from);
     permits.delete(&name, &DeleteParams::default()).await?;
     Ok(())
 }

@@ -165,10 +165,29 @@ impl AuditLog {
 /// A point of the chain kept outside the data store (the operator writes one to a ConfigMap):
 /// line `seq` hashed to `hash`. The chain alone cannot tell a log cut short, or rewritten and
 /// re-chained, from an honest one; a log that no longer holds this exact line can.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Anchor {
     pub seq: u64,
     pub hash: String,
+}
+
+impl Anchor {
+    /// As the operator keeps it in its ConfigMap: `seq` and `hash` (and when, `anchoredAt`).
+    pub fn to_data(&self, anchored_at: DateTime<Utc>) -> std::collections::BTreeMap<String, String> {
+        std::collections::BTreeMap::from([
+            ("seq".to_owned(), self.seq.to_string()),
+            ("hash".to_owned(), self.hash.clone()),
+            ("anchoredAt".to_owned(), anchored_at.to_rfc3339()),
+        ])
+    }
+
+    /// From that ConfigMap's data, checked as `--anchor` is.
+    pub fn from_data(data: &std::collections::BTreeMap<String, String>) -> Result<Self, String> {
+        match (data.get("seq"), data.get("hash")) {
+            (Some(seq), Some(hash)) => format!("{seq}:{hash}").parse(),
+            _ => Err("it holds no seq and hash".into()),
+        }
+    }
 }
 
 impl std::str::FromStr for Anchor {

@@ -245,6 +245,13 @@ fn an_anchor_is_read_as_seq_and_hash() {
     for bad in ["12", "x:ab", "12:abc", &format!("12:{}", "zz".repeat(32))] {
         assert!(bad.parse::<Anchor>().is_err(), "{bad}");
     }
+    let anchor = Anchor { seq: 12, hash };
+    assert_eq!(
+        Anchor::from_data(&anchor.to_data(Utc::now())),
+        Ok(anchor),
+        "the ConfigMap's form round-trips"
+    );
+    assert!(Anchor::from_data(&Default::default()).is_err());
 }
 
 #[test]

@@ -6,7 +6,7 @@
 //! last anchor (at most [`ANCHOR_EVERY`] of them, in time), and an attacker who can also write
 //! that ConfigMap.
 
-use std::{collections::BTreeMap, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use haven_api::constants::{AUDIT_ANCHOR_CONFIG_MAP, FIELD_MANAGER};
 use haven_data::audit::Anchor;
@@ -40,11 +40,7 @@ pub async fn keep_anchored(ctx: Arc<Context>) {
 pub async fn anchor(ctx: &Context, head: &Anchor) -> Result<()> {
     let config_map = ConfigMap {
         metadata: ObjectMeta { name: Some(AUDIT_ANCHOR_CONFIG_MAP.into()), ..ObjectMeta::default() },
-        data: Some(BTreeMap::from([
-            ("seq".to_owned(), head.seq.to_string()),
-            ("hash".to_owned(), head.hash.clone()),
-            ("anchoredAt".to_owned(), ctx.clock.now().to_rfc3339()),
-        ])),
+        data: Some(head.to_data(ctx.clock.now())),
         ..ConfigMap::default()
     };
     Api::<ConfigMap>::namespaced(ctx.client.clone(), &ctx.config.operator_namespace)
@@ -55,9 +51,4 @@ pub async fn anchor(ctx: &Context, head: &Anchor) -> Result<()> {
         )
         .await?;
     Ok(())
-}
-
-/// The anchor in a ConfigMap's data, if it holds one.
-pub fn from_config_map(data: &BTreeMap<String, String>) -> Option<Anchor> {
-    Some(Anchor { seq: data.get("seq")?.parse().ok()?, hash: data.get("hash")?.clone() })
 }

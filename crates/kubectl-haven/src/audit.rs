@@ -50,12 +50,8 @@ pub async fn cluster_anchor(connect: &Connect, operator_namespace: &str) -> anyh
         .get(AUDIT_ANCHOR_CONFIG_MAP)
         .await
         .with_context(|| format!("reading ConfigMap {operator_namespace}/{AUDIT_ANCHOR_CONFIG_MAP}"))?;
-    let data = found.data.unwrap_or_default();
-    let (seq, hash) = (data.get("seq"), data.get("hash"));
-    let (Some(seq), Some(hash)) = (seq, hash) else {
-        anyhow::bail!("ConfigMap {operator_namespace}/{AUDIT_ANCHOR_CONFIG_MAP} holds no seq and hash");
-    };
-    format!("{seq}:{hash}").parse().map_err(|e: String| anyhow::anyhow!("{AUDIT_ANCHOR_CONFIG_MAP}: {e}"))
+    Anchor::from_data(&found.data.unwrap_or_default())
+        .map_err(|e| anyhow::anyhow!("ConfigMap {operator_namespace}/{AUDIT_ANCHOR_CONFIG_MAP}: {e}"))
 }
 
 #[cfg(test)]
