@@ -12,29 +12,14 @@ bin="$cache/bin/k8s-${K8S_VERSION}_kwok-${KWOK_VERSION}_helm-${HELM_VERSION}"
 k8s_tools=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl)
 export GOFLAGS="-buildvcs=false -mod=mod" CGO_ENABLED=0
 
-say() { echo "[control-plane] $*" >&2; }
-
-# Prints a line every 30 s so a cold build does not look hung.
-with_heartbeat() {
-  local what="$1"; shift
-  local started=$SECONDS
-  ( while sleep 30; do say "  still building $what ($((SECONDS - started))s)"; done ) &
-  local beat=$!
-  if "$@" >&2; then kill "$beat" 2>/dev/null; wait "$beat" 2>/dev/null || true
-  else local rc=$?; kill "$beat" 2>/dev/null; return "$rc"; fi
-  say "  built $what in $((SECONDS - started))s"
-}
-
-missing() { for t in "$@"; do [ -x "$bin/$t" ] || return 0; done; return 1; }
+BUILD_PREFIX=control-plane
+# shellcheck source=e2e/build-lib.sh
+source "$here/build-lib.sh"
+missing() { missing_in "$bin" "$@"; }
 
 mkdir -p "$bin"
 if missing "${k8s_tools[@]}"; then
-  minor="${K8S_VERSION#v1.}"; minor="${minor%%.*}"
-  ldflags="-s -w"
-  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-    ldflags+=" -X $pkg.gitVersion=${K8S_VERSION} -X $pkg.gitMajor=1 -X $pkg.gitMinor=${minor}"
-    ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
-  done
+  ldflags="$(k8s_ldflags)"
   say "cold build of Kubernetes ${K8S_VERSION} + etcd into $bin (first run only; about 6-10 min on 2 cores)"
   (cd "$here/tools" && with_heartbeat "${k8s_tools[*]}" go build -trimpath -ldflags "$ldflags" -o "$bin/" \
     go.etcd.io/etcd/server/v3 \

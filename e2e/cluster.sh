@@ -20,6 +20,8 @@
 #                      are chosen dynamically so several can run at once
 #   HAVEN_KWOK_NODES   number of fake nodes kwok-node-0..N-1 (default 1)
 #   HAVEN_UP_TIMEOUT   seconds allowed for each readiness wait (default 60)
+#   HAVEN_REAL_NODE    1: also start a real node (containerd, kubelet, kube-proxy, kube-router,
+#                      CoreDNS) in a network namespace of its own; see e2e/node.sh. Needs root.
 #
 # State dir layout: certs/ (ca.crt, ca.key, ...), logs/<component>.log, pids/<component>.pid,
 # ports.env, etcd-dir (path of the etcd data dir, on /dev/shm when present), kubeconfig (admin),
@@ -27,6 +29,8 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=e2e/versions.env
+source "$here/versions.env"
 repo="$(cd "$here/.." && pwd)"
 state="${HAVEN_CLUSTER_DIR:-$repo/.cluster}"
 # Absolute path: it is embedded in kubeconfigs and process command lines.
@@ -40,8 +44,11 @@ timeout_s="${HAVEN_UP_TIMEOUT:-60}"
 kwok_nodes="${HAVEN_KWOK_NODES:-1}"
 service_cidr="10.96.0.0/16"  # inside the chart default clusterRanges; room for a Service per workspace at 1,000 workspaces
 service_ip="10.96.0.1"
-pod_cidr="10.244.0.0/16"
-components=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
+kwok_pod_cidr="10.244.0.0/17"   # the real node's pods use 10.244.128.0/24
+control_plane=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
+node_components=(containerd kubelet kube-proxy kube-router)
+components=("${control_plane[@]}")
+real_node="${HAVEN_REAL_NODE:-0}"
 # Registry of ports handed out to clusters on this machine (shared by all state dirs).
 port_registry="${TMPDIR:-/tmp}/haven-cluster-ports"
 
@@ -49,6 +56,12 @@ say() { echo "[cluster] $*" >&2; }
 die() { say "ERROR: $*"; exit 1; }
 
 bin_dir() { "$here/build-control-plane.sh"; }
+
+# shellcheck source=e2e/node.sh
+source "$here/node.sh"
+# A cluster that has a real node keeps it: `up` and `status` look at its processes too.
+[ -f "$state/node/id" ] && real_node=1
+[ "$real_node" = 1 ] && components+=("${node_components[@]}")
 
 # ---------------------------------------------------------------- processes
 
@@ -117,6 +130,7 @@ stop_group() {
 
 # Clients first: kube-apiserver lingers ~30 s on TERM while they still hold watches.
 stop_all() {
+  node_down
   stop_group kwok kube-scheduler kube-controller-manager
   stop_group kube-apiserver
   stop_group etcd
@@ -243,8 +257,10 @@ gen_certs() {
   sign kube-apiserver "/CN=kube-apiserver" "basicConstraints=critical,CA:FALSE
 keyUsage=critical,digitalSignature,keyEncipherment
 extendedKeyUsage=serverAuth
-subjectAltName=IP:127.0.0.1,IP:$service_ip,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+subjectAltName=IP:127.0.0.1,IP:$service_ip${host_ip:+,IP:$host_ip},DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
   sign admin "/O=system:masters/CN=haven-admin" "$client_ext"
+  # The API server's identity towards kubelets (logs, exec), as kubeadm's apiserver-kubelet-client.
+  sign kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client" "$client_ext"
   sign kube-controller-manager "/CN=system:kube-controller-manager" "$client_ext"
   sign kube-scheduler "/CN=system:kube-scheduler" "$client_ext"
   # Service-account token signing key pair.
@@ -396,6 +412,14 @@ cmd_up() {
     --initial-cluster-state=new --initial-cluster-token="haven-$ETCD_CLIENT_PORT" \
     --unsafe-no-fsync=true --quota-backend-bytes=2147483648 --log-level=warn
 
+  # A real node reaches the API server at the host end of its veth: the API server
+  # advertises that address (the `kubernetes` Service's endpoint) and its certificate names it.
+  local advertise=127.0.0.1
+  if [ "$real_node" = 1 ]; then
+    node_prepare || die "cannot start a real node (see above); unset HAVEN_REAL_NODE for a kwok-only cluster"
+    advertise="$host_ip"
+  fi
+
   gen_certs   # overlaps with etcd start-up
   write_kubeconfig "$admin_kubeconfig" haven-admin "$certs/admin.crt" "$certs/admin.key"
   write_kubeconfig "$state/kube-controller-manager.kubeconfig" system:kube-controller-manager \
@@ -408,7 +432,9 @@ cmd_up() {
 
   start kube-apiserver kube-apiserver \
     --etcd-servers="http://127.0.0.1:$ETCD_CLIENT_PORT" \
-    --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$APISERVER_PORT" \
+    --bind-address=127.0.0.1 --advertise-address="$advertise" --secure-port="$APISERVER_PORT" \
+    --kubelet-client-certificate="$certs/kubelet-client.crt" --kubelet-client-key="$certs/kubelet-client.key" \
+    --kubelet-preferred-address-types=InternalIP \
     --tls-cert-file="$certs/kube-apiserver.crt" --tls-private-key-file="$certs/kube-apiserver.key" \
     --client-ca-file="$certs/ca.crt" \
     --requestheader-client-ca-file="$certs/front-proxy-ca.crt" \
@@ -468,7 +494,7 @@ cmd_up() {
     --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
     --node-lease-duration-seconds=40 \
     --node-ip=127.0.0.1 \
-    --cidr="$pod_cidr" \
+    --cidr="$kwok_pod_cidr" \
     --server-address="127.0.0.1:$KWOK_PORT"
 
   local i
@@ -499,6 +525,7 @@ EOF
   wait_for "kube-controller-manager healthy" https_healthz "$CONTROLLER_MANAGER_PORT"
   wait_for "default ServiceAccount exists" default_sa
   wait_for "fake node(s) Ready and untainted" nodes_ready
+  [ "$real_node" = 1 ] && node_up
 
   trap - EXIT
   say "cluster up in $((SECONDS - t_start))s; eval \"\$($0 env)\" to use it"
