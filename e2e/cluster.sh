@@ -518,7 +518,8 @@ status:
   allocatable: {cpu: "64", memory: 256Gi, pods: "500", ephemeral-storage: 1Ti}
   capacity: {cpu: "64", memory: 256Gi, pods: "500", ephemeral-storage: 1Ti}
 EOF
-  done | kubectl apply -f - >/dev/null
+  done >"$state/kwok-nodes.yaml"
+  [ "$kwok_nodes" -eq 0 ] || kubectl apply -f "$state/kwok-nodes.yaml" >/dev/null
   say "created $kwok_nodes fake node(s)"
 
   wait_for "kube-scheduler healthy" https_healthz "$SCHEDULER_PORT"

@@ -16,11 +16,12 @@
 # Sourced by e2e/cluster.sh (node_prepare before the API server starts, node_up after it,
 # node_down in teardown); run directly for the commands below.
 #
-# Usage: e2e/node.sh guard-drops|exec CMD...|outside CMD...|load-image TAR NAME|env
+# Usage: e2e/node.sh guard-drops|exec CMD...|outside CMD...|load-image TAR NAME|images|env
 #   guard-drops   packets the guard dropped (must be 0)
 #   exec CMD...   runs CMD in the node's network namespace (e.g. curl a pod IP)
 #   outside CMD...  runs CMD in the outside stand-ins' network namespace
 #   load-image TAR NAME  imports an image archive into the node's containerd as NAME
+#   images        rebuilds Haven's images (images/build.sh) and imports them
 #   env           prints the node's addresses as shell assignments
 set -euo pipefail
 
@@ -508,6 +509,7 @@ node_main() {
     exec) shift; in_node "$@" ;;
     outside) shift; in_outside "$@" ;;
     load-image) shift; cmd_load_image "$@" ;;
+    images) NODE_BIN="$(node_bin_dir)"; node_images ;;
     env) printf 'NODE_NAME=%s\nNODE_IP=%s\nHOST_IP=%s\nPOD_CIDR=%s\nOUTSIDE_INTERNET=%s\nOUTSIDE_METADATA=%s\nOUTSIDE_MIRROR=%s\n' \
       "$node_name" "$node_ip" "$host_ip" "$node_pod_cidr" "$outside_internet" "$outside_metadata" "$outside_mirror" ;;
     *) sed -n '18,24p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;

@@ -15,16 +15,17 @@
 
 use std::fs::DirBuilder;
 use std::io;
-use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
 use crate::names::{NameError, PathError, check_name, check_relative_path};
 
-/// Mode of directories the store creates for a workspace: the workspace's group may write,
-/// others get nothing.
-const WORKSPACE_DIR_MODE: u32 = 0o770;
+/// Mode of directories the store creates for a workspace: the data store's group may write
+/// (the environment joins it), others get nothing; setgid, so the researcher's files stay in
+/// that group and the operator can read them for the airlock and the archive.
+const WORKSPACE_DIR_MODE: u32 = 0o2770;
 
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -144,8 +145,8 @@ impl DataStore {
         self.audit_dir().join("audit.log")
     }
 
-    /// Creates `home/`, `home/outputs/` and `imports/` for a workspace (mode 0o770, subject to
-    /// the umask); idempotent. Returns the home directory.
+    /// Creates `home/`, `home/outputs/` and `imports/` for a workspace with mode 0o2770
+    /// whatever the umask; idempotent. Returns the home directory.
     pub fn ensure_workspace_home(&self, workspace: &str) -> Result<PathBuf, StoreError> {
         let home = self.workspace_home(workspace)?;
         for dir in [self.outbox(workspace)?, self.workspace_imports(workspace)?] {
@@ -153,6 +154,10 @@ impl DataStore {
                 .recursive(true)
                 .mode(WORKSPACE_DIR_MODE)
                 .create(&dir)
+                .map_err(|source| StoreError::Io { path: dir.clone(), source })?;
+        }
+        for dir in [home.clone(), self.outbox(workspace)?, self.workspace_imports(workspace)?] {
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(WORKSPACE_DIR_MODE))
                 .map_err(|source| StoreError::Io { path: dir, source })?;
         }
         Ok(home)

@@ -56,8 +56,12 @@ fn ensure_workspace_home_creates_home_and_outbox_idempotently() {
     assert!(home.is_dir());
     let outbox = store.outbox("ws1").expect("outbox");
     assert!(outbox.is_dir());
-    let mode = fs::metadata(&outbox).expect("meta").permissions().mode() & 0o777;
-    assert_eq!(mode & 0o007, 0, "others get nothing: {mode:o}");
+    // The group (the environment's supplemental group) may write whatever the umask says,
+    // and setgid keeps the researcher's files in it; others get nothing.
+    for dir in [&home, &outbox, &store.workspace_imports("ws1").expect("imports")] {
+        let mode = fs::metadata(dir).expect("meta").permissions().mode() & 0o7777;
+        assert_eq!(mode, 0o2770, "{}: {mode:o}", dir.display());
+    }
     assert_eq!(store.ensure_workspace_home("ws1").expect("again"), home);
 }
 

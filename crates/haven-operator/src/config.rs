@@ -34,6 +34,10 @@ pub struct OperatorConfig {
     /// The controls of each sensitivity tier: from `tier_config_map` when it exists (read at
     /// start-up), else Haven's defaults.
     pub tiers: TierProfiles,
+    /// The group owning the data store's root (read at start-up). Workspace directories are
+    /// this group's (setgid) and the environment joins it, so researcher and operator share
+    /// the files; none when it is root's group.
+    pub data_store_group: Option<i64>,
 }
 
 /// Where a PersistentVolume for a data-store path points.
@@ -59,6 +63,7 @@ impl OperatorConfig {
             airlock_scanner: None,
             tier_config_map: None,
             tiers: TierProfiles::default(),
+            data_store_group: None,
         }
     }
 }

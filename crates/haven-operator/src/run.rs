@@ -93,6 +93,7 @@ pub async fn run(
     options: RunOptions,
 ) -> Result<(), Error> {
     config.tiers = load_tiers(&client, &config.operator_namespace, config.tier_config_map.as_deref()).await?;
+    config.data_store_group = data_store_group(&config.data_root);
     let health = Health::default();
     let bound = health::serve(options.metrics_address, health.clone()).await?;
     tracing::info!(address = %bound, "serving /metrics, /healthz and /readyz");
@@ -465,4 +466,12 @@ fn airlock_controller(
             }
         });
     (store, running)
+}
+
+/// The group owning the data store's root; none when it is root's (a development data store
+/// made by hand) or unreadable, in which case the environment gets no extra group.
+fn data_store_group(data_root: &std::path::Path) -> Option<i64> {
+    use std::os::unix::fs::MetadataExt;
+    let gid = std::fs::metadata(data_root).ok()?.gid();
+    (gid != 0).then_some(i64::from(gid))
 }

@@ -203,6 +203,7 @@ impl RunArgs {
             }),
             tier_config_map: self.tier_config_map,
             tiers: haven_api::tier::TierProfiles::default(),
+            data_store_group: None,
         }
     }
 }

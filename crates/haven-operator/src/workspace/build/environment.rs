@@ -96,6 +96,9 @@ pub fn build_stateful_set(plan: &WorkspacePlan, config: &OperatorConfig) -> Stat
             run_as_user: Some(RUN_AS_USER),
             run_as_group: Some(RUN_AS_GROUP),
             fs_group: Some(RUN_AS_GROUP),
+            // hostPath and NFS volumes ignore fsGroup: the data store's group opens home,
+            // outbox, imports and datasets to the environment (and its files to the operator).
+            supplemental_groups: config.data_store_group.map(|gid| vec![gid]),
             seccomp_profile: Some(SeccompProfile { type_: "RuntimeDefault".into(), localhost_profile: None }),
             ..PodSecurityContext::default()
         }),

@@ -369,3 +369,15 @@ fn gpus_are_requested_as_the_extended_resource() {
     assert_eq!(container["resources"]["requests"]["nvidia.com/gpu"], "2");
     assert_eq!(container["resources"]["limits"]["nvidia.com/gpu"], "2");
 }
+
+#[test]
+fn environment_joins_the_data_stores_group_only_when_it_has_one() {
+    let supplemental = |config: &crate::config::OperatorConfig| {
+        json(&build_stateful_set(&WorkspacePlan::test(), config).spec)["template"]["spec"]["securityContext"]
+            ["supplementalGroups"]
+            .clone()
+    };
+    assert_eq!(supplemental(&test_config()), Value::Null);
+    let config = crate::config::OperatorConfig { data_store_group: Some(65532), ..test_config() };
+    assert_eq!(supplemental(&config), serde_json::json!([65532]));
+}
