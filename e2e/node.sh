@@ -78,6 +78,10 @@ node_prepare() {
   mkdir -p "$node_dir"
   echo "$node_id" >"$node_dir/id"
   record_sysctls
+  # What `ip netns` and the DNAT rule create on first use; removed on the way down only if
+  # they were not there before (and nothing else uses them by then).
+  grep -q ' /run/netns ' /proc/self/mounts && touch "$node_dir/had-netns-mount"
+  nft list table ip nat >/dev/null 2>&1 && touch "$node_dir/had-nat-table"
   ip netns add "$node_netns"
   ip netns add "$outside_netns"
   ip link add "$host_if" type veth peer name eth0 netns "$node_netns"
@@ -465,6 +469,12 @@ node_down() {
   ip netns del "$outside_netns" 2>/dev/null || true
   ip netns del "$node_netns" 2>/dev/null || true
   ip link del "$host_if" 2>/dev/null || true
+  if [ ! -e "$node_dir/had-netns-mount" ] && [ -z "$(ls -A /run/netns 2>/dev/null)" ]; then
+    umount /run/netns 2>/dev/null || true
+  fi
+  if [ ! -e "$node_dir/had-nat-table" ] && ! iptables -t nat -S | grep -q '^-A'; then
+    nft delete table ip nat 2>/dev/null || true
+  fi
   if [ -f "$node_dir/sysctls" ]; then
     local line
     while read -r line; do sysctl -qw "$line" || true; done <"$node_dir/sysctls"

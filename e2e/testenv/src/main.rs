@@ -47,6 +47,10 @@ enum Command {
     Resolve { name: String },
     /// Create PATH and write a line to it; exit 0 when it could.
     Write { path: PathBuf },
+    /// Read PATH and print its size; exit 0 when it could.
+    Read { path: PathBuf },
+    /// List the names in directory PATH; exit 0 when it could.
+    List { path: PathBuf },
     /// Print the process's identity: uid, gid, no_new_privs, effective capabilities.
     Whoami,
     /// Sleep until SIGTERM or SIGINT.
@@ -62,6 +66,8 @@ async fn main() {
         Command::Get { address, timeout_seconds } => get_root(&address, timeout_seconds).await,
         Command::Resolve { name } => resolve(&name).await,
         Command::Write { path } => write(&path),
+        Command::Read { path } => read(&path),
+        Command::List { path } => list(&path),
         Command::Whoami => whoami(),
         Command::Pause => pause().await,
     };
@@ -159,6 +165,28 @@ fn write(path: &std::path::Path) -> bool {
     }
 }
 
+fn read(path: &std::path::Path) -> bool {
+    match std::fs::read(path) {
+        Ok(bytes) => reported(true, json!({"read": path, "bytes": bytes.len()})),
+        Err(error) => reported(false, json!({"read": path, "error": error.to_string()})),
+    }
+}
+
+fn list(path: &std::path::Path) -> bool {
+    let names = std::fs::read_dir(path).and_then(|entries| {
+        entries
+            .map(|entry| entry.map(|e| e.file_name().to_string_lossy().into_owned()))
+            .collect::<Result<Vec<_>, _>>()
+    });
+    match names {
+        Ok(mut names) => {
+            names.sort();
+            reported(true, json!({"list": path, "names": names}))
+        }
+        Err(error) => reported(false, json!({"list": path, "error": error.to_string()})),
+    }
+}
+
 /// uid, gid and the kernel's view of privileges, from /proc/self/status.
 fn whoami() -> bool {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -173,6 +201,7 @@ fn whoami() -> bool {
         json!({
             "uid": field("Uid:"),
             "gid": field("Gid:"),
+            "groups": field("Groups:"),
             "no_new_privs": field("NoNewPrivs:"),
             "cap_eff": field("CapEff:"),
             "service_account_token": std::path::Path::new(SERVICE_ACCOUNT_TOKEN).exists(),
@@ -189,7 +218,8 @@ async fn pause() -> bool {
 
 async fn wait_for_termination() {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+    else {
         return std::future::pending().await;
     };
     tokio::select! {

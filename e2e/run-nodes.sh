@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# The real-node tier: a local control plane with a real node (e2e/node.sh), the chart
+# installed with the operator's own image, and the tests of e2e/nodes (packets, the
+# environment from inside, the operator's pod). Always torn down, then the host is compared
+# with how it was found. Where a real node cannot run (not root, no network namespaces), the
+# tier says so loudly and is skipped; HAVEN_REQUIRE_REAL_NODE=1 (CI) makes that a failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+say() { echo "[nodes] $*" >&2; }
+
+skip() {
+  say "================================================================"
+  say "SKIPPED: the real-node tier did not run: $*"
+  say "Isolation by packets, the environment from inside and the operator's pod are UNTESTED."
+  say "================================================================"
+  [ "${HAVEN_REQUIRE_REAL_NODE:-0}" = 1 ] && exit 1
+  exit 0
+}
+[ "$(id -u)" = 0 ] || skip "it needs root (network namespaces, cgroups, mounts)"
+ip netns add haven-probe-$$ 2>/dev/null && ip netns del haven-probe-$$ || skip "network namespaces cannot be created here"
+
+bin=$(e2e/build-control-plane.sh)
+export PATH="$bin:$PATH"
+export HAVEN_CLUSTER_DIR="$PWD/.nodes-cluster"
+before="$(mktemp)"; after="$(mktemp)"
+e2e/host-state.sh >"$before"
+finish() {
+  local rc=$?
+  e2e/cluster.sh down || rc=1
+  e2e/host-state.sh >"$after"
+  if ! diff -u "$before" "$after" >&2; then
+    say "FAILED: the host differs from how the tier found it (above)"
+    rc=1
+  else
+    say "host state after teardown: as found (network namespaces, links, rules, ipsets, mounts, cgroups, sysctls)"
+  fi
+  rm -f "$before" "$after"
+  exit "$rc"
+}
+trap finish EXIT
+
+HAVEN_REAL_NODE=1 HAVEN_KWOK_NODES=0 e2e/cluster.sh up >/dev/null
+export KUBECONFIG="$HAVEN_CLUSTER_DIR/kubeconfig"
+
+# The chart as a platform engineer installs it, with its defaults, but the image from the
+# node's containerd (never pulled) and the data store in this cluster's state dir.
+data="$HAVEN_CLUSTER_DIR/data"
+mkdir -p "$data/raw/survey"
+{
+  echo "respondent_id,region,answer"
+  for i in $(seq 1 200); do echo "R$((100000 + i * 7919 % 90000)),region-$((i % 5)),$((i % 4))"; done
+} >"$data/raw/survey/2025.csv"
+chown -R 65532:65532 "$data"
+helm upgrade --install haven charts/haven --namespace haven-system --create-namespace \
+  --set image.pullPolicy=Never --set dataStore.hostPath="$data" --wait --timeout 180s >/dev/null
+say "chart installed; operator: $(kubectl -n haven-system get pods -l app.kubernetes.io/name=haven -o jsonpath='{.items[0].spec.containers[0].image} on {.items[0].spec.nodeName}')"
+
+export HAVEN_NODES_DATA="$data"
+version="$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)"
+export HAVEN_TESTENV_IMAGE="haven.local/testenv:$version"
+cargo test --locked --no-fail-fast -p haven-e2e-nodes -- --nocapture
