@@ -16,6 +16,7 @@ use axum::{
 };
 use clap::{Parser, Subcommand};
 use serde_json::json;
+use sha2::{Digest, Sha256};
 
 #[derive(Debug, Parser)]
 #[command(version, about)]
@@ -47,7 +48,7 @@ enum Command {
     Resolve { name: String },
     /// Create PATH and write a line to it; exit 0 when it could.
     Write { path: PathBuf },
-    /// Read PATH and print its size; exit 0 when it could.
+    /// Read PATH and print its size and SHA-256; exit 0 when it could.
     Read { path: PathBuf },
     /// List the names in directory PATH; exit 0 when it could.
     List { path: PathBuf },
@@ -167,7 +168,10 @@ fn write(path: &std::path::Path) -> bool {
 
 fn read(path: &std::path::Path) -> bool {
     match std::fs::read(path) {
-        Ok(bytes) => reported(true, json!({"read": path, "bytes": bytes.len()})),
+        Ok(bytes) => {
+            let sha256 = hex::encode(Sha256::digest(&bytes));
+            reported(true, json!({"read": path, "bytes": bytes.len(), "sha256": sha256}))
+        }
         Err(error) => reported(false, json!({"read": path, "error": error.to_string()})),
     }
 }
