@@ -77,11 +77,7 @@ node_prepare() {
   ip link del "$host_if" 2>/dev/null || true
   mkdir -p "$node_dir"
   echo "$node_id" >"$node_dir/id"
-  record_sysctls
-  # What `ip netns` and the DNAT rule create on first use; removed on the way down only if
-  # they were not there before (and nothing else uses them by then).
-  grep -q ' /run/netns ' /proc/self/mounts && touch "$node_dir/had-netns-mount"
-  nft list table ip nat >/dev/null 2>&1 && touch "$node_dir/had-nat-table"
+  host_claim
   ip netns add "$node_netns"
   ip netns add "$outside_netns"
   ip link add "$host_if" type veth peer name eth0 netns "$node_netns"
@@ -132,12 +128,61 @@ cmd_guard_drops() {
   in_node iptables -t raw -L HAVEN-GUARD -v -x -n | awk '/haven guard: off-node/ {print $1}'
 }
 
-# kubelet changes these machine-wide; they are put back when the node goes.
+# Machine-wide things real nodes change: the sysctls kubelet sets, the /run/netns mount
+# `ip netns` makes and the host's nat table the DNAT rule needs. The first real node on the
+# machine records how they were; the last one to go puts them back. /run/haven-nodes/nodes
+# lists the live nodes (id and state dir) under a lock.
+host_record=/run/haven-nodes
 node_sysctls=(kernel.panic kernel.panic_on_oops vm.overcommit_memory)
-record_sysctls() {
-  local s
-  for s in "${node_sysctls[@]}"; do echo "$s=$(sysctl -n "$s")"; done >"$node_dir/sysctls"
+
+# with_host_lock CMD...: runs CMD holding the machine-wide lock.
+with_host_lock() {
+  mkdir -p "$host_record"
+  (
+    flock 9
+    "$@"
+  ) 9>"$host_record/lock"
 }
+
+# Drops entries of nodes whose state dir is gone (a cluster that died without `down`).
+live_nodes() {
+  local id dir
+  [ -f "$host_record/nodes" ] || return 0
+  while read -r id dir; do [ -f "$dir/node/id" ] && echo "$id $dir"; done <"$host_record/nodes"
+}
+
+claim_locked() {
+  local live
+  live="$(live_nodes)"
+  if [ -z "$live" ]; then
+    local s
+    for s in "${node_sysctls[@]}"; do echo "$s=$(sysctl -n "$s")"; done >"$host_record/sysctls"
+    rm -f "$host_record/had-netns-mount" "$host_record/had-nat-table"
+    grep -q ' /run/netns ' /proc/self/mounts && touch "$host_record/had-netns-mount"
+    nft list table ip nat >/dev/null 2>&1 && touch "$host_record/had-nat-table"
+  fi
+  { [ -n "$live" ] && echo "$live"; echo "$node_id $state"; } >"$host_record/nodes.new"
+  mv "$host_record/nodes.new" "$host_record/nodes"
+}
+host_claim() { with_host_lock claim_locked; }
+
+release_locked() {
+  live_nodes | awk -v id="$node_id" '$1 != id' >"$host_record/nodes.new"
+  mv "$host_record/nodes.new" "$host_record/nodes"
+  [ -s "$host_record/nodes" ] && return 0
+  if [ ! -e "$host_record/had-netns-mount" ] && [ -z "$(ls -A /run/netns 2>/dev/null)" ]; then
+    umount /run/netns 2>/dev/null || true
+  fi
+  if [ ! -e "$host_record/had-nat-table" ] && ! iptables -t nat -S | grep -q '^-A'; then
+    nft delete table ip nat 2>/dev/null || true
+  fi
+  local line
+  if [ -f "$host_record/sysctls" ]; then
+    while read -r line; do sysctl -qw "$line" || true; done <"$host_record/sysctls"
+  fi
+  rm -rf "$host_record"
+}
+host_release() { with_host_lock release_locked; }
 
 # ---------------------------------------------------------------- after the API server
 
@@ -469,16 +514,7 @@ node_down() {
   ip netns del "$outside_netns" 2>/dev/null || true
   ip netns del "$node_netns" 2>/dev/null || true
   ip link del "$host_if" 2>/dev/null || true
-  if [ ! -e "$node_dir/had-netns-mount" ] && [ -z "$(ls -A /run/netns 2>/dev/null)" ]; then
-    umount /run/netns 2>/dev/null || true
-  fi
-  if [ ! -e "$node_dir/had-nat-table" ] && ! iptables -t nat -S | grep -q '^-A'; then
-    nft delete table ip nat 2>/dev/null || true
-  fi
-  if [ -f "$node_dir/sysctls" ]; then
-    local line
-    while read -r line; do sysctl -qw "$line" || true; done <"$node_dir/sysctls"
-  fi
+  host_release
 }
 
 # Every pod sandbox and container, through the CRI, while containerd still runs.

@@ -52,12 +52,15 @@ pub fn guard_drops() -> Result<u64> {
 
 /// The test environment image, as e2e/run-nodes.sh imported it.
 pub fn testenv_image() -> String {
-    std::env::var("HAVEN_TESTENV_IMAGE").unwrap_or_else(|_| format!("haven.local/testenv:{}", env!("CARGO_PKG_VERSION")))
+    std::env::var("HAVEN_TESTENV_IMAGE")
+        .unwrap_or_else(|_| format!("haven.local/testenv:{}", env!("CARGO_PKG_VERSION")))
 }
 
 /// The data store the in-cluster operator uses (a hostPath on the node).
 pub fn data_root() -> Result<std::path::PathBuf> {
-    std::env::var_os("HAVEN_NODES_DATA").map(Into::into).context("HAVEN_NODES_DATA is not set: run e2e/run-nodes.sh")
+    std::env::var_os("HAVEN_NODES_DATA")
+        .map(Into::into)
+        .context("HAVEN_NODES_DATA is not set: run e2e/run-nodes.sh")
 }
 
 /// What a probe inside a pod saw: whether it succeeded, and its JSON line.
@@ -70,7 +73,8 @@ pub struct Probe {
 /// Runs `haven-testenv ARGS` in `namespace/pod` (as the cluster admin: `exec` is an admin's
 /// tool here, never a researcher's).
 pub fn probe(namespace: &str, pod: &str, args: &[&str]) -> Result<Probe> {
-    let mut command = vec!["-n", namespace, "exec", pod, "-c", container(namespace, pod)?, "--", "/haven-testenv"];
+    let mut command =
+        vec!["-n", namespace, "exec", pod, "-c", container(namespace, pod)?, "--", "/haven-testenv"];
     command.extend_from_slice(args);
     let output = kubectl(&command)?;
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -85,7 +89,8 @@ pub fn probe(namespace: &str, pod: &str, args: &[&str]) -> Result<Probe> {
 }
 
 fn container(namespace: &str, pod: &str) -> Result<&'static str> {
-    let name = kubectl_ok(&["-n", namespace, "get", "pod", pod, "-o", "jsonpath={.spec.containers[0].name}"])?;
+    let name =
+        kubectl_ok(&["-n", namespace, "get", "pod", pod, "-o", "jsonpath={.spec.containers[0].name}"])?;
     Ok(if name.trim() == "environment" { "environment" } else { "testenv" })
 }
 
@@ -140,7 +145,9 @@ pub fn pod_ip(namespace: &str, pod: &str) -> Result<String> {
 }
 
 pub fn service_ip(namespace: &str, service: &str) -> Result<String> {
-    Ok(kubectl_ok(&["-n", namespace, "get", "service", service, "-o", "jsonpath={.spec.clusterIP}"])?.trim().to_owned())
+    Ok(kubectl_ok(&["-n", namespace, "get", "service", service, "-o", "jsonpath={.spec.clusterIP}"])?
+        .trim()
+        .to_owned())
 }
 
 /// A permit over the tier's survey extract for `user`, allowing the test environment image,
@@ -166,13 +173,23 @@ pub fn permit_and_workspace(name: &str, user: &str, environment: Value) -> Resul
             "environment": env,
         }
     }))?;
-    kubectl_ok(&["wait", "--for=jsonpath={.status.phase}=Active", &format!("datapermit/{name}"), "--timeout=180s"])?;
+    kubectl_ok(&[
+        "wait",
+        "--for=jsonpath={.status.phase}=Active",
+        &format!("datapermit/{name}"),
+        "--timeout=180s",
+    ])?;
     apply(&json!({
         "apiVersion": "haven.io/v1alpha1", "kind": "Workspace", "metadata": {"name": name},
         "spec": {"permit": name, "users": [user], "image": testenv_image(),
                  "resources": {"cpu": "100m", "memory": "128Mi"}, "homeStorage": "1Gi"}
     }))?;
-    kubectl_ok(&["wait", "--for=jsonpath={.status.phase}=Ready", &format!("workspace/{name}"), "--timeout=180s"])?;
+    kubectl_ok(&[
+        "wait",
+        "--for=jsonpath={.status.phase}=Ready",
+        &format!("workspace/{name}"),
+        "--timeout=180s",
+    ])?;
     wait_ready(&format!("ws-{name}"), "pod/workspace-0")
 }
 

@@ -38,7 +38,8 @@ fn the_environment_reads_its_extract_only_writes_home_only_and_holds_no_privileg
         write_data.line
     );
     // It is this permit's extract, byte for byte, and nothing else of the data store is there.
-    let on_store = std::fs::read(data_root()?.join("extracts/env-a/survey/data.csv")).context("the extract on the store")?;
+    let on_store = std::fs::read(data_root()?.join("extracts/env-a/survey/data.csv"))
+        .context("the extract on the store")?;
     ensure!(
         extract.line["sha256"] == hex::encode(Sha256::digest(&on_store)).as_str(),
         "/data/survey/data.csv is not the permit's extract"
@@ -58,7 +59,8 @@ fn the_environment_reads_its_extract_only_writes_home_only_and_holds_no_privileg
 }
 
 #[test]
-fn a_file_the_environment_writes_to_the_outbox_leaves_through_the_airlock_with_the_same_sha256() -> Result<()> {
+fn a_file_the_environment_writes_to_the_outbox_leaves_through_the_airlock_with_the_same_sha256() -> Result<()>
+{
     permit_and_workspace("env-b", RESEARCHER, json!({}))?;
     let ns = "ws-env-b";
     let written = probe(ns, "workspace-0", &["write", "/outputs/result.txt"])?;
@@ -76,21 +78,45 @@ fn a_file_the_environment_writes_to_the_outbox_leaves_through_the_airlock_with_t
     apply_as(RESEARCHER, &request)?;
     let phase = || -> Result<String> {
         let phase = kubectl_ok(&["-n", ns, "get", "airlockrequest", name, "-o", "jsonpath={.status.phase}"])?;
-        let conditions = || kubectl_ok(&["-n", ns, "get", "airlockrequest", name, "-o", "jsonpath={.status.conditions}"]);
-        ensure!(!matches!(phase.trim(), "Failed" | "Blocked" | "Rejected"), "{name} is {phase}: {}", conditions()?);
+        let conditions =
+            || kubectl_ok(&["-n", ns, "get", "airlockrequest", name, "-o", "jsonpath={.status.conditions}"]);
+        ensure!(
+            !matches!(phase.trim(), "Failed" | "Blocked" | "Rejected"),
+            "{name} is {phase}: {}",
+            conditions()?
+        );
         Ok(phase.trim().to_owned())
     };
     within(Duration::from_secs(180), "the request awaits review", || Ok(phase()? == "AwaitingReview"))?;
     let review = json!({"spec": {"reviews": [{"reviewer": CHECKER, "decision": "Approve"}]}});
-    kubectl_ok(&["--as", CHECKER, "-n", ns, "patch", "airlockrequest", name, "--type=merge", "-p", &review.to_string()])?;
+    kubectl_ok(&[
+        "--as",
+        CHECKER,
+        "-n",
+        ns,
+        "patch",
+        "airlockrequest",
+        name,
+        "--type=merge",
+        "-p",
+        &review.to_string(),
+    ])?;
     within(Duration::from_secs(180), "the request is exported", || Ok(phase()? == "Exported"))?;
 
-    let delivered = kubectl_ok(&["-n", ns, "get", "airlockrequest", name, "-o", "jsonpath={.status.delivery.path}"])?;
+    let delivered =
+        kubectl_ok(&["-n", ns, "get", "airlockrequest", name, "-o", "jsonpath={.status.delivery.path}"])?;
     let exported = data_root()?.join(delivered.trim()).join("files/result.txt");
     let bytes = std::fs::read(&exported).with_context(|| format!("reading {}", exported.display()))?;
-    ensure!(hex::encode(Sha256::digest(&bytes)) == sha_inside, "the exported bytes differ from what the environment wrote");
-    let reviewed = kubectl_ok(&["-n", ns, "get", "airlockrequest", name, "-o", "jsonpath={.status.files[0].sha256}"])?;
-    ensure!(reviewed.trim() == sha_inside, "the reviewed sha256 {reviewed} is not the environment's {sha_inside}");
+    ensure!(
+        hex::encode(Sha256::digest(&bytes)) == sha_inside,
+        "the exported bytes differ from what the environment wrote"
+    );
+    let reviewed =
+        kubectl_ok(&["-n", ns, "get", "airlockrequest", name, "-o", "jsonpath={.status.files[0].sha256}"])?;
+    ensure!(
+        reviewed.trim() == sha_inside,
+        "the reviewed sha256 {reviewed} is not the environment's {sha_inside}"
+    );
     println!("exported {} with the sha256 the environment saw: {sha_inside}", exported.display());
     Ok(())
 }

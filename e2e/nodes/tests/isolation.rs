@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, ensure};
 use haven_e2e::kubectl_ok;
-use haven_e2e_nodes::{Probe, apply, apply_as, guard_drops, node, permit_and_workspace, pod_ip, probe, service_ip, testenv_pod};
+use haven_e2e_nodes::{
+    Probe, apply, apply_as, guard_drops, node, permit_and_workspace, pod_ip, probe, service_ip, testenv_pod,
+};
 use serde_json::json;
 
 const GATEWAY: &str = "haven-gateway";
@@ -90,10 +92,12 @@ fn isolation_matrix_by_packets_with_an_allowed_twin_for_every_blocked_probe() ->
     println!("setup (two permits, two workspaces, two pods): {:.1?}", started.elapsed());
 
     let allowed = [
-        Case::new("A resolves a cluster name through CoreDNS", a, "workspace-0", &[
-            "resolve",
-            "kubernetes.default.svc.cluster.local",
-        ]),
+        Case::new(
+            "A resolves a cluster name through CoreDNS",
+            a,
+            "workspace-0",
+            &["resolve", "kubernetes.default.svc.cluster.local"],
+        ),
         Case::new("B reaches its package mirror on its port", b, "workspace-0", &["get", &mirror]),
         Case::new("the gateway namespace reaches A's IDE", GATEWAY, "testenv", &["get", &a_ide]),
         Case::new("the gateway namespace reaches A's IDE Service", GATEWAY, "testenv", &["get", &a_service]),
@@ -148,14 +152,22 @@ fn isolation_matrix_by_packets_with_an_allowed_twin_for_every_blocked_probe() ->
         }
         println!("relaxed  {:<48} {}", case.what, seen.line);
         if !seen.ok {
-            failures.push(format!("{} fails even with the policies relaxed (broken target?): {}", case.what, seen.line));
+            failures.push(format!(
+                "{} fails even with the policies relaxed (broken target?): {}",
+                case.what, seen.line
+            ));
         }
     }
     for namespace in [a, b] {
         kubectl_ok(&["--as", OPERATOR, "-n", namespace, "delete", "networkpolicy", "nodes-test-relax"])?;
     }
     kubectl_ok(&["-n", BYSTANDER, "delete", "networkpolicy", "nodes-test-relax"])?;
-    println!("matrix: {} allowed, {} blocked with twins, {:.1?}", allowed.len(), blocked.len(), matrix.elapsed());
+    println!(
+        "matrix: {} allowed, {} blocked with twins, {:.1?}",
+        allowed.len(),
+        blocked.len(),
+        matrix.elapsed()
+    );
 
     let drops = guard_drops()? - drops_before;
     ensure!(drops == 0, "the node's guard dropped {drops} packet(s) bound off the node");

@@ -12,7 +12,8 @@ use serde_json::{Value, json};
 const NAMESPACE: &str = "haven-system";
 
 fn operator_pods() -> Result<Vec<Value>> {
-    let list = kubectl_ok(&["-n", NAMESPACE, "get", "pods", "-l", "app.kubernetes.io/name=haven", "-o", "json"])?;
+    let list =
+        kubectl_ok(&["-n", NAMESPACE, "get", "pods", "-l", "app.kubernetes.io/name=haven", "-o", "json"])?;
     let list: Value = serde_json::from_str(&list)?;
     Ok(list["items"].as_array().cloned().unwrap_or_default())
 }
@@ -25,9 +26,17 @@ fn ready(pod: &Value) -> bool {
 }
 
 fn lease_holder() -> Result<String> {
-    Ok(kubectl_ok(&["-n", NAMESPACE, "get", "lease", "haven-operator", "-o", "jsonpath={.spec.holderIdentity}"])?
-        .trim()
-        .to_owned())
+    Ok(kubectl_ok(&[
+        "-n",
+        NAMESPACE,
+        "get",
+        "lease",
+        "haven-operator",
+        "-o",
+        "jsonpath={.spec.holderIdentity}",
+    ])?
+    .trim()
+    .to_owned())
 }
 
 #[test]
@@ -42,14 +51,21 @@ fn the_operator_runs_from_its_image_survives_losing_its_pod_and_reconciles_from_
     ensure!(security["readOnlyRootFilesystem"] == true, "root filesystem writable: {security}");
     ensure!(security["allowPrivilegeEscalation"] == false, "privilege escalation allowed: {security}");
     let runs_as = spec["securityContext"]["runAsUser"].as_i64().or(security["runAsUser"].as_i64());
-    ensure!(runs_as.is_some_and(|uid| uid != 0), "the operator pod may run as root: {}", spec["securityContext"]);
+    ensure!(
+        runs_as.is_some_and(|uid| uid != 0),
+        "the operator pod may run as root: {}",
+        spec["securityContext"]
+    );
     let holder = lease_holder()?;
     ensure!(holder.starts_with(&name), "the Lease is held by {holder:?}, not the running pod {name}");
 
     kubectl_ok(&["-n", NAMESPACE, "delete", "pod", &name, "--wait=false"])?;
     let took_over = within(Duration::from_secs(180), "a new operator pod holds the Lease", || {
         let holder = lease_holder()?;
-        Ok(!holder.starts_with(&name) && operator_pods()?.iter().any(|p| ready(p) && holder.starts_with(p["metadata"]["name"].as_str().unwrap_or("-"))))
+        Ok(!holder.starts_with(&name)
+            && operator_pods()?
+                .iter()
+                .any(|p| ready(p) && holder.starts_with(p["metadata"]["name"].as_str().unwrap_or("-"))))
     })?;
     println!("a new pod took the Lease {took_over:.1?} after the old one was deleted");
 
