@@ -12,6 +12,7 @@ bin="$cache/bin/k8s-${K8S_VERSION}_kwok-${KWOK_VERSION}_helm-${HELM_VERSION}"
 k8s_tools=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl)
 export GOFLAGS="-buildvcs=false -mod=mod" CGO_ENABLED=0
 
+# shellcheck disable=SC2034  # read by build-lib.sh
 BUILD_PREFIX=control-plane
 # shellcheck source=e2e/build-lib.sh
 source "$here/build-lib.sh"

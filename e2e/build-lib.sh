@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the build scripts: progress on stderr while a cold Go build runs.
 # Callers set `say`'s prefix with BUILD_PREFIX.
 

@@ -14,6 +14,7 @@ source "$here/versions.env"
 cache="${HAVEN_CACHE:-$HOME/.cache/haven}"
 bin="$cache/bin/node-k8s-${K8S_VERSION}_kube-router-${KUBE_ROUTER_VERSION}_coredns-${COREDNS_VERSION}_crane-${CRANE_VERSION}"
 export GOFLAGS="-buildvcs=false -mod=mod" CGO_ENABLED=0
+# shellcheck disable=SC2034  # read by build-lib.sh
 BUILD_PREFIX=node
 # shellcheck source=e2e/build-lib.sh
 source "$here/build-lib.sh"

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2154  # sourced by cluster.sh: certs, client_ext, sign, start, wait_for are its
 # A real Kubernetes node beside the local control plane, living in a network namespace of
 # its own so that several clusters, each with a real node, can share one machine:
 #
@@ -67,7 +68,10 @@ node_bin_dir() { "$node_here/build-node.sh"; }
 node_prepare() {
   node_ids
   [ "$(id -u)" = 0 ] || { say "a real node needs root (network namespaces, cgroups, mounts)"; return 1; }
-  [ "$APISERVER_PORT" -ge 20000 ] && [ "$APISERVER_PORT" -lt 36384 ] || { say "API server port $APISERVER_PORT outside 20000-36383"; return 1; }
+  if [ "$APISERVER_PORT" -lt 20000 ] || [ "$APISERVER_PORT" -ge 36384 ]; then
+    say "API server port $APISERVER_PORT outside 20000-36383 (the node's addresses derive from it)"
+    return 1
+  fi
   command -v nsenter >/dev/null || { say "nsenter (util-linux) is required"; return 1; }
   NODE_BIN="$(node_bin_dir)"
   # Leftovers of a cluster that had this port and died without `down` (ports are unique

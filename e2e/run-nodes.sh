@@ -17,7 +17,7 @@ skip() {
   exit 0
 }
 [ "$(id -u)" = 0 ] || skip "it needs root (network namespaces, cgroups, mounts)"
-ip netns add haven-probe-$$ 2>/dev/null && ip netns del haven-probe-$$ || skip "network namespaces cannot be created here"
+unshare --net true 2>/dev/null || skip "network namespaces cannot be created here"
 
 bin=$(e2e/build-control-plane.sh)
 export PATH="$bin:$PATH"
