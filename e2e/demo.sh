@@ -7,27 +7,54 @@ say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 bin=$(e2e/build-control-plane.sh)
 export PATH="$bin:$PATH"
+# A real node (containerd, kubelet, CoreDNS, NetworkPolicies enforced; e2e/node.sh) where this
+# machine allows one: the operator then runs from its image as the chart's pod and the
+# workspaces' environments really start. HAVEN_DEMO_REAL_NODE=0 keeps the kwok-only demo.
+real_node=0
+if [ -z "${KUBECONFIG:-}" ] && [ "${HAVEN_DEMO_REAL_NODE:-1}" = 1 ] && [ "$(id -u)" = 0 ] && unshare --net true 2>/dev/null; then
+  real_node=1
+fi
 if [ -z "${KUBECONFIG:-}" ]; then
-  say "Starting the local control plane"
-  KUBECONFIG=$(e2e/cluster.sh up)
+  if [ "$real_node" = 1 ]; then
+    say "Starting the local control plane with a real node (first run builds its parts: ~10 min)"
+    KUBECONFIG=$(HAVEN_REAL_NODE=1 HAVEN_KWOK_NODES=0 e2e/cluster.sh up)
+  else
+    say "Starting the local control plane (kwok nodes: no container runs)"
+    KUBECONFIG=$(e2e/cluster.sh up)
+  fi
   export KUBECONFIG
   started_here=1
 fi
 data_root="${HAVEN_DEMO_DATA:-$(dirname "$KUBECONFIG")/demo-data}"
+version="$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)"
 
-say "Installing Haven with its Helm chart: CRDs, admission policy, RBAC"
-# No container engine here, so no operator image: the chart runs no pod (replicas=0) and the
-# operator runs below as a process with the chart's ServiceAccount, i.e. exactly its RBAC.
-# dataStore.hostPath: the operator's volumes are admitted only under the chart's data store.
-helm upgrade --install haven charts/haven --namespace haven-system --create-namespace \
-  --set replicas=0 --set dataStore.hostPath="$data_root" --wait
-kubectl wait --for=condition=Established --timeout=60s \
-  crd/datapermits.haven.io crd/workspaces.haven.io crd/airlockrequests.haven.io
-helm list -n haven-system
-cargo build --quiet --locked -p haven
-haven="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug/haven"
-operator_kubeconfig="$(dirname "$KUBECONFIG")/haven-operator.kubeconfig"
-e2e/sa-kubeconfig.sh haven haven-system "$operator_kubeconfig"
+# On the real node nothing can be pulled: the examples' JupyterLab images become Haven's test
+# environment (an HTTP and WebSocket server on the IDE port) and their sizes fit two cores.
+examples() {
+  if [ "$real_node" = 1 ]; then
+    sed -e "s#quay.io/jupyter/[a-z-]*-notebook:2026-01-05#haven.local/testenv:$version#" \
+      -e 's#resources: { cpu: "4", memory: 16Gi, gpu: 0 }#resources: { cpu: 250m, memory: 256Mi, gpu: 0 }#' \
+      -e "s#^  image: haven.local/testenv:$version\$#&\n  resources: { cpu: 250m, memory: 256Mi }#" "$@"
+  else
+    cat "$@"
+  fi
+}
+
+if [ "$real_node" = 0 ]; then
+  say "Installing Haven with its Helm chart: CRDs, admission policy, RBAC"
+  # kwok runs no container: the chart runs no pod (replicas=0) and the operator runs below as
+  # a process with the chart's ServiceAccount, i.e. exactly its RBAC.
+  # dataStore.hostPath: the operator's volumes are admitted only under the chart's data store.
+  helm upgrade --install haven charts/haven --namespace haven-system --create-namespace \
+    --set replicas=0 --set dataStore.hostPath="$data_root" --wait
+  kubectl wait --for=condition=Established --timeout=60s \
+    crd/datapermits.haven.io crd/workspaces.haven.io crd/airlockrequests.haven.io
+  helm list -n haven-system
+  cargo build --quiet --locked -p haven
+  haven="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug/haven"
+  operator_kubeconfig="$(dirname "$KUBECONFIG")/haven-operator.kubeconfig"
+  e2e/sa-kubeconfig.sh haven haven-system "$operator_kubeconfig"
+fi
 
 say "Raw sources in the data store (synthetic; a custodian would put real ones here)"
 mkdir -p "$data_root/raw/registry" "$data_root/raw/survey"
@@ -40,20 +67,34 @@ cargo run --quiet --release --locked -p haven-data --example synthetic_registry 
 } > "$data_root/raw/survey/2025.csv"
 head -3 "$data_root/raw/registry/cancer-2024.csv"
 
-say "Starting the operator as the chart's ServiceAccount (data store: $data_root; log: $data_root.log)"
-# The tier profiles from the chart's ConfigMap, as the chart's Deployment passes them.
-KUBECONFIG="$operator_kubeconfig" "$haven" run --data-root "$data_root" --tier-config-map haven-tiers \
-  >"$data_root.log" 2>&1 &
-operator=$!
-trap 'kill "$operator" 2>/dev/null || true' EXIT
+if [ "$real_node" = 1 ]; then
+  say "Installing Haven with its Helm chart; the operator runs from its image on the real node"
+  # The chart's defaults (non-root, read-only root filesystem, probes, leader election); the
+  # image is already in the node's containerd, and the data store is a directory of the node.
+  chown -R 65532:65532 "$data_root"
+  helm upgrade --install haven charts/haven --namespace haven-system --create-namespace \
+    --set image.pullPolicy=Never --set dataStore.hostPath="$data_root" --wait --timeout 180s
+  helm list -n haven-system
+  kubectl -n haven-system get pods -o wide
+  kubectl -n haven-system get lease haven-operator -o jsonpath='{"Lease held by "}{.spec.holderIdentity}{"\n"}'
+else
+  say "Starting the operator as the chart's ServiceAccount (data store: $data_root; log: $data_root.log)"
+  # The tier profiles from the chart's ConfigMap, as the chart's Deployment passes them.
+  KUBECONFIG="$operator_kubeconfig" "$haven" run --data-root "$data_root" --tier-config-map haven-tiers \
+    >"$data_root.log" 2>&1 &
+  operator=$!
+  trap 'kill "$operator" 2>/dev/null || true' EXIT
+fi
 
 say "Applying examples/"
-kubectl apply -f examples/datapermit.yaml -f examples/datapermit-minimal.yaml
+examples examples/datapermit.yaml | kubectl apply -f -
+examples examples/datapermit-minimal.yaml | kubectl apply -f -
 kubectl wait --for=jsonpath='{.status.phase}'=Active --timeout=120s datapermit/cancer-outcomes-2026 datapermit/minimal-permit
 say "Prepared extract of cancer-registry (first rows) and its report's summary"
 head -3 "$data_root/extracts/cancer-outcomes-2026/cancer-registry/data.csv"
 kubectl get datapermit cancer-outcomes-2026 -o jsonpath='{.status.datasets}'; echo
-kubectl apply -f examples/workspace.yaml -f examples/workspace-minimal.yaml
+examples examples/workspace.yaml | kubectl apply -f -
+examples examples/workspace-minimal.yaml | kubectl apply -f -
 kubectl wait --for=jsonpath='{.status.phase}'=Ready --timeout=120s workspace/cancer-outcomes workspace/minimal
 
 say "kubectl get datapermits,workspaces"
@@ -63,6 +104,20 @@ kubectl get datapermit cancer-outcomes-2026 -o jsonpath='{.status.controls}'; ec
 say "What workspace cancer-outcomes became (namespace ws-cancer-outcomes)"
 kubectl get networkpolicies,roles,rolebindings,resourcequotas,limitranges,pvc,statefulsets,services,pods -n ws-cancer-outcomes
 kubectl get namespace ws-cancer-outcomes --show-labels
+
+if [ "$real_node" = 1 ]; then
+  say "The walls, by packets: the gateway namespace reaches the IDE, any other namespace is refused"
+  for ns in haven-gateway demo-elsewhere; do
+    kubectl create namespace "$ns" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+    kubectl -n "$ns" run probe --image="haven.local/testenv:$version" --restart=Never \
+      --overrides='{"spec":{"automountServiceAccountToken":false}}' >/dev/null 2>&1 || true
+    kubectl -n "$ns" wait --for=condition=Ready pod/probe --timeout=120s >/dev/null
+  done
+  ide="$(kubectl -n ws-cancer-outcomes get service workspace -o jsonpath='{.spec.clusterIP}'):8888"
+  echo "  from haven-gateway:  $(kubectl -n haven-gateway exec probe -- /haven-testenv get "$ide" 2>/dev/null || true)"
+  echo "  from demo-elsewhere: $(kubectl -n demo-elsewhere exec probe -- /haven-testenv get "$ide" 2>/dev/null || true)"
+  echo "  the environment to the API server: $(kubectl -n ws-cancer-outcomes exec workspace-0 -- /haven-testenv connect 10.96.0.1:443 2>/dev/null || true)"
+fi
 
 say "Airlock: alice's notebook writes two outputs to /home/outputs"
 outbox="$data_root/workspaces/cancer-outcomes/home/outputs"
@@ -119,9 +174,14 @@ say "Rejected manifests: validUntil before validFrom; a tier-3 permit asking for
 kubectl apply -f e2e/invalid/permit-ends-before-start.yaml 2>&1 | sed 's/^/  /' || true
 kubectl apply -f e2e/invalid/permit-tier-egress-too-open.yaml 2>&1 | sed 's/^/  /' || true
 
-say "Done; the operator stops now, the cluster keeps running"
+if [ "$real_node" = 1 ]; then
+  say "Done; the operator keeps running in its pod, the cluster keeps running"
+else
+  say "Done; the operator stops now, the cluster keeps running"
+fi
 if [ -n "${started_here:-}" ]; then
   echo "  export KUBECONFIG=$KUBECONFIG PATH=$bin:\$PATH"
-  echo "  KUBECONFIG=$operator_kubeconfig $haven run --data-root $data_root --tier-config-map haven-tiers   # to run the operator again"
+  [ "$real_node" = 1 ] ||
+    echo "  KUBECONFIG=$operator_kubeconfig $haven run --data-root $data_root --tier-config-map haven-tiers   # to run the operator again"
   echo "  make cluster-down                    # to stop the cluster"
 fi
