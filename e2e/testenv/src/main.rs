@@ -44,6 +44,13 @@ enum Command {
         #[arg(long, default_value = "3")]
         timeout_seconds: u64,
     },
+    /// Hold one keep-alive HTTP connection to HOST:PORT, a request every 200 ms, for up to
+    /// SECONDS; print how long it lasted and why it ended (a user's session being cut).
+    Hold {
+        address: String,
+        #[arg(long, default_value = "300")]
+        seconds: u64,
+    },
     /// Resolve NAME through the pod's resolver; exit 0 when it resolved.
     Resolve { name: String },
     /// Create PATH and write a line to it; exit 0 when it could.
@@ -65,6 +72,7 @@ async fn main() {
         Command::Serve { port } => serve(port).await,
         Command::Connect { address, timeout_seconds } => connect(&address, timeout_seconds).await,
         Command::Get { address, timeout_seconds } => get_root(&address, timeout_seconds).await,
+        Command::Hold { address, seconds } => hold(&address, seconds).await,
         Command::Resolve { name } => resolve(&name).await,
         Command::Write { path } => write(&path),
         Command::Read { path } => read(&path),
@@ -145,6 +153,41 @@ async fn get_root(address: &str, timeout_seconds: u64) -> bool {
         Ok(status) => reported(true, json!({"get": address, "answered": true, "status": status})),
         Err(error) => reported(false, json!({"get": address, "answered": false, "error": error})),
     }
+}
+
+/// Exit 0 when the connection lasted the whole time; 1 when it was cut (the JSON says how).
+async fn hold(address: &str, seconds: u64) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let start = std::time::Instant::now();
+    let mut stream = match open(address, 3).await {
+        Ok(stream) => stream,
+        Err(error) => {
+            return reported(false, json!({"hold": address, "held_ms": 0, "requests": 0, "ended": error}));
+        }
+    };
+    let request = format!("GET / HTTP/1.1\r\nHost: {address}\r\n\r\n");
+    let mut requests = 0u64;
+    let mut buffer = vec![0; 4096];
+    let ended = loop {
+        if start.elapsed() >= Duration::from_secs(seconds) {
+            break None;
+        }
+        if let Err(error) = stream.write_all(request.as_bytes()).await {
+            break Some(error.to_string());
+        }
+        match tokio::time::timeout(Duration::from_secs(2), stream.read(&mut buffer)).await {
+            Ok(Ok(0)) => break Some("closed by the other end".to_owned()),
+            Ok(Ok(_)) => requests += 1,
+            Ok(Err(error)) => break Some(error.to_string()),
+            Err(_) => break Some("no answer for 2 s".to_owned()),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let held_ms = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
+    reported(
+        ended.is_none(),
+        json!({"hold": address, "held_ms": held_ms, "requests": requests, "ended": ended}),
+    )
 }
 
 async fn resolve(name: &str) -> bool {
