@@ -74,6 +74,28 @@ fn the_chart_lints_clean() -> Result<()> {
     Ok(())
 }
 
+/// One version everywhere a platform engineer looks: the chart's appVersion (the image tag it
+/// deploys), the crates' version (images/build.sh tags with it) and `haven --version`.
+#[test]
+fn the_chart_the_image_tag_and_the_binary_agree_on_the_version() -> Result<()> {
+    let chart_yaml = std::fs::read_to_string(repo_path("charts/haven/Chart.yaml"))?;
+    let app_version = chart_yaml
+        .lines()
+        .find_map(|l| l.strip_prefix("appVersion:"))
+        .map(|v| v.trim().trim_matches('"').to_owned())
+        .context("appVersion in Chart.yaml")?;
+    let crates = env!("CARGO_PKG_VERSION");
+    ensure!(app_version == crates, "Chart.yaml appVersion {app_version} != the crates' version {crates}");
+    let rendered = render("haven", "haven-system", &[])?;
+    let image = format!("image: \"ghcr.io/haven-spe/haven:{crates}\"");
+    ensure!(rendered.contains(&image), "the chart does not deploy {image}");
+    let haven = std::env::var("HAVEN_BIN").context("HAVEN_BIN (set by run-e2e.sh)")?;
+    let output = std::process::Command::new(haven).arg("--version").output()?;
+    let printed = String::from_utf8_lossy(&output.stdout);
+    ensure!(printed.trim() == format!("haven {crates}"), "haven --version says {printed:?}");
+    Ok(())
+}
+
 #[test]
 fn the_rendered_chart_matches_its_snapshot() -> Result<()> {
     let rendered = render("haven", "haven-system", &[])?;
