@@ -5,10 +5,16 @@
 FROM rust:1.89-bookworm AS build
 WORKDIR /src
 COPY . .
-# glibc linked in statically: the binary needs nothing from the image.
-RUN RUSTFLAGS="-C target-feature=+crt-static" \
-    cargo build --release --locked --target x86_64-unknown-linux-gnu -p haven \
- && install -D -m 0755 target/x86_64-unknown-linux-gnu/release/haven /out/haven \
+# glibc linked in statically: the binary needs nothing from the image. The build stage runs
+# on the target platform (emulated for a multi-arch build), so the target is the native one.
+ARG TARGETARCH
+RUN case "$TARGETARCH" in \
+      amd64) target=x86_64-unknown-linux-gnu ;; \
+      arm64) target=aarch64-unknown-linux-gnu ;; \
+      *) echo "unsupported architecture: $TARGETARCH" >&2; exit 1 ;; \
+    esac \
+ && RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked --target "$target" -p haven \
+ && install -D -m 0755 "target/$target/release/haven" /out/haven \
  && install -d -m 1777 /out/tmp
 
 FROM scratch

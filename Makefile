@@ -40,6 +40,7 @@ images:
 lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	"$$(e2e/build-lint.sh)/actionlint" .github/workflows/*.yml
 
 fmt:
 	$(CARGO) fmt --all
