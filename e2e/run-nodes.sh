@@ -39,21 +39,9 @@ finish() {
 }
 trap finish EXIT
 
-HAVEN_REAL_NODE=1 HAVEN_KWOK_NODES=0 e2e/cluster.sh up >/dev/null
-export KUBECONFIG="$HAVEN_CLUSTER_DIR/kubeconfig"
-
-# The chart as a platform engineer installs it, with its defaults, but the image from the
-# node's containerd (never pulled) and the data store in this cluster's state dir.
+KUBECONFIG=$(e2e/nodes-cluster.sh)
+export KUBECONFIG
 data="$HAVEN_CLUSTER_DIR/data"
-mkdir -p "$data/raw/survey"
-{
-  echo "respondent_id,region,answer"
-  for i in $(seq 1 200); do echo "R$((100000 + i * 7919 % 90000)),region-$((i % 5)),$((i % 4))"; done
-} >"$data/raw/survey/2025.csv"
-chown -R 65532:65532 "$data"
-helm upgrade --install haven charts/haven --namespace haven-system --create-namespace \
-  --set image.pullPolicy=Never --set dataStore.hostPath="$data" --wait --timeout 180s >/dev/null
-say "chart installed; operator: $(kubectl -n haven-system get pods -l app.kubernetes.io/name=haven -o jsonpath='{.items[0].spec.containers[0].image} on {.items[0].spec.nodeName}')"
 
 export HAVEN_NODES_DATA="$data"
 version="$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)"
