@@ -28,12 +28,13 @@ fi
 data_root="${HAVEN_DEMO_DATA:-$(dirname "$KUBECONFIG")/demo-data}"
 version="$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)"
 
-# On the real node nothing can be pulled: the examples' JupyterLab images become Haven's test
-# environment (an HTTP and WebSocket server on the IDE port) and their sizes fit two cores.
+# On the real node nothing can be pulled: the examples' images become ones built here (JupyterLab
+# from PyPI for cancer-outcomes, Haven's small test environment for minimal), sized for two cores.
 examples() {
   if [ "$real_node" = 1 ]; then
-    sed -e "s#quay.io/jupyter/[a-z-]*-notebook:2026-01-05#haven.local/testenv:$version#" \
-      -e 's#resources: { cpu: "4", memory: 16Gi, gpu: 0 }#resources: { cpu: 250m, memory: 256Mi, gpu: 0 }#' \
+    sed -e "s#quay.io/jupyter/scipy-notebook:2026-01-05#$jupyterlab#" \
+      -e "s#quay.io/jupyter/minimal-notebook:2026-01-05#haven.local/testenv:$version#" \
+      -e 's#resources: { cpu: "4", memory: 16Gi, gpu: 0 }#resources: { cpu: 500m, memory: 1Gi, gpu: 0 }#' \
       -e "s#^  image: haven.local/testenv:$version\$#&\n  resources: { cpu: 250m, memory: 256Mi }#" "$@"
   else
     cat "$@"
@@ -68,6 +69,10 @@ cargo run --quiet --release --locked -p haven-data --example synthetic_registry 
 head -3 "$data_root/raw/registry/cancer-2024.csv"
 
 if [ "$real_node" = 1 ]; then
+  say "A real analysis environment: JupyterLab from PyPI, as an image built here (first run ~1 min)"
+  read -r jupyterlab jupyterlab_archive < <(images/jupyterlab.sh)
+  e2e/node.sh load-image "$jupyterlab_archive" "$jupyterlab"
+
   say "Installing Haven with its Helm chart; the operator runs from its image on the real node"
   # The chart's defaults (non-root, read-only root filesystem, probes, leader election); the
   # image is already in the node's containerd, and the data store is a directory of the node.
@@ -114,9 +119,11 @@ if [ "$real_node" = 1 ]; then
     kubectl -n "$ns" wait --for=condition=Ready pod/probe --timeout=120s >/dev/null
   done
   ide="$(kubectl -n ws-cancer-outcomes get service workspace -o jsonpath='{.spec.clusterIP}'):8888"
+  # JupyterLab answers / with a redirect to /lab.
   echo "  from haven-gateway:  $(kubectl -n haven-gateway exec probe -- /haven-testenv get "$ide" 2>/dev/null || true)"
   echo "  from demo-elsewhere: $(kubectl -n demo-elsewhere exec probe -- /haven-testenv get "$ide" 2>/dev/null || true)"
-  echo "  the environment to the API server: $(kubectl -n ws-cancer-outcomes exec workspace-0 -- /haven-testenv connect 10.96.0.1:443 2>/dev/null || true)"
+  echo "  the environment to the API server: $(kubectl -n ws-minimal exec workspace-0 -- /haven-testenv connect 10.96.0.1:443 2>/dev/null || true)"
+  kubectl -n ws-cancer-outcomes logs workspace-0 --tail=3 | sed 's/^/  jupyterlab: /' || true
 fi
 
 say "Airlock: alice's notebook writes two outputs to /home/outputs"

@@ -44,7 +44,10 @@ impl Environment {
         if let Some(waiting) = container.and_then(container_not_running) {
             return Self::Waiting(waiting);
         }
-        if status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running") {
+        // Running means the IDE answers: the container's readiness probe (a TCP connection to
+        // the IDE port) has passed, not merely that the process started.
+        let ready = container.is_none_or(|c| c.ready);
+        if status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running") && ready {
             return Self::Running;
         }
         let unschedulable = status
@@ -234,5 +237,17 @@ mod tests {
             }],
         }));
         assert_eq!(Environment::of(running), Environment::Running);
+    }
+
+    #[test]
+    fn a_running_container_whose_ide_does_not_answer_yet_is_still_starting() {
+        let listening_soon = pod(serde_json::json!({
+            "phase": "Running",
+            "containerStatuses": [{
+                "name": "environment", "image": "img:1", "imageID": "", "ready": false, "restartCount": 0,
+                "state": {"running": {}},
+            }],
+        }));
+        assert_eq!(Environment::of(listening_soon), Environment::Starting(None));
     }
 }

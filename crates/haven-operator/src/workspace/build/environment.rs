@@ -5,8 +5,8 @@ use k8s_openapi::api::{
     apps::v1::{StatefulSet, StatefulSetSpec},
     core::v1::{
         Capabilities, Container, ContainerPort, EmptyDirVolumeSource, PersistentVolumeClaimVolumeSource,
-        PodSecurityContext, PodSpec, PodTemplateSpec, ResourceRequirements, SeccompProfile, SecurityContext,
-        Service, ServicePort, ServiceSpec, Toleration, Volume, VolumeMount,
+        PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile,
+        SecurityContext, Service, ServicePort, ServiceSpec, TCPSocketAction, Toleration, Volume, VolumeMount,
     },
 };
 use k8s_openapi::apimachinery::pkg::{
@@ -76,6 +76,12 @@ pub fn build_stateful_set(plan: &WorkspacePlan, config: &OperatorConfig) -> Stat
             requests: Some(resources.clone()),
             limits: Some(resources),
             ..ResourceRequirements::default()
+        }),
+        // Ready when the IDE accepts connections: the workspace is Ready only then.
+        readiness_probe: Some(Probe {
+            tcp_socket: Some(TCPSocketAction { port: IntOrString::String("ide".into()), host: None }),
+            period_seconds: Some(2),
+            ..Probe::default()
         }),
         security_context: Some(SecurityContext {
             allow_privilege_escalation: Some(false),

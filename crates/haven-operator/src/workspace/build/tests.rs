@@ -381,3 +381,12 @@ fn environment_joins_the_data_stores_group_only_when_it_has_one() {
     let config = crate::config::OperatorConfig { data_store_group: Some(65532), ..test_config() };
     assert_eq!(supplemental(&config), serde_json::json!([65532]));
 }
+
+#[test]
+fn the_environment_is_ready_only_when_its_ide_port_accepts_connections() {
+    let container = json(&build_stateful_set(&WorkspacePlan::test(), &test_config()).spec)["template"]["spec"]
+        ["containers"][0]
+        .clone();
+    assert_eq!(container["readinessProbe"]["tcpSocket"]["port"], "ide");
+    assert_eq!(container["ports"][0]["name"], "ide");
+}
