@@ -1,5 +1,6 @@
-//! What changes over a workspace's life, measured by packets on a real node: a revoked
-//! permit cuts an open session and stops the environment before anything is archived, and
+//! What changes over a workspace's life, measured by packets on a real node: a revoked permit
+//! or an expired workspace cuts open sessions (into the IDE, and out of the environment) and
+//! stops the environment before anything is archived, and
 //! a workspace whose NetworkPolicies someone deletes is closed again within the repair bound.
 
 use std::{
@@ -35,61 +36,106 @@ fn audit_of(object: &str) -> Result<Vec<(String, DateTime<Utc>)>> {
     Ok(records)
 }
 
-#[test]
-fn revoking_the_permit_cuts_an_open_session_and_stops_the_environment_before_archiving() -> Result<()> {
-    permit_and_workspace("rev-a", "ivy@example.org", json!({}))?;
-    testenv_pod(GATEWAY)?;
-    let ide = format!("{}:8888", pod_ip("ws-rev-a", "workspace-0")?);
+/// A held connection, started with `kubectl exec`: it ends when the connection is cut (or
+/// the pod it runs in is stopped).
+struct Session {
+    what: &'static str,
+    child: std::process::Child,
+    ended_after: Option<Duration>,
+}
 
-    // A session through the gateway's namespace, as a browser's would be: one connection, a
-    // request every 200 ms.
-    let mut session = Command::new("kubectl")
-        .args(["-n", GATEWAY, "exec", "testenv", "--", "/haven-testenv", "hold", &ide, "--seconds", "600"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("starting the session")?;
-    std::thread::sleep(Duration::from_secs(3));
-    if let Some(status) = session.try_wait()? {
-        bail!(
-            "the session ended before the revocation ({status}): the IDE was not reachable from the gateway namespace"
-        );
+impl Session {
+    fn hold(what: &'static str, namespace: &str, pod: &str, address: &str) -> Result<Self> {
+        let child = Command::new("kubectl")
+            .args(["-n", namespace, "exec", pod, "--", "/haven-testenv", "hold", address, "--seconds", "600"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {what}"))?;
+        Ok(Self { what, child, ended_after: None })
     }
 
-    let revoked_at = Utc::now();
-    let started = Instant::now();
-    let revoke = json!({"spec": {"revoked": true, "revocationReason": "real-node test: access withdrawn"}});
-    kubectl_ok(&["patch", "datapermit", "rev-a", "--type=merge", "-p", &revoke.to_string()])?;
-    within(Duration::from_secs(120), "the open session is cut", || Ok(session.try_wait()?.is_some()))?;
-    let cut_after = started.elapsed();
-    let cut_at = Utc::now();
-    let mut printed = String::new();
-    session.stdout.take().context("session output")?.read_to_string(&mut printed)?;
-    let outcome: Value = serde_json::from_str(printed.lines().last().unwrap_or("{}"))?;
-    ensure!(!outcome["ended"].is_null(), "the session was never cut: {outcome}");
-    println!("session cut {cut_after:.1?} after the revocation: {outcome}");
+    fn alive(&mut self) -> Result<bool> {
+        Ok(self.child.try_wait()?.is_none())
+    }
 
-    // The environment is stopped, and only then archived.
+    /// What the prober printed, if it could (a prober in a stopped pod is killed with it).
+    fn outcome(&mut self) -> Result<String> {
+        let mut printed = String::new();
+        if let Some(mut out) = self.child.stdout.take() {
+            out.read_to_string(&mut printed)?;
+        }
+        Ok(printed.lines().last().unwrap_or("(killed with its pod)").to_owned())
+    }
+}
+
+/// A workspace under a permit with a package mirror, a session into its IDE from the gateway
+/// namespace (as a browser's through the gateway) and one from inside to the mirror (a
+/// download in progress); `end` ends the workspace's access. Both sessions must be cut, the
+/// environment stopped, and only then the archive recorded.
+fn ends_cutting_sessions_before_archiving(
+    name: &str,
+    user: &str,
+    end: impl FnOnce() -> Result<()>,
+) -> Result<()> {
+    let node = node()?;
+    let mirror = format!("{}:3128", node.mirror);
+    let egress = json!({"egress": "PackageMirror", "packageMirror": {"cidr": format!("{}/32", node.mirror), "ports": [3128]}});
+    permit_and_workspace(name, user, egress)?;
+    testenv_pod(GATEWAY)?;
+    let namespace = format!("ws-{name}");
+    let ide = format!("{}:8888", pod_ip(&namespace, "workspace-0")?);
+    let mut sessions = [
+        Session::hold("the session from the gateway namespace", GATEWAY, "testenv", &ide)?,
+        Session::hold("the environment's download from the mirror", &namespace, "workspace-0", &mirror)?,
+    ];
+    std::thread::sleep(Duration::from_secs(3));
+    for session in &mut sessions {
+        if !session.alive()? {
+            let outcome = session.outcome()?;
+            bail!("{} ended before access did: {outcome}", session.what);
+        }
+    }
+
+    let ended_at = Utc::now();
+    let started = Instant::now();
+    end()?;
+    within(Duration::from_secs(180), "both sessions are cut", || {
+        for session in &mut sessions {
+            if session.ended_after.is_none() && !session.alive()? {
+                session.ended_after = Some(started.elapsed());
+            }
+        }
+        Ok(sessions.iter().all(|s| s.ended_after.is_some()))
+    })?;
+    let cut_at = Utc::now();
+    for session in &mut sessions {
+        let outcome = session.outcome()?;
+        let after = session.ended_after.unwrap_or_default();
+        println!("{}: cut {after:.1?} after access ended: {outcome}", session.what);
+    }
+
     within(Duration::from_secs(120), "the environment pod is gone", || {
-        let pods = kubectl_ok(&["-n", "ws-rev-a", "get", "pods", "-o", "name"]).unwrap_or_default();
+        let pods = kubectl_ok(&["-n", &namespace, "get", "pods", "-o", "name"]).unwrap_or_default();
         Ok(pods.trim().is_empty())
     })?;
     // Polled every half second, so up to that late; the operator itself waits for the pod to
     // be gone before it archives (asserted below through the audit records' order).
-    println!("environment pod seen gone {:.1?} after the revocation", started.elapsed());
-    let archived = within(Duration::from_secs(180), "the workspace is archived", || {
-        Ok(audit_of("workspace/rev-a")?.iter().any(|(action, _)| action == "Archived"))
+    println!("environment pod seen gone {:.1?} after access ended", started.elapsed());
+    let object = format!("workspace/{name}");
+    within(Duration::from_secs(180), "the workspace is archived", || {
+        Ok(audit_of(&object)?.iter().any(|(action, _)| action == "Archived"))
     })?;
-    let records = audit_of("workspace/rev-a")?;
+    let records = audit_of(&object)?;
     let archived_at =
         records.iter().find(|(action, _)| action == "Archived").map(|(_, t)| *t).context("Archived")?;
     println!(
-        "archived record {:.1?} after the revocation",
-        (archived_at - revoked_at).to_std().unwrap_or_default()
+        "archived record {:.1?} after access ended",
+        (archived_at - ended_at).to_std().unwrap_or_default()
     );
     ensure!(
         cut_at <= archived_at + chrono::Duration::seconds(1),
-        "the archive ({archived_at}) was recorded before the session was cut ({cut_at}); records: {records:?}; waited {archived:?}"
+        "the archive ({archived_at}) was recorded before the sessions were cut ({cut_at}); records: {records:?}"
     );
     let actions: Vec<&str> = records.iter().map(|(a, _)| a.as_str()).collect();
     let position = |action: &str| actions.iter().position(|a| *a == action);
@@ -100,6 +146,26 @@ fn revoking_the_permit_cuts_an_open_session_and_stops_the_environment_before_arc
         "access was not removed before the archive: {actions:?}"
     );
     Ok(())
+}
+
+#[test]
+fn revoking_the_permit_cuts_open_sessions_and_stops_the_environment_before_archiving() -> Result<()> {
+    ends_cutting_sessions_before_archiving("rev-a", "ivy@example.org", || {
+        let revoke =
+            json!({"spec": {"revoked": true, "revocationReason": "real-node test: access withdrawn"}});
+        kubectl_ok(&["patch", "datapermit", "rev-a", "--type=merge", "-p", &revoke.to_string()]).map(drop)
+    })
+}
+
+#[test]
+fn expiry_cuts_open_sessions_and_stops_the_environment_before_archiving() -> Result<()> {
+    ends_cutting_sessions_before_archiving("exp-a", "kim@example.org", || {
+        // Expiry a few seconds ahead: the operator's own clock ends the workspace.
+        let at =
+            (Utc::now() + chrono::Duration::seconds(5)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let expire = json!({"spec": {"expiresAt": at}});
+        kubectl_ok(&["patch", "workspace", "exp-a", "--type=merge", "-p", &expire.to_string()]).map(drop)
+    })
 }
 
 #[test]
