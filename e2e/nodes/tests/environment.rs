@@ -120,3 +120,37 @@ fn a_file_the_environment_writes_to_the_outbox_leaves_through_the_airlock_with_t
     println!("exported {} with the sha256 the environment saw: {sha_inside}", exported.display());
     Ok(())
 }
+
+#[test]
+fn an_environment_left_pending_for_want_of_cpu_starts_once_its_workspace_asks_for_less() -> Result<()> {
+    permit_and_workspace("env-c", RESEARCHER, json!({}))?;
+    // More CPU than the two-core node has: the pod stays Pending, the workspace not Ready.
+    let patch = |cpu: &str| {
+        let body = json!({"spec": {"resources": {"cpu": cpu, "memory": "128Mi"}}});
+        kubectl_ok(&["patch", "workspace", "env-c", "--type=merge", "-p", &body.to_string()]).map(drop)
+    };
+    patch("3")?;
+    let phase = || kubectl_ok(&["get", "workspace", "env-c", "-o", "jsonpath={.status.phase}"]);
+    within(Duration::from_secs(180), "the workspace waits for a node", || {
+        let unscheduled = kubectl_ok(&[
+            "-n",
+            "ws-env-c",
+            "get",
+            "pod",
+            "workspace-0",
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"PodScheduled\")].reason}",
+        ])
+        .unwrap_or_default();
+        Ok(unscheduled.trim() == "Unschedulable" && phase()?.trim() != "Ready")
+    })?;
+    println!("with 3 CPUs asked: {}", phase()?);
+
+    patch("100m")?;
+    let took =
+        within(Duration::from_secs(180), "the workspace is Ready again", || Ok(phase()?.trim() == "Ready"))?;
+    let ide = probe("ws-env-c", "workspace-0", &["get", "127.0.0.1:8888"])?;
+    ensure!(ide.ok, "the new environment does not answer: {}", ide.line);
+    println!("Ready {took:.1?} after the workspace asked for 100m");
+    Ok(())
+}

@@ -109,8 +109,36 @@ pub async fn apply(plan: &WorkspacePlan, ctx: &Context) -> Result<Environment> {
         ctx.applied.pruned(&plan.name, kept);
     }
 
-    let pod = Api::<Pod>::namespaced(client.clone(), ns).get_opt(&format!("{ENVIRONMENT_NAME}-0")).await?;
-    Ok(Environment::of(pod))
+    let pods = Api::<Pod>::namespaced(client.clone(), ns);
+    let pod = pods.get_opt(&format!("{ENVIRONMENT_NAME}-0")).await?;
+    let environment = Environment::of(pod.clone());
+    if let Some(pod) = pod.filter(|_| environment != Environment::Running) {
+        replace_if_stale(&pods, &pod, ns, client).await?;
+    }
+    Ok(environment)
+}
+
+/// A StatefulSet never replaces a pod that is not Running and Ready: a pod left Pending (no
+/// node has the CPU it asked for) or crash-looping on an old template stays so after the
+/// workspace is fixed (kubernetes/kubernetes#67250). The operator deletes such a pod when
+/// its template is not the StatefulSet's current one, and the StatefulSet makes it anew.
+async fn replace_if_stale(pods: &Api<Pod>, pod: &Pod, ns: &str, client: &Client) -> Result<()> {
+    let Some(set) = Api::<StatefulSet>::namespaced(client.clone(), ns).get_opt(ENVIRONMENT_NAME).await?
+    else {
+        return Ok(());
+    };
+    if is_stale(pod, &set) {
+        tracing::info!(namespace = ns, "replacing an environment pod that never ran on its old template");
+        crate::kubeapi::delete_if_exists(pods, &format!("{ENVIRONMENT_NAME}-0")).await?;
+    }
+    Ok(())
+}
+
+/// The pod was made from another revision than the StatefulSet's current one.
+fn is_stale(pod: &Pod, set: &StatefulSet) -> bool {
+    let revision = pod.metadata.labels.as_ref().and_then(|l| l.get("controller-revision-hash"));
+    let current = set.status.as_ref().and_then(|s| s.update_revision.as_ref());
+    matches!((revision, current), (Some(revision), Some(current)) if revision != current)
 }
 
 /// Server-side applies every child in dependency order: isolation first (nothing runs in the
@@ -237,6 +265,23 @@ mod tests {
             }],
         }));
         assert_eq!(Environment::of(running), Environment::Running);
+    }
+
+    #[test]
+    fn only_a_pod_of_another_revision_than_the_current_one_is_stale() {
+        let pod = |revision: &str| -> Pod {
+            serde_json::from_value(
+                serde_json::json!({"metadata": {"labels": {"controller-revision-hash": revision}}}),
+            )
+            .expect("a pod")
+        };
+        let set: StatefulSet = serde_json::from_value(
+            serde_json::json!({"status": {"replicas": 1, "updateRevision": "workspace-2"}}),
+        )
+        .expect("a set");
+        assert!(is_stale(&pod("workspace-1"), &set));
+        assert!(!is_stale(&pod("workspace-2"), &set));
+        assert!(!is_stale(&pod("workspace-1"), &StatefulSet::default()), "no revision known yet: keep it");
     }
 
     #[test]
