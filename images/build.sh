@@ -51,7 +51,8 @@ image() {
   "$node_bin/crane" append --insecure --oci-empty-base -f "$root.tar" -t "$staged" >/dev/null 2>&1
   "$node_bin/crane" mutate --insecure "$staged" --entrypoint "$entrypoint" --user "$user" \
     --set-platform linux/amd64 -l "org.opencontainers.image.version=$version" \
-    -l "org.opencontainers.image.source=https://github.com/haven-spe/haven" -t "$staged" >/dev/null 2>&1
+    -l "org.opencontainers.image.source=https://github.com/haven-spe/haven" \
+    -l "org.opencontainers.image.licenses=Apache-2.0" -t "$staged" >/dev/null 2>&1
   local archive="$out/${name//[\/:]/_}.tar"
   "$node_bin/crane" pull --insecure "$staged" "$archive"
   echo "$name $archive" >>"$out/images.txt.new"
