@@ -10,6 +10,7 @@ pub mod conditions;
 pub mod config;
 pub mod context;
 pub mod error;
+mod fanout;
 pub mod health;
 mod kubeapi;
 pub mod leader;

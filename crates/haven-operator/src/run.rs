@@ -47,6 +47,7 @@ use crate::{
     config::OperatorConfig,
     context::Context,
     error::Error,
+    fanout::Fanout,
     health::{self, Health, Inventory},
     leader::{self, LeaseSettings},
     permit, workspace,
@@ -201,9 +202,6 @@ fn managed() -> watcher::Config {
     watcher::Config::default().labels(&format!("{}={}", labels::MANAGED_BY, labels::MANAGED_BY_VALUE))
 }
 
-/// Objects waiting for a slow subscriber before a shared watch pauses.
-const SHARED_BUFFER: usize = 1024;
-
 /// A watch whose failures stay its own. It backs off and re-lists by itself, and its errors
 /// are logged here rather than handed on: a controller backs off *all* its triggers together
 /// on any one watch's error, which after an API server restart paused every workspace for
@@ -228,10 +226,11 @@ fn objects_only<K: Resource<DynamicType = ()>>(
 }
 
 /// Drives a shared watch: its subscribers see each object once it is in the cache.
-async fn drive<K: Resource<DynamicType = ()>>(
+async fn drive<K: Resource<DynamicType = ()> + Send + Sync + 'static>(
     events: impl Stream<Item = watcher::Result<watcher::Event<K>>>,
+    fanout: Fanout<K>,
 ) {
-    objects_only(events.applied_objects()).for_each(|_| future::ready(())).await;
+    fanout.run(objects_only(events.applied_objects()).filter_map(|item| future::ready(item.ok()))).await;
 }
 
 /// Changes to one kind of workspace child, as metadata only (labels say which workspace; a
@@ -327,32 +326,31 @@ struct Shared {
 
 impl Shared {
     fn new() -> Self {
-        let (workspaces, workspace_writer) = reflector::store_shared(SHARED_BUFFER);
-        let (permits, permit_writer) = reflector::store_shared(SHARED_BUFFER);
+        let (workspaces, workspace_writer) = reflector::store();
+        let (permits, permit_writer) = reflector::store();
         Self { workspaces, permits, workspace_writer, permit_writer }
     }
 
     /// Both controllers, and the two watches that feed them.
     fn controllers(self, client: Client, ctx: Arc<Context>) -> impl Future<Output = ()> {
-        let subscribe_workspaces =
-            || self.workspace_writer.subscribe().expect("a shared store can be subscribed to");
-        let subscribe_permits =
-            || self.permit_writer.subscribe().expect("a shared store can be subscribed to");
+        let (mut workspace_fanout, mut permit_fanout) = (Fanout::default(), Fanout::default());
         let workspaces = workspace_controller(
             client.clone(),
             ctx.clone(),
-            subscribe_workspaces(),
-            subscribe_permits(),
+            workspace_fanout.subscribe(),
+            permit_fanout.subscribe(),
             self.workspaces.clone(),
         );
-        let permits = permit_controller(ctx, subscribe_permits(), subscribe_workspaces(), self.permits);
+        let permits =
+            permit_controller(ctx, permit_fanout.subscribe(), workspace_fanout.subscribe(), self.permits);
         let watch_workspaces = drive(
             watch(Api::<Workspace>::all(client.clone()), watcher::Config::default())
-                .reflect_shared(self.workspace_writer),
+                .reflect(self.workspace_writer),
+            workspace_fanout,
         );
         let watch_permits = drive(
-            watch(Api::<DataPermit>::all(client), watcher::Config::default())
-                .reflect_shared(self.permit_writer),
+            watch(Api::<DataPermit>::all(client), watcher::Config::default()).reflect(self.permit_writer),
+            permit_fanout,
         );
         // The controllers stop on SIGTERM; the watches feeding them stop with them.
         async move {
