@@ -73,8 +73,7 @@ pub struct Probe {
 /// Runs `haven-testenv ARGS` in `namespace/pod` (as the cluster admin: `exec` is an admin's
 /// tool here, never a researcher's).
 pub fn probe(namespace: &str, pod: &str, args: &[&str]) -> Result<Probe> {
-    let mut command =
-        vec!["-n", namespace, "exec", pod, "-c", container(namespace, pod)?, "--", "/haven-testenv"];
+    let mut command = vec!["-n", namespace, "exec", pod, "--", "/haven-testenv"];
     command.extend_from_slice(args);
     let output = kubectl(&command)?;
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -86,12 +85,6 @@ pub fn probe(namespace: &str, pod: &str, args: &[&str]) -> Result<Probe> {
             String::from_utf8_lossy(&output.stderr)
         ),
     }
-}
-
-fn container(namespace: &str, pod: &str) -> Result<&'static str> {
-    let name =
-        kubectl_ok(&["-n", namespace, "get", "pod", pod, "-o", "jsonpath={.spec.containers[0].name}"])?;
-    Ok(if name.trim() == "environment" { "environment" } else { "testenv" })
 }
 
 /// A namespace with one `haven-testenv` pod (`testenv`) serving on 8888, meeting Pod Security
@@ -195,7 +188,7 @@ pub fn permit_and_workspace(name: &str, user: &str, environment: Value) -> Resul
 
 /// Retries `check` every half second until it returns true or `limit` passes; returns the
 /// time it took (for the figures a test prints) or fails naming `what`.
-pub fn within(limit: Duration, what: &str, mut check: impl FnMut() -> Result<bool>) -> Result<Duration> {
+pub fn poll_until(limit: Duration, what: &str, mut check: impl FnMut() -> Result<bool>) -> Result<Duration> {
     let start = std::time::Instant::now();
     loop {
         if check()? {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 use haven_e2e::{kubectl_ok, unique_name};
-use haven_e2e_nodes::{apply_as, data_root, permit_and_workspace, probe, within};
+use haven_e2e_nodes::{apply_as, data_root, permit_and_workspace, poll_until, probe};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
@@ -87,7 +87,7 @@ fn a_file_the_environment_writes_to_the_outbox_leaves_through_the_airlock_with_t
         );
         Ok(phase.trim().to_owned())
     };
-    within(Duration::from_secs(180), "the request awaits review", || Ok(phase()? == "AwaitingReview"))?;
+    poll_until(Duration::from_secs(180), "the request awaits review", || Ok(phase()? == "AwaitingReview"))?;
     let review = json!({"spec": {"reviews": [{"reviewer": CHECKER, "decision": "Approve"}]}});
     kubectl_ok(&[
         "--as",
@@ -101,7 +101,7 @@ fn a_file_the_environment_writes_to_the_outbox_leaves_through_the_airlock_with_t
         "-p",
         &review.to_string(),
     ])?;
-    within(Duration::from_secs(180), "the request is exported", || Ok(phase()? == "Exported"))?;
+    poll_until(Duration::from_secs(180), "the request is exported", || Ok(phase()? == "Exported"))?;
 
     let delivered =
         kubectl_ok(&["-n", ns, "get", "airlockrequest", name, "-o", "jsonpath={.status.delivery.path}"])?;
@@ -131,7 +131,7 @@ fn an_environment_left_pending_for_want_of_cpu_starts_once_its_workspace_asks_fo
     };
     patch("3")?;
     let phase = || kubectl_ok(&["get", "workspace", "env-c", "-o", "jsonpath={.status.phase}"]);
-    within(Duration::from_secs(180), "the workspace waits for a node", || {
+    poll_until(Duration::from_secs(180), "the workspace waits for a node", || {
         let unscheduled = kubectl_ok(&[
             "-n",
             "ws-env-c",
@@ -147,8 +147,9 @@ fn an_environment_left_pending_for_want_of_cpu_starts_once_its_workspace_asks_fo
     println!("with 3 CPUs asked: {}", phase()?);
 
     patch("100m")?;
-    let took =
-        within(Duration::from_secs(180), "the workspace is Ready again", || Ok(phase()?.trim() == "Ready"))?;
+    let took = poll_until(Duration::from_secs(180), "the workspace is Ready again", || {
+        Ok(phase()?.trim() == "Ready")
+    })?;
     let ide = probe("ws-env-c", "workspace-0", &["get", "127.0.0.1:8888"])?;
     ensure!(ide.ok, "the new environment does not answer: {}", ide.line);
     println!("Ready {took:.1?} after the workspace asked for 100m");

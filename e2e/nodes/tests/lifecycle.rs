@@ -12,7 +12,7 @@ use std::{
 use anyhow::{Context, Result, bail, ensure};
 use chrono::{DateTime, Utc};
 use haven_e2e::kubectl_ok;
-use haven_e2e_nodes::{data_root, node, permit_and_workspace, pod_ip, probe, testenv_pod, within};
+use haven_e2e_nodes::{data_root, node, permit_and_workspace, pod_ip, poll_until, probe, testenv_pod};
 use serde_json::{Value, json};
 
 const GATEWAY: &str = "haven-gateway";
@@ -100,7 +100,7 @@ fn ends_cutting_sessions_before_archiving(
     let ended_at = Utc::now();
     let started = Instant::now();
     end()?;
-    within(Duration::from_secs(180), "both sessions are cut", || {
+    poll_until(Duration::from_secs(180), "both sessions are cut", || {
         for session in &mut sessions {
             if session.ended_after.is_none() && !session.alive()? {
                 session.ended_after = Some(started.elapsed());
@@ -115,7 +115,7 @@ fn ends_cutting_sessions_before_archiving(
         println!("{}: cut {after:.1?} after access ended: {outcome}", session.what);
     }
 
-    within(Duration::from_secs(120), "the environment pod is gone", || {
+    poll_until(Duration::from_secs(120), "the environment pod is gone", || {
         let pods = kubectl_ok(&["-n", &namespace, "get", "pods", "-o", "name"]).unwrap_or_default();
         Ok(pods.trim().is_empty())
     })?;
@@ -123,7 +123,7 @@ fn ends_cutting_sessions_before_archiving(
     // be gone before it archives (asserted below through the audit records' order).
     println!("environment pod seen gone {:.1?} after access ended", started.elapsed());
     let object = format!("workspace/{name}");
-    within(Duration::from_secs(180), "the workspace is archived", || {
+    poll_until(Duration::from_secs(180), "the workspace is archived", || {
         Ok(audit_of(&object)?.iter().any(|(action, _)| action == "Archived"))
     })?;
     let records = audit_of(&object)?;

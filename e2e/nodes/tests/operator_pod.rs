@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 use haven_e2e::kubectl_ok;
-use haven_e2e_nodes::{permit_and_workspace, probe, within};
+use haven_e2e_nodes::{permit_and_workspace, poll_until, probe};
 use serde_json::{Value, json};
 
 const NAMESPACE: &str = "haven-system";
@@ -60,7 +60,7 @@ fn the_operator_runs_from_its_image_survives_losing_its_pod_and_reconciles_from_
     ensure!(holder.starts_with(&name), "the Lease is held by {holder:?}, not the running pod {name}");
 
     kubectl_ok(&["-n", NAMESPACE, "delete", "pod", &name, "--wait=false"])?;
-    let took_over = within(Duration::from_secs(180), "a new operator pod holds the Lease", || {
+    let took_over = poll_until(Duration::from_secs(180), "a new operator pod holds the Lease", || {
         let holder = lease_holder()?;
         Ok(!holder.starts_with(&name)
             && operator_pods()?
