@@ -92,9 +92,17 @@ impl AuditLog {
     /// line. A last line that is cut short or unparseable is refused with the line number,
     /// rather than chained onto: that would hide the damage.
     pub fn open(store: &DataStore) -> Result<Self, AuditError> {
-        let path = store.audit_log();
+        Self::open_at(&store.audit_log())
+    }
+
+    /// Opens a chained log at any path, as [`AuditLog::open`] does; for logs with a writer of
+    /// their own, such as the access gateway's `audit/access.log`.
+    pub fn open_at(path: &Path) -> Result<Self, AuditError> {
+        let path = path.to_owned();
         let io_err = |source| AuditError::Io { path: path.clone(), source };
-        fs::create_dir_all(store.audit_dir()).map_err(io_err)?;
+        if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+            fs::create_dir_all(dir).map_err(io_err)?;
+        }
         let mut file = OpenOptions::new().read(true).append(true).create(true).open(&path).map_err(io_err)?;
         let (next_seq, prev) = match last_line(&mut file).map_err(io_err)? {
             None => (1, GENESIS.to_owned()),
@@ -216,8 +224,8 @@ impl AuditLog {
 /// short; another hash there means it was rewritten from that line or before (and re-chained).
 pub fn verify_against(path: &Path, anchor: &Anchor) -> Result<VerifyReport, AuditError> {
     let mut anchored = None;
-    let report = walk_chain(path, |seq, hash| {
-        if seq == anchor.seq {
+    let report = walk_chain(path, |line, hash| {
+        if line.seq == anchor.seq {
             anchored = Some(hash.to_owned());
         }
     })?;
@@ -244,8 +252,19 @@ pub fn verify(path: &Path) -> Result<VerifyReport, AuditError> {
     walk_chain(path, |_, _| {})
 }
 
-/// [`verify`], calling `each(seq, hash)` for every good line.
-fn walk_chain(path: &Path, mut each: impl FnMut(u64, &str)) -> Result<VerifyReport, AuditError> {
+/// [`verify`], returning the records as well: read in the same pass that checks them, so what
+/// is returned is what was verified, whatever happens to the file meanwhile.
+pub fn read_verified(path: &Path) -> Result<(VerifyReport, Vec<AuditRecord>), AuditError> {
+    let mut records = Vec::new();
+    let report = walk_chain(path, |line, _| {
+        let Line { time, actor, action, object, detail, .. } = line;
+        records.push(AuditRecord { time, actor, action, object, detail });
+    })?;
+    Ok((report, records))
+}
+
+/// [`verify`], calling `each(line, hash)` for every good line.
+fn walk_chain(path: &Path, mut each: impl FnMut(Line, &str)) -> Result<VerifyReport, AuditError> {
     let io_err = |source| AuditError::Io { path: path.to_path_buf(), source };
     let mut reader = BufReader::new(File::open(path).map_err(io_err)?);
     let mut prev = GENESIS.to_owned();
@@ -276,7 +295,7 @@ fn walk_chain(path: &Path, mut each: impl FnMut(u64, &str)) -> Result<VerifyRepo
             ));
         }
         prev = sha256_hex(content);
-        each(line.seq, &prev);
+        each(line, &prev);
     }
 }
 

@@ -145,6 +145,12 @@ impl DataStore {
         self.audit_dir().join("audit.log")
     }
 
+    /// `audit/access.log`: the access gateway's chained log of logins, visits and refusals
+    /// (its own writer, so a chain of its own).
+    pub fn access_log(&self) -> PathBuf {
+        self.audit_dir().join("access.log")
+    }
+
     /// Creates `home/`, `home/outputs/` and `imports/` for a workspace with mode 0o2770
     /// whatever the umask; idempotent. Returns the home directory.
     pub fn ensure_workspace_home(&self, workspace: &str) -> Result<PathBuf, StoreError> {

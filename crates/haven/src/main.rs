@@ -31,6 +31,8 @@ struct Cli {
 enum Command {
     /// Run the operator against the cluster in KUBECONFIG (or in-cluster).
     Run(RunArgs),
+    /// Run the access gateway: OIDC login, a check per visit, the proxy to each workspace's IDE.
+    Gateway(GatewayCommand),
     /// Print the CustomResourceDefinitions and the admission policy as YAML.
     Crd {
         /// Write one file per CRD (`<name>.yaml`) into this directory instead (what `make crds` does).
@@ -142,6 +144,18 @@ struct RunArgs {
     log_level: String,
 }
 
+#[derive(Debug, clap::Args)]
+struct GatewayCommand {
+    #[command(flatten)]
+    gateway: haven_gateway::GatewayArgs,
+    /// `json`, `text`, or `auto`: JSON unless standard error is a terminal.
+    #[arg(long, value_enum, default_value_t = LogFormat::Auto)]
+    log_format: LogFormat,
+    /// `error`, `warn`, `info`, `debug` or `trace` (or a filter).
+    #[arg(long, default_value = "info")]
+    log_level: String,
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum LogFormat {
     Auto,
@@ -211,6 +225,7 @@ impl RunArgs {
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Run(args) => run(args),
+        Command::Gateway(args) => gateway(args),
         Command::Pseudonymise(args) => pseudonymise::run(args),
         Command::Crd { out_dir: None } => {
             let yaml = haven_api::crd::to_yaml(&haven_api::crd::all())?;
@@ -266,6 +281,11 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         haven_operator::run::run(client, args.into_config(), Arc::new(SystemClock), options).await?;
         Ok(())
     })
+}
+
+fn gateway(args: GatewayCommand) -> anyhow::Result<()> {
+    init_logging(args.log_format, &args.log_level)?;
+    tokio::runtime::Runtime::new()?.block_on(haven_gateway::run(args.gateway))
 }
 
 /// JSON lines where logs are collected (in a pod, into a file); plain text on a terminal.

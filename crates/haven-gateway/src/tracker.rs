@@ -1,0 +1,240 @@
+//! Who is inside now. A visit is one browser session's stay in one workspace (HTTP requests,
+//! ended after a quiet spell) or one WebSocket connection; each begins and ends with a record.
+//! The sweeper asks again for everyone inside and ends the visits of whoever lost access,
+//! closing their WebSockets.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, Mutex, PoisonError,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use chrono::{DateTime, Utc};
+use haven_data::audit::AuditError;
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    authz::{Authorizer, Refusal},
+    evidence::{Evidence, Origin, timestamp},
+    session::{Session, random_token},
+};
+
+/// An HTTP visit with no request for this long has ended.
+pub const VISIT_QUIET: Duration = Duration::from_secs(300);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VisitKind {
+    Http,
+    WebSocket,
+}
+
+impl VisitKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Http => "http",
+            Self::WebSocket => "websocket",
+        }
+    }
+}
+
+/// One stay, with its counters.
+#[derive(Debug)]
+pub struct Visit {
+    pub id: String,
+    pub session: String,
+    pub user: String,
+    pub mfa: bool,
+    pub workspace: String,
+    pub permit: String,
+    pub kind: VisitKind,
+    pub start: DateTime<Utc>,
+    last: Mutex<Instant>,
+    pub requests: AtomicU64,
+    /// Bytes from the person to the environment.
+    pub bytes_in: AtomicU64,
+    /// Bytes from the environment to the person.
+    pub bytes_out: AtomicU64,
+    /// Cancelled when the visit ends: a WebSocket's copy loops stop and its sockets close.
+    pub closed: CancellationToken,
+}
+
+impl Visit {
+    pub fn touch(&self) {
+        *self.last.lock().unwrap_or_else(PoisonError::into_inner) = Instant::now();
+    }
+
+    fn quiet_for(&self) -> Duration {
+        self.last.lock().unwrap_or_else(PoisonError::into_inner).elapsed()
+    }
+}
+
+/// The visits in progress.
+#[derive(Debug, Clone)]
+pub struct Tracker {
+    evidence: Evidence,
+    visits: Arc<Mutex<HashMap<String, Arc<Visit>>>>,
+}
+
+impl Tracker {
+    pub fn new(evidence: Evidence) -> Self {
+        Self { evidence, visits: Arc::default() }
+    }
+
+    /// The session's HTTP visit to the workspace: the one in progress, or a new one whose
+    /// start is recorded first (no record, no entry).
+    pub fn http_visit(
+        &self,
+        session: &Session,
+        workspace: &str,
+        permit: &str,
+        origin: &Origin,
+    ) -> Result<Arc<Visit>, AuditError> {
+        let found = self
+            .lock()
+            .values()
+            .find(|v| {
+                v.kind == VisitKind::Http
+                    && v.session == session.id
+                    && v.workspace == workspace
+                    && v.mfa == session.mfa
+            })
+            .cloned();
+        match found {
+            Some(visit) => Ok(visit),
+            None => self.begin(session, workspace, permit, origin, VisitKind::Http),
+        }
+    }
+
+    /// A new WebSocket visit.
+    pub fn websocket(
+        &self,
+        session: &Session,
+        workspace: &str,
+        permit: &str,
+        origin: &Origin,
+    ) -> Result<Arc<Visit>, AuditError> {
+        self.begin(session, workspace, permit, origin, VisitKind::WebSocket)
+    }
+
+    fn begin(
+        &self,
+        session: &Session,
+        workspace: &str,
+        permit: &str,
+        origin: &Origin,
+        kind: VisitKind,
+    ) -> Result<Arc<Visit>, AuditError> {
+        let visit = Arc::new(Visit {
+            id: random_token(8),
+            session: session.id.clone(),
+            user: session.user.clone(),
+            mfa: session.mfa,
+            workspace: workspace.to_owned(),
+            permit: permit.to_owned(),
+            kind,
+            start: Utc::now(),
+            last: Mutex::new(Instant::now()),
+            requests: AtomicU64::new(0),
+            bytes_in: AtomicU64::new(0),
+            bytes_out: AtomicU64::new(0),
+            closed: CancellationToken::new(),
+        });
+        let detail = json!({
+            "visit": visit.id, "kind": kind.as_str(), "permit": permit,
+            "source": origin.source, "userAgent": origin.user_agent,
+        });
+        self.evidence.record(&visit.user, "visit-start", &format!("workspace/{workspace}"), detail)?;
+        let note = format!("{} entered ({})", visit.user, kind.as_str());
+        self.evidence.event(workspace, &visit.user, "Visit", kube::runtime::events::EventType::Normal, &note);
+        self.lock().insert(visit.id.clone(), Arc::clone(&visit));
+        Ok(visit)
+    }
+
+    /// Ends a visit once: records its end with its counters and closes its connections.
+    pub fn end(&self, id: &str, reason: &str) {
+        let Some(visit) = self.lock().remove(id) else { return };
+        visit.closed.cancel();
+        let end = Utc::now();
+        let seconds = (end - visit.start).num_milliseconds() as f64 / 1000.0;
+        let mut detail = json!({
+            "visit": visit.id, "kind": visit.kind.as_str(), "permit": visit.permit,
+            "start": timestamp(visit.start), "end": timestamp(end), "seconds": seconds,
+            "bytesIn": visit.bytes_in.load(Ordering::Relaxed), "bytesOut": visit.bytes_out.load(Ordering::Relaxed),
+            "reason": reason,
+        });
+        if visit.kind == VisitKind::Http {
+            detail["requests"] = json!(visit.requests.load(Ordering::Relaxed));
+        }
+        self.evidence.record_or_log(
+            &visit.user,
+            "visit-end",
+            &format!("workspace/{}", visit.workspace),
+            detail,
+        );
+    }
+
+    /// Ends every visit (the gateway is stopping).
+    pub fn end_all(&self, reason: &str) {
+        let ids: Vec<String> = self.lock().keys().cloned().collect();
+        for id in ids {
+            self.end(&id, reason);
+        }
+    }
+
+    /// Ends the visits of a session (logout).
+    pub fn end_session(&self, session: &str, reason: &str) {
+        let ids: Vec<String> =
+            self.lock().values().filter(|v| v.session == session).map(|v| v.id.clone()).collect();
+        for id in ids {
+            self.end(&id, reason);
+        }
+    }
+
+    pub fn open_visits(&self) -> Vec<Arc<Visit>> {
+        self.lock().values().cloned().collect()
+    }
+
+    /// One pass of the sweeper: asks again for each person inside each workspace and ends
+    /// the visits of whoever may no longer be there; ends quiet HTTP visits.
+    pub async fn sweep(&self, authorizer: &Authorizer) {
+        let mut people: Vec<(String, String, bool)> =
+            self.open_visits().iter().map(|v| (v.workspace.clone(), v.user.clone(), v.mfa)).collect();
+        people.sort();
+        people.dedup();
+        for (workspace, user, mfa) in people {
+            match authorizer.ask_fresh(&workspace, &user, mfa).await {
+                Ok(_) | Err(Refusal::Unavailable(_)) => {}
+                Err(refusal) => {
+                    let reason = format!("access removed: {refusal}");
+                    let ids: Vec<String> = self
+                        .open_visits()
+                        .iter()
+                        .filter(|v| v.workspace == workspace && v.user == user && v.mfa == mfa)
+                        .map(|v| v.id.clone())
+                        .collect();
+                    tracing::info!(%workspace, %user, reason, visits = ids.len(), "ending visits");
+                    for id in ids {
+                        self.end(&id, &reason);
+                    }
+                }
+            }
+        }
+        let quiet: Vec<String> = self
+            .open_visits()
+            .iter()
+            .filter(|v| v.kind == VisitKind::Http && v.quiet_for() > VISIT_QUIET)
+            .map(|v| v.id.clone())
+            .collect();
+        for id in quiet {
+            self.end(&id, "idle");
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Visit>>> {
+        self.visits.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
