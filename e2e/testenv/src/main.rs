@@ -84,7 +84,10 @@ async fn main() {
 }
 
 async fn serve(port: u16) -> bool {
-    let app = Router::new().route("/", get(hello)).route("/ws", get(echo_upgrade));
+    let app = Router::new()
+        .route("/", get(hello))
+        .route("/headers", get(headers).post(headers))
+        .route("/ws", get(echo_upgrade));
     let listener = match tokio::net::TcpListener::bind(SocketAddr::from(([0, 0, 0, 0], port))).await {
         Ok(listener) => listener,
         Err(error) => {
@@ -98,6 +101,17 @@ async fn serve(port: u16) -> bool {
 async fn hello() -> String {
     let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
     format!("haven-testenv {}\n", host.trim())
+}
+
+/// The request headers as the environment received them: what a gateway let through.
+async fn headers(received: axum::http::HeaderMap) -> axum::Json<serde_json::Value> {
+    let pairs: Vec<(String, String)> = received
+        .iter()
+        .map(|(name, value)| {
+            (name.as_str().to_owned(), String::from_utf8_lossy(value.as_bytes()).into_owned())
+        })
+        .collect();
+    axum::Json(json!(pairs))
 }
 
 async fn echo_upgrade(upgrade: WebSocketUpgrade) -> impl IntoResponse {
