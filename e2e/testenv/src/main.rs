@@ -104,14 +104,14 @@ async fn hello() -> String {
 }
 
 /// The request headers as the environment received them: what a gateway let through.
-async fn headers(received: axum::http::HeaderMap) -> axum::Json<serde_json::Value> {
+async fn headers(received: axum::http::HeaderMap) -> String {
     let pairs: Vec<(String, String)> = received
         .iter()
         .map(|(name, value)| {
             (name.as_str().to_owned(), String::from_utf8_lossy(value.as_bytes()).into_owned())
         })
         .collect();
-    axum::Json(json!(pairs))
+    json!(pairs).to_string()
 }
 
 async fn echo_upgrade(upgrade: WebSocketUpgrade) -> impl IntoResponse {
