@@ -2,12 +2,18 @@
 //! drift, its values schema rejects wrong types, and its RBAC is least-privilege (here); every
 //! rendering is accepted by the real API server (`api_server`); it installs, upgrades and
 //! uninstalls cleanly (`install`); `haven run` takes its arguments, and the examples applied
-//! twice by a GitOps tool change nothing once the operator has reconciled them (`operator`).
+//! twice by a GitOps tool change nothing once the operator has reconciled them (`operator`); the
+//! access gateway is deployed only when it can work (`gateway`), restricted and least-privilege
+//! (`gateway_pod`).
 //! That the chart's RBAC is enough for the operator (S11) is proven by the whole suite:
 //! run-e2e.sh runs every operator with the chart's ServiceAccount token.
 
 #[path = "chart/api_server.rs"]
 mod api_server;
+#[path = "chart/gateway.rs"]
+mod gateway;
+#[path = "chart/gateway_pod.rs"]
+mod gateway_pod;
 #[path = "chart/install.rs"]
 mod install;
 #[path = "chart/operator.rs"]
