@@ -4,10 +4,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::{airlock, audit, connect::Connect, datasets, format::OutputFormat, permit, status};
+use crate::{access, airlock, audit, connect::Connect, datasets, format::OutputFormat, permit, status};
 
 /// Haven for people: permits, workspaces and the airlock at a glance; the register of data
-/// held; review airlock requests; verify the audit log.
+/// held; review airlock requests; verify the audit log; who was inside a workspace, and when.
 #[derive(Debug, Parser)]
 #[command(name = "kubectl-haven", bin_name = "kubectl haven", version)]
 pub struct Cli {
@@ -39,6 +39,31 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Who was inside a workspace, when and for how long: the gateway's access log, read only
+    /// once its hash chain verifies.
+    Access(AccessArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AccessArgs {
+    /// The workspace; without it, every workspace's visits, with a WORKSPACE column.
+    pub workspace: Option<String>,
+    /// A data store root (its `audit/access.log` is read), or the access log itself.
+    #[arg(long, value_name = "PATH")]
+    pub log: PathBuf,
+    /// Only this user's visits (and refusals).
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
+    /// Only visits still going at or after this time (and open ones): RFC 3339, or a duration
+    /// back from now like 24h, 90m, 7d.
+    #[arg(long, value_name = "TIME|DURATION")]
+    pub since: Option<access::Since>,
+    /// Also list what the gateway refused: the workspace's refused requests; without a
+    /// workspace, every refused request and refused login.
+    #[arg(long)]
+    pub refusals: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -155,6 +180,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             audit::verify(&path, anchor.as_ref())
         }
+        Command::Access(args) => access::run(&args),
     }
 }
 
@@ -207,6 +233,38 @@ mod tests {
         };
         assert!(review.wait.wait);
         assert_eq!(review.wait.timeout, std::time::Duration::from_secs(120));
+        Ok(())
+    }
+
+    #[test]
+    fn access_takes_a_workspace_or_none_and_a_since_as_time_or_duration() -> anyhow::Result<()> {
+        let cli = Cli::try_parse_from(["kubectl-haven", "access", "--log", "/srv/haven", "--since", "7d"])?;
+        let Command::Access(args) = cli.command else { panic!("parsed as access") };
+        assert_eq!(args.workspace, None);
+        assert_eq!(args.since, Some(access::Since::Ago(chrono::TimeDelta::days(7))));
+        let cli = Cli::try_parse_from([
+            "kubectl-haven",
+            "access",
+            "analysis",
+            "--log",
+            "/srv/haven/audit/access.log",
+            "--since",
+            "2026-06-01T09:00:00+02:00",
+            "--user",
+            "alice",
+            "--refusals",
+            "-o",
+            "json",
+        ])?;
+        let Command::Access(args) = cli.command else { panic!("parsed as access") };
+        assert_eq!(args.workspace.as_deref(), Some("analysis"));
+        assert_eq!(args.since, Some(access::Since::At("2026-06-01T07:00:00Z".parse()?)));
+        assert!(args.refusals && args.output.format == Some(OutputFormat::Json));
+        let no_log = Cli::try_parse_from(["kubectl-haven", "access", "analysis"]);
+        assert!(no_log.is_err_and(|e| e.exit_code() == 2));
+        let bad_since =
+            Cli::try_parse_from(["kubectl-haven", "access", "--log", "x", "--since", "yesterday"]);
+        assert!(bad_since.is_err_and(|e| e.exit_code() == 2));
         Ok(())
     }
 

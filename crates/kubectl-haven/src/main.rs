@@ -2,6 +2,7 @@
 //! auditors). Exit codes follow kubectl: 0 ok, 1 error, 2 usage.
 #![forbid(unsafe_code)]
 
+mod access;
 mod airlock;
 mod audit;
 mod cli;
