@@ -44,7 +44,7 @@ pub struct GatewayArgs {
     #[arg(long, default_value = "openid email profile")]
     pub oidc_scopes: String,
     /// `amr` values that count as a second factor.
-    #[arg(long, value_delimiter = ',', default_value = "otp,mfa,hwk,swk,totp,sms,fido")]
+    #[arg(long, value_delimiter = ',', default_value = "otp,mfa,hwk,swk,totp")]
     pub mfa_amr: Vec<String>,
     /// `acr` values that count as a second factor.
     #[arg(long, value_delimiter = ',')]

@@ -1,0 +1,342 @@
+//! The door, end to end on the real node: the gateway's pod from the chart (NodePort 30443 on
+//! the node's address, TLS for haven.test and *.haven.test), the tests' Keycloak, and a
+//! workspace whose environment (haven-testenv) answers HTTP and WebSocket behind it.
+//!
+//! A user with a second factor logs in (scripted browser) and reaches the environment, which
+//! sees her name and none of her credentials; WebSocket echo; refusals, each answered and
+//! recorded; then revoking the permit closes her open WebSocket and refuses her next request.
+//! The access log's chain verifies and holds all of it.
+
+use std::{
+    net::SocketAddr,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, Result, bail, ensure};
+use futures::{SinkExt, StreamExt};
+use haven_e2e::kubectl_ok;
+use haven_e2e_nodes::{IdpEnv, IdpUser, apply, data_root, testenv_image, wait_ready};
+use reqwest::{Client, StatusCode, Url, cookie::CookieStore, header::LOCATION};
+use rustls_pki_types::pem::PemObject;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
+
+const PORT: u16 = 30443;
+const DOMAIN: &str = "haven.test";
+/// How long a revoked user's open WebSocket may stay open: generous (the design bound is the
+/// 2 s recheck interval; the figure is printed).
+const CUT_BOUND: Duration = Duration::from_secs(30);
+
+fn portal() -> String {
+    format!("https://{DOMAIN}:{PORT}")
+}
+
+fn workspace_url(workspace: &str, path: &str) -> Result<Url> {
+    Ok(Url::parse(&format!("https://{workspace}.{DOMAIN}:{PORT}{path}"))?)
+}
+
+/// The real node's address, where the gateway's NodePort answers.
+fn node_address() -> Result<SocketAddr> {
+    let ip = kubectl_ok(&[
+        "get",
+        "nodes",
+        "-o",
+        "jsonpath={.items[0].status.addresses[?(@.type=='InternalIP')].address}",
+    ])?;
+    Ok(SocketAddr::new(ip.trim().parse().context("node InternalIP")?, PORT))
+}
+
+/// A browser: cookies in `jar`, the cluster CA, haven.test and its workspaces at the node.
+struct Browser {
+    client: Client,
+    jar: Arc<reqwest::cookie::Jar>,
+}
+
+impl Browser {
+    fn new(idp: &IdpEnv, workspaces: &[&str]) -> Result<Self> {
+        let jar = Arc::new(reqwest::cookie::Jar::default());
+        let node = node_address()?;
+        let mut builder = idp.browser_builder()?.cookie_provider(Arc::clone(&jar)).resolve(DOMAIN, node);
+        for workspace in workspaces {
+            builder = builder.resolve(&format!("{workspace}.{DOMAIN}"), node);
+        }
+        Ok(Self { client: builder.build()?, jar })
+    }
+
+    /// The Cookie header this browser would send to `url`.
+    fn cookie_header(&self, url: &Url) -> String {
+        self.jar.cookies(url).and_then(|v| v.to_str().ok().map(str::to_owned)).unwrap_or_default()
+    }
+
+    /// GETs a workspace page, logging in at the provider when sent there; returns the final
+    /// response (not a redirect).
+    async fn visit(&self, idp: &IdpEnv, user: &IdpUser, url: Url) -> Result<reqwest::Response> {
+        let mut response = self.client.get(url.clone()).send().await?;
+        for _ in 0..10 {
+            if !response.status().is_redirection() {
+                return Ok(response);
+            }
+            let location =
+                response.headers().get(LOCATION).context("redirect without Location")?.to_str()?.to_owned();
+            let next = response.url().join(&location)?;
+            response = if next.as_str().starts_with(idp.issuer.as_str()) {
+                let back = haven_e2e_nodes::login_from(
+                    &self.client,
+                    &idp.issuer,
+                    self.client.get(next).send().await?,
+                    &user.email,
+                    &user.password,
+                    user.totp_secret.as_deref(),
+                )
+                .await?;
+                let callback = back.headers().get(LOCATION).context("no callback")?.to_str()?.to_owned();
+                self.client.get(callback).send().await?
+            } else {
+                self.client.get(next).send().await?
+            };
+        }
+        bail!("too many redirects from {url}")
+    }
+}
+
+/// A permit (tier 3: a second factor required) for ada and ben, oli its output checker, and
+/// a workspace for both; a second workspace for cy under its own permit.
+fn permit_and_workspace(name: &str, users: &[&str], reviewer: &str) -> Result<()> {
+    apply(&json!({
+        "apiVersion": "haven.io/v1alpha1", "kind": "DataPermit", "metadata": {"name": name},
+        "spec": {
+            "permitId": format!("HDAB-GW-{name}"),
+            "holder": {"organisation": "Haven gateway tests", "principalInvestigator": "pi@example.org"},
+            "purpose": "Statistics", "users": users, "reviewers": [reviewer],
+            "validFrom": "2026-01-01T00:00:00Z", "validUntil": "2030-01-01T00:00:00Z",
+            "datasets": [{"name": "survey", "source": "survey/2025.csv", "columns": [
+                {"name": "respondent_id", "rule": "Hmac"}, {"name": "region", "rule": "Keep"},
+                {"name": "answer", "rule": "Keep"}]}],
+            "environment": {"allowedImages": [testenv_image()]},
+        }
+    }))?;
+    kubectl_ok(&[
+        "wait",
+        "--for=jsonpath={.status.phase}=Active",
+        &format!("datapermit/{name}"),
+        "--timeout=180s",
+    ])?;
+    apply(&json!({
+        "apiVersion": "haven.io/v1alpha1", "kind": "Workspace", "metadata": {"name": name},
+        "spec": {"permit": name, "users": users, "image": testenv_image(),
+                 "resources": {"cpu": "100m", "memory": "128Mi"}, "homeStorage": "1Gi"}
+    }))?;
+    kubectl_ok(&[
+        "wait",
+        "--for=jsonpath={.status.phase}=Ready",
+        &format!("workspace/{name}"),
+        "--timeout=180s",
+    ])?;
+    wait_ready(&format!("ws-{name}"), "pod/workspace-0")
+}
+
+/// A TLS connection to the gateway's NodePort for `host`, trusting only the cluster CA.
+async fn tls_to_node(
+    idp: &IdpEnv,
+    host: &str,
+) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+    let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+    for cert in <rustls_pki_types::CertificateDer<'_> as PemObject>::pem_slice_iter(&idp.ca_pem) {
+        roots.add(cert?)?;
+    }
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let config = tokio_rustls::rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(node_address()?).await?;
+    let name = rustls_pki_types::ServerName::try_from(host.to_owned())?;
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, tcp).await?)
+}
+
+/// Sends one raw request over TLS (paths exactly as written, which an HTTP client would
+/// normalise) and returns the status code.
+async fn raw_status(idp: &IdpEnv, host: &str, request_line: &str, cookie: &str) -> Result<u16> {
+    let mut tls = tls_to_node(idp, host).await?;
+    let request =
+        format!("{request_line}\r\nHost: {host}:{PORT}\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n");
+    tls.write_all(request.as_bytes()).await?;
+    let mut answer = Vec::new();
+    let _ = tls.read_to_end(&mut answer).await;
+    let text = String::from_utf8_lossy(&answer);
+    let status = text.split_whitespace().nth(1).context("no status line")?;
+    Ok(status.parse()?)
+}
+
+/// Opens a WebSocket through the gateway with the browser's cookie and `origin`.
+async fn websocket(
+    idp: &IdpEnv,
+    browser: &Browser,
+    workspace: &str,
+    origin: &str,
+) -> Result<tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>> {
+    let url = workspace_url(workspace, "/ws")?;
+    let tls = tls_to_node(idp, &format!("{workspace}.{DOMAIN}")).await?;
+    let ws_url = url.as_str().replacen("https://", "wss://", 1);
+    let mut request = ws_url.into_client_request()?;
+    request.headers_mut().insert("cookie", browser.cookie_header(&url).parse()?);
+    request.headers_mut().insert("origin", origin.parse()?);
+    let (socket, _) = tokio_tungstenite::client_async(request, tls).await?;
+    Ok(socket)
+}
+
+fn access_log() -> Result<Vec<Value>> {
+    let path = data_root()?.join("audit/access.log");
+    let report = haven_data::audit::verify(&path).with_context(|| format!("verifying {}", path.display()))?;
+    ensure!(report.records > 0, "the access log is empty");
+    let text = std::fs::read_to_string(&path)?;
+    text.lines().map(|line| Ok(serde_json::from_str(line)?)).collect()
+}
+
+fn has_record(records: &[Value], actor: &str, action: &str, check: impl Fn(&Value) -> bool) -> bool {
+    records.iter().any(|r| r["actor"] == actor && r["action"] == action && check(&r["detail"]))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_permits_user_with_a_second_factor_gets_in_and_revocation_closes_her_websocket() -> Result<()>
+{
+    let idp = IdpEnv::load()?;
+    let (ada, ben, cy, oli) = (idp.user("ada")?, idp.user("ben")?, idp.user("cy")?, idp.user("oli")?);
+    permit_and_workspace("gw-a", &[&ada.email, &ben.email], &oli.email)?;
+    permit_and_workspace("gw-b", &[&cy.email], "checker@example.org")?;
+
+    // Ada: password and one-time code; the environment sees her name, not her credentials.
+    let browser = Browser::new(&idp, &["gw-a", "gw-b"])?;
+    let response = browser.visit(&idp, ada, workspace_url("gw-a", "/headers")?).await?;
+    ensure!(response.status() == StatusCode::OK, "ada got {}: {}", response.status(), response.text().await?);
+    let received: Vec<(String, String)> = response.json().await?;
+    let header = |name: &str| received.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
+    ensure!(header("x-haven-user").as_deref() == Some(ada.email.as_str()), "x-haven-user: {received:?}");
+    ensure!(header("authorization").is_none(), "Authorization reached the environment");
+    ensure!(!header("cookie").unwrap_or_default().contains("haven_"), "our cookie reached the environment");
+    ensure!(
+        header("x-haven-clipboard-out").as_deref() == Some("disabled"),
+        "tier 3's clipboard rule: {received:?}"
+    );
+
+    // WebSocket echo from the workspace's own origin.
+    let own_origin = workspace_url("gw-a", "")?.origin().ascii_serialization();
+    let mut socket = websocket(&idp, &browser, "gw-a", &own_origin).await?;
+    socket.send(Message::text("through the door")).await?;
+    let echo = tokio::time::timeout(Duration::from_secs(10), socket.next()).await?.context("closed")??;
+    ensure!(echo == Message::text("through the door"), "echo: {echo:?}");
+
+    // Refusals, each with a status and a record.
+    let other_origin = workspace_url("gw-b", "")?.origin().ascii_serialization();
+    ensure!(
+        websocket(&idp, &browser, "gw-a", &other_origin).await.is_err(),
+        "a WebSocket from gw-b's pages got in"
+    );
+    let cookie = browser.cookie_header(&workspace_url("gw-a", "/")?);
+    for (line, want) in [
+        ("GET /%2e%2e/headers HTTP/1.1", 400),
+        ("GET //tunnel HTTP/1.1", 400),
+        ("GET /a/../ws HTTP/1.1", 400),
+        ("GET /a%2fb HTTP/1.1", 400),
+        ("GET /headers HTTP/1.1", 200),
+    ] {
+        let got = raw_status(&idp, "gw-a.haven.test", line, &cookie).await?;
+        ensure!(got == want, "{line}: {got}, wanted {want}");
+    }
+    for path in ["/tunnel", "/api/kernels", "/ws"] {
+        let got = raw_status(&idp, "gw-a.haven.test", &format!("POST {path} HTTP/1.1"), "").await?;
+        ensure!(got == 401, "POST {path} without a session: {got}");
+    }
+    let tampered = cookie.replace("haven_session=", "haven_session=x");
+    let got = raw_status(&idp, "gw-a.haven.test", "POST /headers HTTP/1.1", &tampered).await?;
+    ensure!(got == 401, "a tampered cookie: {got}");
+    let got = raw_status(&idp, "gw-nope.haven.test", "GET / HTTP/1.1", &cookie).await?;
+    ensure!(got == 404, "a workspace that does not exist: {got}");
+
+    // Ben (password only) on a tier that needs a second factor; cy (another workspace's user)
+    // and oli (the output checker) are not this workspace's users.
+    for (who, user, reason) in [
+        ("ben", ben, "second factor"),
+        ("cy", cy, "is not one of workspace"),
+        ("oli", oli, "is not one of workspace"),
+    ] {
+        let other = Browser::new(&idp, &["gw-a"])?;
+        let response = other.visit(&idp, user, workspace_url("gw-a", "/headers")?).await?;
+        let status = response.status();
+        let page = response.text().await?;
+        ensure!(status == StatusCode::FORBIDDEN && page.contains(reason), "{who}: {status}: {page}");
+    }
+
+    // A replayed callback: the same code and state again are refused.
+    let replay = Browser::new(&idp, &["gw-a"])?;
+    let to_login = replay.client.get(format!("{}/_haven/login", portal())).send().await?;
+    let login_cookie = replay.cookie_header(&Url::parse(&format!("{}/_haven/callback", portal()))?);
+    let back = haven_e2e_nodes::login_from(
+        &replay.client,
+        &idp.issuer,
+        to_login,
+        &ada.email,
+        &ada.password,
+        ada.totp_secret.as_deref(),
+    )
+    .await?;
+    let callback = back.headers().get(LOCATION).context("no callback")?.to_str()?.to_owned();
+    ensure!(replay.client.get(&callback).send().await?.status() == StatusCode::FOUND, "the first callback");
+    let again = replay.client.get(&callback).header("cookie", login_cookie).send().await?;
+    let status = again.status();
+    let page = again.text().await?;
+    ensure!(
+        status == StatusCode::FORBIDDEN && page.contains("already used"),
+        "replayed callback: {status}: {page}"
+    );
+
+    // Revocation: the open WebSocket closes, the next request is refused.
+    kubectl_ok(&[
+        "patch",
+        "datapermit",
+        "gw-a",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"revoked":true,"revocationReason":"gateway test"}}"#,
+    ])?;
+    let revoked = Instant::now();
+    let closed = tokio::time::timeout(CUT_BOUND, async {
+        loop {
+            match socket.next().await {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    ensure!(closed.is_ok(), "the WebSocket was still open {CUT_BOUND:?} after revocation");
+    let ws_closed_after = revoked.elapsed();
+    let refused = browser.client.get(workspace_url("gw-a", "/headers")?).send().await?.status();
+    ensure!(matches!(refused, StatusCode::FORBIDDEN | StatusCode::NOT_FOUND), "after revocation: {refused}");
+    println!("revocation: WebSocket closed {ws_closed_after:?} after the patch; next request {refused}");
+
+    // The evidence: the chain verifies and holds the login, the visits and the refusals.
+    let records = access_log()?;
+    ensure!(has_record(&records, &ada.email, "login", |d| d["mfa"] == true), "ada's login");
+    ensure!(has_record(&records, &ben.email, "login", |d| d["mfa"] == false), "ben's login");
+    ensure!(
+        has_record(&records, &ada.email, "visit-start", |d| d["kind"] == "websocket"),
+        "ada's WebSocket visit"
+    );
+    let cut = |d: &Value| {
+        d["kind"] == "websocket" && d["reason"].as_str().is_some_and(|r| r.starts_with("access removed"))
+    };
+    ensure!(has_record(&records, &ada.email, "visit-end", cut), "the WebSocket's end by revocation");
+    ensure!(has_record(&records, &ben.email, "refused", |d| d["status"] == 403), "ben's refusal");
+    ensure!(has_record(&records, &oli.email, "refused", |d| d["status"] == 403), "oli's refusal");
+    ensure!(has_record(&records, "anonymous", "refused", |d| d["status"] == 401), "the session-less POSTs");
+    ensure!(has_record(&records, &ada.email, "refused", |d| d["status"] == 400), "the path tricks");
+    ensure!(records.iter().any(|r| r["action"] == "login-refused"), "the replayed callback");
+
+    for name in ["gw-a", "gw-b"] {
+        kubectl_ok(&["delete", "workspace", name, "--wait=false"])?;
+    }
+    Ok(())
+}
