@@ -269,6 +269,7 @@ fn the_operators_rbac_is_least_privilege() -> Result<()> {
     let cluster_allowed = expand(&[
         ("haven.io/datapermits", "get,list,watch,patch", "reconciles permits; patches only its finalizer"),
         ("haven.io/workspaces", "get,list,watch,patch", "reconciles workspaces; patches only its finalizer"),
+        ("haven.io/workspaces", "connect", "held to grant it: the gateway's question, per workspace"),
         (
             "haven.io/airlockrequests",
             "get,list,watch,create,patch,update",

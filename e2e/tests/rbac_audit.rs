@@ -57,6 +57,7 @@ const RESEARCHER: &[(&str, &str)] = &[
     ("apps/statefulsets:get", "the environment's spec and replica counts, written by the operator"),
     ("apps/statefulsets:list", "as get"),
     ("apps/statefulsets:watch", "as get"),
+    ("haven.io/workspaces[{workspace}]:connect", "enters their own IDE through the access gateway"),
 ];
 
 /// An output checker of a workspace, in its namespace.

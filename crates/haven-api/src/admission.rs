@@ -187,6 +187,10 @@ pub fn tier_policy(params_namespace: &str) -> (ValidatingAdmissionPolicy, Valida
                 longest("maxWorkspaceLifetime", &limit("maxWorkspaceLifetime"), tier_is),
                 longest("idleTimeout", &limit("idleTimeout"), tier_is),
                 invalid(
+                    &format!("!has(variables.environment.requireMfa) || variables.environment.requireMfa || {} != 'true'", limit("requireMfa")),
+                    &format!("'spec.environment.requireMfa: ' + {tier_is} + ' requires a second factor at the gateway'"),
+                ),
+                invalid(
                     &format!("!has(variables.airlock.requiredApprovals) || variables.airlock.requiredApprovals >= int({})", limit("requiredApprovals")),
                     &format!(
                         "'spec.airlock.requiredApprovals: ' + string(variables.airlock.requiredApprovals) + ' is fewer than ' + {tier_is} + ' requires (' + {} + ')'",

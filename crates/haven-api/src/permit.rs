@@ -257,6 +257,10 @@ pub struct ControlsInForce {
     /// Idle time after which an environment is stopped (absent: never).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idle_timeout: Option<String>,
+    /// Whether the access gateway requires a second factor (MFA) to enter its workspaces
+    /// (absent in statuses written before the control existed: read as false until rewritten).
+    #[serde(default)]
+    pub require_mfa: bool,
     /// Whether its workspaces run only on nodes set aside for it.
     pub dedicated_nodes: bool,
 }

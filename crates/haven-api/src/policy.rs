@@ -58,6 +58,12 @@ pub struct EnvironmentPolicy {
         .message("idleTimeout must be between 1m and 876000h (100 years)"))]
     pub idle_timeout: Option<String>,
 
+    /// Whether the access gateway requires a second factor (MFA: the ID token's `amr`/`acr`)
+    /// to enter this permit's workspaces; absent means the tier's. A permit can require it
+    /// where its tier does not, never the reverse.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub require_mfa: Option<bool>,
+
     /// Run the permit's workspaces only on nodes set aside for it: nodes labelled
     /// `node-restriction.kubernetes.io/haven-permit=<permit>` and tainted with the same key and
     /// value (`NoSchedule`), so no other permit's pods share them. A kubelet cannot give itself

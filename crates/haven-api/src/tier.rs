@@ -40,6 +40,9 @@ pub struct TierProfile {
     pub max_workspace_lifetime: Option<Duration>,
     /// How long an environment may sit idle before it is stopped; `None`: never stopped.
     pub idle_timeout: Option<Duration>,
+    /// Whether the access gateway requires a second factor (the ID token's `amr`/`acr`) to
+    /// enter the permit's workspaces.
+    pub require_mfa: bool,
     /// Annotations for the access gateway on each workspace's Service (e.g. clipboard rules).
     pub gateway_annotations: BTreeMap<String, String>,
 }
@@ -58,6 +61,7 @@ impl Controls {
             import_review: self.import_review,
             max_workspace_lifetime: self.max_workspace_lifetime.map(format_duration),
             idle_timeout: self.idle_timeout.map(format_duration),
+            require_mfa: self.require_mfa,
             dedicated_nodes: spec.environment.dedicated_nodes,
         }
     }
@@ -89,7 +93,7 @@ pub struct TierConfigError {
 
 impl Default for TierProfiles {
     /// Modelled on the Turing Data Safe Haven's tiers: 0-1 open internet and clipboard, 2-3 a
-    /// package mirror at most, reviewed imports and no clipboard, 4 no egress, two approvals, a
+    /// package mirror at most, reviewed imports, MFA at the gateway and no clipboard, 4 no egress, two approvals, a
     /// shorter list of file types and bounded lifetimes. Tier 3, the default, keeps every limit
     /// Haven had before tiers (no workspace lifetime beyond its permit's), so existing permits
     /// and workspaces are not cut short by an upgrade.
@@ -111,11 +115,13 @@ impl Default for TierProfiles {
             import_review: false,
             max_workspace_lifetime: None,
             idle_timeout: None,
+            require_mfa: false,
             gateway_annotations: clipboard(true),
         };
         let mirrored = TierProfile {
             egress: EgressProfile::PackageMirror,
             import_review: true,
+            require_mfa: true,
             gateway_annotations: clipboard(false),
             ..open.clone()
         };
@@ -170,6 +176,7 @@ impl TierProfiles {
                 profile.max_workspace_lifetime,
             ),
             idle_timeout: shorter(parsed(environment.idle_timeout.as_deref()), profile.idle_timeout),
+            require_mfa: environment.require_mfa.unwrap_or(false) || profile.require_mfa,
             gateway_annotations: profile.gateway_annotations.clone(),
         }
     }
@@ -220,6 +227,14 @@ impl TierProfiles {
                 });
             }
         }
+        if environment.require_mfa == Some(false) && profile.require_mfa {
+            found.push(TierViolation {
+                field: "spec.environment.requireMfa",
+                message: format!(
+                    "spec.environment.requireMfa: tier {tier} requires a second factor at the gateway"
+                ),
+            });
+        }
         if let Some(approvals) = airlock.required_approvals.filter(|a| *a < profile.required_approvals) {
             found.push(TierViolation {
                 field: "spec.airlock.requiredApprovals",
@@ -268,7 +283,7 @@ impl TierProfiles {
     /// The profiles as a ConfigMap's data, the form the chart renders and the admission
     /// policy reads: `<tier>.egress`, `.requiredApprovals`, `.allowedFileTypes` (comma
     /// separated), `.importReview`, `.maxWorkspaceLifetime` and `.idleTimeout` (a duration, or
-    /// empty for no limit), `.gatewayAnnotations` (a JSON object); and the mirror rules
+    /// empty for no limit), `.requireMfa`, `.gatewayAnnotations` (a JSON object); and the mirror rules
     /// ([`MirrorRules::to_config_map`]).
     pub fn to_config_map(&self) -> BTreeMap<String, String> {
         let mut data = self.mirror.to_config_map();
@@ -284,6 +299,7 @@ impl TierProfiles {
                 profile.max_workspace_lifetime.map(format_duration).unwrap_or_default(),
             );
             put("idleTimeout", profile.idle_timeout.map(format_duration).unwrap_or_default());
+            put("requireMfa", profile.require_mfa.to_string());
             put(
                 "gatewayAnnotations",
                 serde_json::to_string(&profile.gateway_annotations).unwrap_or_else(|_| "{}".into()),
@@ -318,8 +334,11 @@ fn profile_from(data: &BTreeMap<String, String>, tier: u8) -> Result<TierProfile
     if allowed_file_types.iter().any(|t| !t.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())) {
         return Err(bad(key, "must be lower-case extensions without dots, separated by commas"));
     }
-    let (key, review) = value("importReview")?;
-    let import_review = review.parse().map_err(|_| bad(key, "must be true or false"))?;
+    let flag = |control: &str| {
+        let (key, text) = value(control)?;
+        text.parse().map_err(|_| bad(key, "must be true or false"))
+    };
+    let import_review = flag("importReview")?;
     let lifetime = |control: &str| {
         let (key, text) = value(control)?;
         if text.is_empty() {
@@ -332,6 +351,7 @@ fn profile_from(data: &BTreeMap<String, String>, tier: u8) -> Result<TierProfile
     };
     let max_workspace_lifetime = lifetime("maxWorkspaceLifetime")?;
     let idle_timeout = lifetime("idleTimeout")?;
+    let require_mfa = flag("requireMfa")?;
     let (key, annotations) = value("gatewayAnnotations")?;
     let gateway_annotations = if annotations.is_empty() {
         BTreeMap::new()
@@ -346,6 +366,7 @@ fn profile_from(data: &BTreeMap<String, String>, tier: u8) -> Result<TierProfile
         import_review,
         max_workspace_lifetime,
         idle_timeout,
+        require_mfa,
         gateway_annotations,
     })
 }

@@ -9,6 +9,10 @@ fn permit() -> DataPermitSpec {
     permit.spec
 }
 
+fn permit_at_tier(tier: u8) -> DataPermitSpec {
+    DataPermitSpec { tier, ..permit() }
+}
+
 fn fields(violations: &[TierViolation]) -> Vec<&'static str> {
     violations.iter().map(|v| v.field).collect()
 }
@@ -25,8 +29,17 @@ fn an_unconfigured_permit_takes_its_tiers_profile() {
     assert!(controls.import_review);
     assert_eq!(controls.max_workspace_lifetime, None, "tier 3 keeps workspaces until their permit ends");
     assert_eq!(controls.idle_timeout, None);
+    assert!(controls.require_mfa);
+    assert!(controls.in_force(&spec).require_mfa, "status.controls records it");
     assert_eq!(controls.gateway_annotations["haven.io/clipboard-out"], "disabled");
     assert!(tiers.violations(&spec).is_empty());
+}
+
+#[test]
+fn the_gateway_requires_mfa_from_tier_2() {
+    let tiers = TierProfiles::default();
+    let required: Vec<bool> = TIERS.map(|tier| tiers.profile(tier).require_mfa).collect();
+    assert_eq!(required, [false, false, true, true, true]);
 }
 
 #[test]
@@ -41,6 +54,7 @@ fn each_default_tier_is_at_least_as_strict_as_the_one_below() {
             "types of {tier}"
         );
         assert!(higher.import_review >= lower.import_review, "import review of tier {tier}");
+        assert!(higher.require_mfa >= lower.require_mfa, "MFA of tier {tier}");
         assert!(
             shorter(higher.max_workspace_lifetime, lower.max_workspace_lifetime)
                 == higher.max_workspace_lifetime
@@ -61,6 +75,7 @@ fn a_permit_may_tighten_its_tier() {
     spec.environment.egress = EgressProfile::PackageMirror;
     spec.environment.max_workspace_lifetime = Some("48h".into());
     spec.environment.idle_timeout = Some("30m".into());
+    spec.environment.require_mfa = Some(true);
     spec.airlock.required_approvals = Some(2);
     spec.airlock.import_review = Some(true);
     spec.airlock.allowed_file_types = Some(vec!["csv".into()]);
@@ -72,6 +87,27 @@ fn a_permit_may_tighten_its_tier() {
     assert!(controls.import_review);
     assert_eq!(controls.max_workspace_lifetime, Some(Duration::hours(48)));
     assert_eq!(controls.idle_timeout, Some(Duration::minutes(30)));
+    assert!(controls.require_mfa, "tier 1 does not require MFA, but the permit may");
+    assert!(!tiers.controls(&permit_at_tier(1)).require_mfa);
+}
+
+#[test]
+fn a_permit_may_not_waive_mfa_its_tier_requires() {
+    let tiers = TierProfiles::default();
+    let mut spec = permit_at_tier(2);
+    spec.environment.require_mfa = Some(false);
+    let violations = tiers.violations(&spec);
+    assert_eq!(fields(&violations), ["spec.environment.requireMfa"]);
+    assert_eq!(
+        violations[0].message,
+        "spec.environment.requireMfa: tier 2 requires a second factor at the gateway"
+    );
+    assert!(tiers.controls(&spec).require_mfa, "clamped to the tier's");
+    // Where the tier does not require it, saying so is no violation.
+    let mut open = permit_at_tier(1);
+    open.environment.require_mfa = Some(false);
+    assert!(tiers.violations(&open).is_empty());
+    assert!(!tiers.controls(&open).require_mfa);
 }
 
 #[test]
@@ -82,6 +118,7 @@ fn a_permit_that_loosens_its_tier_is_named_field_by_field_and_clamped() {
     spec.environment.egress = EgressProfile::PackageMirror;
     spec.environment.max_workspace_lifetime = Some("2000h".into());
     spec.environment.idle_timeout = Some("24h".into());
+    spec.environment.require_mfa = Some(false);
     spec.airlock.required_approvals = Some(1);
     spec.airlock.import_review = Some(false);
     spec.airlock.allowed_file_types = Some(vec!["csv".into(), "png".into(), "json".into()]);
@@ -93,6 +130,7 @@ fn a_permit_that_loosens_its_tier_is_named_field_by_field_and_clamped() {
             "spec.environment.egress",
             "spec.environment.maxWorkspaceLifetime",
             "spec.environment.idleTimeout",
+            "spec.environment.requireMfa",
             "spec.airlock.requiredApprovals",
             "spec.airlock.importReview",
             "spec.airlock.allowedFileTypes",
@@ -103,7 +141,7 @@ fn a_permit_that_loosens_its_tier_is_named_field_by_field_and_clamped() {
         violations[1].message,
         "spec.environment.egress: PackageMirror is more open than tier 4 allows (at most None)"
     );
-    assert_eq!(violations[6].message, "spec.airlock.allowedFileTypes: tier 4 does not allow png, json");
+    assert_eq!(violations[7].message, "spec.airlock.allowedFileTypes: tier 4 does not allow png, json");
     // Whatever slipped past admission, the tier's limits are what is enforced.
     let controls = tiers.controls(&spec);
     assert_eq!(controls.egress, EgressProfile::None);
@@ -112,6 +150,7 @@ fn a_permit_that_loosens_its_tier_is_named_field_by_field_and_clamped() {
     assert!(controls.import_review);
     assert_eq!(controls.max_workspace_lifetime, Some(Duration::hours(720)));
     assert_eq!(controls.idle_timeout, Some(Duration::hours(8)));
+    assert!(controls.require_mfa);
 }
 
 #[test]
@@ -122,6 +161,7 @@ fn the_config_map_form_round_trips() {
     assert_eq!(data["4.allowedFileTypes"], "csv,txt,md,pdf");
     assert_eq!(data["4.maxWorkspaceLifetime"], "720h");
     assert_eq!(data["0.maxWorkspaceLifetime"], "");
+    assert_eq!((data["1.requireMfa"].as_str(), data["2.requireMfa"].as_str()), ("false", "true"));
     assert_eq!(TierProfiles::from_config_map(&data), Ok(tiers));
 }
 
@@ -141,4 +181,12 @@ fn a_bad_or_missing_config_map_key_is_named() {
     data.remove("1.importReview");
     let error = TierProfiles::from_config_map(&data).expect_err("missing");
     assert_eq!(error.to_string(), "tier configuration key 1.importReview: is missing");
+
+    let mut data = TierProfiles::default().to_config_map();
+    data.insert("3.requireMfa".into(), "yes".into());
+    let error = TierProfiles::from_config_map(&data).expect_err("malformed");
+    assert_eq!(error.to_string(), "tier configuration key 3.requireMfa: must be true or false");
+    data.remove("3.requireMfa");
+    let error = TierProfiles::from_config_map(&data).expect_err("missing");
+    assert_eq!(error.to_string(), "tier configuration key 3.requireMfa: is missing");
 }

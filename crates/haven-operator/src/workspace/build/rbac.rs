@@ -39,6 +39,11 @@ pub fn build_roles(plan: &WorkspacePlan) -> Vec<Role> {
             rule("", &["services", "persistentvolumeclaims"], READ),
             // The environment's StatefulSet: spec and replica counts, written by the operator.
             rule("apps", &["statefulsets"], READ),
+            // The access gateway asks this on every visit: cutting the binding shuts the IDE too.
+            PolicyRule {
+                resource_names: Some(vec![plan.name.clone()]),
+                ..rule(GROUP, &["workspaces"], &["connect"])
+            },
             // Not granted: pods (a container's termination message is up to 4 KiB its process
             // writes), pods/log (anything it prints), events (messages quote processes and
             // probes); exec, attach, port-forward, Secrets, ConfigMaps, any write but requests.

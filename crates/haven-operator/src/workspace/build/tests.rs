@@ -128,16 +128,18 @@ fn package_mirror_egress_exists_only_with_the_mirror_profile() {
     assert_eq!(mirror["egress"][0]["ports"][0]["port"], 443);
 }
 
-/// Every (group, resource, verb) a workspace Role grants, as `group/resource:verb`.
+/// Every (group, resource, verb) a workspace Role grants, as `group/resource[names]:verb`.
 fn grants(role_name: &str) -> std::collections::BTreeSet<String> {
     let roles = build_roles(&WorkspacePlan::test());
     let role = roles.iter().find(|r| r.metadata.name.as_deref() == Some(role_name)).expect("role");
     let mut found = std::collections::BTreeSet::new();
     for rule in role.rules.clone().unwrap_or_default() {
+        let names = rule.resource_names.clone().unwrap_or_default().join(",");
+        let names = if names.is_empty() { names } else { format!("[{names}]") };
         for group in rule.api_groups.clone().unwrap_or_default() {
             for resource in rule.resources.clone().unwrap_or_default() {
                 for verb in &rule.verbs {
-                    found.insert(format!("{group}/{resource}:{verb}"));
+                    found.insert(format!("{group}/{resource}{names}:{verb}"));
                 }
             }
         }
@@ -168,6 +170,10 @@ fn workspace_roles_grant_exactly_the_allow_list() {
         ("apps/statefulsets:get", "whether the environment runs; no output of it"),
         ("apps/statefulsets:list", "as get"),
         ("apps/statefulsets:watch", "as get"),
+        (
+            "haven.io/workspaces[study]:connect",
+            "the access gateway's question, their own workspace only; the IDE, not files",
+        ),
     ]);
     assert_eq!(grants("haven-researcher"), researcher);
     let checker = allowed(&[
@@ -182,6 +188,8 @@ fn workspace_roles_grant_exactly_the_allow_list() {
         build_roles(&WorkspacePlan::test()).iter().filter_map(|r| r.metadata.name.clone()).collect();
     let checker_role = role_names.iter().find(|n| n.as_str() != "haven-researcher").expect("a checker role");
     assert_eq!(grants(checker_role), checker, "{checker_role}");
+    // Reviewing is not using: an output checker never enters the environment.
+    assert!(!grants(checker_role).iter().any(|g| g.ends_with(":connect")), "{checker_role}");
     assert_eq!(role_names.len(), 2, "a new role needs its own allow-list: {role_names:?}");
 }
 
