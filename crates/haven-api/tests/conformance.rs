@@ -120,7 +120,11 @@ fn check(document: &str, read: impl Fn(&str) -> Option<String>) -> Vec<String> {
             let cited = references(&row[proof]);
             if state != NOT_MET && cited.is_empty() {
                 problems.push(format!("line {line}: {id} is {state} but its Proof names no test"));
-            } else if state == FULL && !cited.iter().any(|r| r.path.starts_with("e2e/tests/")) {
+            } else if state == FULL
+                && !cited
+                    .iter()
+                    .any(|r| r.path.starts_with("e2e/tests/") || r.path.starts_with("e2e/nodes/tests/"))
+            {
                 // A unit test proves a part; a Full claim is about the running system.
                 problems.push(format!("line {line}: {id} is Full but its Proof names no end-to-end test"));
             }
