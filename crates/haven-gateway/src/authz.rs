@@ -164,6 +164,9 @@ impl Authorizer {
         let review = SubjectAccessReview {
             spec: SubjectAccessReviewSpec {
                 user: Some(user.to_owned()),
+                // As the API server sees a person it authenticated: a grant to every signed-in
+                // user counts here too (and membership in the Workspace still decides).
+                groups: Some(vec!["system:authenticated".to_owned()]),
                 resource_attributes: Some(ResourceAttributes {
                     group: Some(GROUP.to_owned()),
                     resource: Some("workspaces".to_owned()),

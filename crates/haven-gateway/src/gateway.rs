@@ -215,7 +215,7 @@ impl Gateway {
         let visit = if websocket {
             self.tracker.websocket(&session, workspace, &grant.permit, origin)
         } else {
-            self.tracker.http_visit(&session, workspace, &grant.permit, origin)
+            self.tracker.http_visit(&session, workspace, &grant.permit, origin).await
         };
         let visit = match visit {
             Ok(visit) => visit,

@@ -77,36 +77,44 @@ impl Visit {
 pub struct Tracker {
     evidence: Evidence,
     visits: Arc<Mutex<HashMap<String, Arc<Visit>>>>,
+    /// Held while an HTTP visit is looked up and begun, so a page's parallel first requests
+    /// begin one visit, not several.
+    beginning: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Tracker {
     pub fn new(evidence: Evidence) -> Self {
-        Self { evidence, visits: Arc::default() }
+        Self { evidence, visits: Arc::default(), beginning: Arc::default() }
     }
 
     /// The session's HTTP visit to the workspace: the one in progress, or a new one whose
     /// start is recorded first (no record, no entry).
-    pub fn http_visit(
+    pub async fn http_visit(
         &self,
         session: &Session,
         workspace: &str,
         permit: &str,
         origin: &Origin,
     ) -> Result<Arc<Visit>, AuditError> {
-        let found = self
-            .lock()
-            .values()
-            .find(|v| {
-                v.kind == VisitKind::Http
-                    && v.session == session.id
-                    && v.workspace == workspace
-                    && v.mfa == session.mfa
-            })
-            .cloned();
-        match found {
-            Some(visit) => Ok(visit),
-            None => self.begin(session, workspace, permit, origin, VisitKind::Http),
+        let found = |visits: &HashMap<String, Arc<Visit>>| {
+            visits
+                .values()
+                .find(|v| {
+                    v.kind == VisitKind::Http
+                        && v.session == session.id
+                        && v.workspace == workspace
+                        && v.mfa == session.mfa
+                })
+                .cloned()
+        };
+        if let Some(visit) = found(&self.lock()) {
+            return Ok(visit);
         }
+        let _one_at_a_time = self.beginning.lock().await;
+        if let Some(visit) = found(&self.lock()) {
+            return Ok(visit);
+        }
+        self.begin(session, workspace, permit, origin, VisitKind::Http)
     }
 
     /// A new WebSocket visit.
