@@ -18,6 +18,8 @@ use kube::{
 };
 use serde_json::{Map, Value, json};
 
+use crate::metrics::Metrics;
+
 /// Who writes the Events.
 pub const REPORTER: &str = "haven-gateway";
 /// The shortest time between two Events of one person, workspace and kind.
@@ -37,6 +39,7 @@ type RecentEvents = HashMap<(String, String, String), Instant>;
 #[derive(Clone)]
 pub struct Evidence {
     log: Arc<AuditLog>,
+    pub metrics: Arc<Metrics>,
     recorder: Option<Recorder>,
     recent: Arc<Mutex<RecentEvents>>,
 }
@@ -52,7 +55,7 @@ impl Evidence {
         let log = AuditLog::open_at(path)?;
         let instance = std::env::var("POD_NAME").or_else(|_| std::env::var("HOSTNAME")).ok();
         let recorder = client.map(|c| Recorder::new(c, Reporter { controller: REPORTER.into(), instance }));
-        Ok(Self { log: Arc::new(log), recorder, recent: Arc::default() })
+        Ok(Self { log: Arc::new(log), metrics: Arc::default(), recorder, recent: Arc::default() })
     }
 
     /// Appends one record, synced before it returns: a visit is let in only once its start
@@ -84,11 +87,13 @@ impl Evidence {
 
     pub fn login(&self, user: &str, origin: &Origin, amr: &[String], mfa: bool) -> Result<(), AuditError> {
         let detail = json!({"source": origin.source, "userAgent": origin.user_agent, "amr": amr, "mfa": mfa});
+        self.metrics.login(true);
         self.record(user, "login", "gateway", detail)
     }
 
     pub fn login_refused(&self, user: Option<&str>, origin: &Origin, reason: &str) {
         let detail = json!({"reason": reason, "source": origin.source, "userAgent": origin.user_agent});
+        self.metrics.login(false);
         self.record_or_log(user.unwrap_or("anonymous"), "login-refused", "gateway", detail);
     }
 
@@ -98,6 +103,7 @@ impl Evidence {
             "reason": reason, "method": method, "path": path, "status": status,
             "source": origin.source, "userAgent": origin.user_agent,
         });
+        self.metrics.refused(kind);
         let object = workspace.map_or_else(|| "gateway".to_owned(), |w| format!("workspace/{w}"));
         let actor = user.unwrap_or("anonymous");
         self.record_or_log(actor, "refused", &object, detail);

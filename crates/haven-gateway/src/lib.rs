@@ -14,6 +14,7 @@ pub mod evidence;
 pub mod gateway;
 pub mod identity;
 pub mod login;
+pub mod metrics;
 pub mod oidc;
 pub mod pages;
 pub mod proxy;

@@ -100,7 +100,7 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
     let ready = Arc::new(AtomicBool::new(false));
     tokio::spawn(discover(Arc::clone(&gateway), settings, directory, Arc::clone(&ready)));
     tokio::spawn(sweep(Arc::clone(&gateway), args.recheck_interval));
-    tokio::spawn(health(args.metrics_address, Arc::clone(&ready)));
+    tokio::spawn(health(args.metrics_address, Arc::clone(&ready), Arc::clone(&gateway.evidence.metrics)));
     let listener =
         TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
     tracing::info!(listen = %args.listen, site = %site.portal_origin(), tls = tls.is_some(), "gateway listening");
@@ -242,8 +242,8 @@ fn acceptor_from(cert: &Path, key: &Path) -> anyhow::Result<TlsAcceptor> {
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
-/// `/healthz` (alive) and `/readyz` (the identity provider and the watches are ready).
-async fn health(address: SocketAddr, ready: Arc<AtomicBool>) {
+/// `/healthz` (alive), `/readyz` (the identity provider and the watches are ready), `/metrics`.
+async fn health(address: SocketAddr, ready: Arc<AtomicBool>, metrics: Arc<crate::metrics::Metrics>) {
     let listener = match TcpListener::bind(address).await {
         Ok(listener) => listener,
         Err(error) => return tracing::error!(%error, %address, "cannot serve health checks"),
@@ -251,17 +251,20 @@ async fn health(address: SocketAddr, ready: Arc<AtomicBool>) {
     loop {
         let Ok((stream, _)) = listener.accept().await else { continue };
         let ready = Arc::clone(&ready);
+        let metrics = Arc::clone(&metrics);
         tokio::spawn(async move {
             let service = service_fn(move |request: Request<Incoming>| {
                 let (status, text) = match request.uri().path() {
-                    "/healthz" => (StatusCode::OK, "ok"),
-                    "/readyz" if ready.load(Ordering::Relaxed) => (StatusCode::OK, "ready"),
-                    "/readyz" => {
-                        (StatusCode::SERVICE_UNAVAILABLE, "waiting for the identity provider and the watches")
-                    }
-                    _ => (StatusCode::NOT_FOUND, "not found"),
+                    "/healthz" => (StatusCode::OK, "ok".to_owned()),
+                    "/readyz" if ready.load(Ordering::Relaxed) => (StatusCode::OK, "ready".to_owned()),
+                    "/readyz" => (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "waiting for the identity provider and the watches".to_owned(),
+                    ),
+                    "/metrics" => (StatusCode::OK, metrics.encode()),
+                    _ => (StatusCode::NOT_FOUND, "not found".to_owned()),
                 };
-                let mut response = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
+                let mut response = Response::new(Full::new(Bytes::from(text)));
                 *response.status_mut() = status;
                 async move { Ok::<_, std::convert::Infallible>(response) }
             });

@@ -23,6 +23,9 @@ use crate::{
     session::{Session, random_token},
 };
 
+/// How a visit ended by the sweeper's recheck begins its reason.
+pub const ACCESS_REMOVED: &str = "access removed";
+
 /// An HTTP visit with no request for this long has ended.
 pub const VISIT_QUIET: Duration = Duration::from_secs(300);
 
@@ -158,6 +161,7 @@ impl Tracker {
         self.evidence.record(&visit.user, "visit-start", &format!("workspace/{workspace}"), detail)?;
         let note = format!("{} entered ({})", visit.user, kind.as_str());
         self.evidence.event(workspace, &visit.user, "Visit", kube::runtime::events::EventType::Normal, &note);
+        self.evidence.metrics.visit_began(kind.as_str());
         self.lock().insert(visit.id.clone(), Arc::clone(&visit));
         Ok(visit)
     }
@@ -166,6 +170,7 @@ impl Tracker {
     pub fn end(&self, id: &str, reason: &str) {
         let Some(visit) = self.lock().remove(id) else { return };
         visit.closed.cancel();
+        self.evidence.metrics.visit_ended(visit.kind.as_str(), reason.starts_with(ACCESS_REMOVED));
         let end = Utc::now();
         let seconds = (end - visit.start).num_milliseconds() as f64 / 1000.0;
         let mut detail = json!({
@@ -217,7 +222,7 @@ impl Tracker {
             match authorizer.ask_fresh(&workspace, &user, mfa).await {
                 Ok(_) | Err(Refusal::Unavailable(_)) => {}
                 Err(refusal) => {
-                    let reason = format!("access removed: {refusal}");
+                    let reason = format!("{ACCESS_REMOVED}: {refusal}");
                     let ids: Vec<String> = self
                         .open_visits()
                         .iter()
