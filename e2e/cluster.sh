@@ -22,6 +22,9 @@
 #   HAVEN_UP_TIMEOUT   seconds allowed for each readiness wait (default 60)
 #   HAVEN_REAL_NODE    1: also start a real node (containerd, kubelet, kube-proxy, kube-router,
 #                      CoreDNS) in a network namespace of its own; see e2e/node.sh. Needs root.
+#   HAVEN_IDP          1: also start an OpenID provider (Keycloak, realm haven) on the host end of
+#                      the real node's veth (127.0.0.1 without one), port HAVEN_IDP_PORT (8443);
+#                      its URLs and fresh credentials in <state>/idp.env; see e2e/idp.sh
 #
 # State dir layout: certs/ (ca.crt, ca.key, ...), logs/<component>.log, pids/<component>.pid,
 # ports.env, etcd-dir (path of the etcd data dir, on /dev/shm when present), kubeconfig (admin),
@@ -62,6 +65,9 @@ source "$here/node.sh"
 # A cluster that has a real node keeps it: `up` and `status` look at its processes too.
 [ -f "$state/node/id" ] && real_node=1
 [ "$real_node" = 1 ] && components+=("${node_components[@]}")
+# shellcheck source=e2e/idp.sh
+source "$here/idp.sh"
+[ "$idp_enabled" = 1 ] && components+=(keycloak)
 
 # ---------------------------------------------------------------- processes
 
@@ -130,6 +136,7 @@ stop_group() {
 
 # Clients first: kube-apiserver lingers ~30 s on TERM while they still hold watches.
 stop_all() {
+  idp_down
   node_down
   stop_group kwok kube-scheduler kube-controller-manager
   stop_group kube-apiserver
@@ -427,6 +434,8 @@ cmd_up() {
   write_kubeconfig "$state/kube-scheduler.kubeconfig" system:kube-scheduler \
     "$certs/kube-scheduler.crt" "$certs/kube-scheduler.key"
   say "certificates and kubeconfigs written"
+  # Keycloak's Java start-up (10-20 s) overlaps the rest of `up`; idp_wait at the end.
+  if [ "$idp_enabled" = 1 ]; then idp_start || die "cannot start the OpenID provider (see above)"; fi
 
   wait_for "etcd healthy" etcd_healthy
 
@@ -527,6 +536,7 @@ EOF
   wait_for "default ServiceAccount exists" default_sa
   wait_for "fake node(s) Ready and untainted" nodes_ready
   [ "$real_node" = 1 ] && node_up
+  if [ "$idp_enabled" = 1 ]; then idp_wait; fi
 
   trap - EXIT
   say "cluster up in $((SECONDS - t_start))s; eval \"\$($0 env)\" to use it"
@@ -568,6 +578,7 @@ cmd_env() {
   printf 'export KUBECONFIG=%q\n' "$admin_kubeconfig"
   # shellcheck disable=SC2016  # $PATH must expand at eval time
   printf 'export PATH=%q:"$PATH"\n' "$bin"
+  if [ -f "$idp_env_file" ]; then printf 'export HAVEN_IDP_ENV=%q\n' "$idp_env_file"; fi
 }
 
 cmd_user_kubeconfig() {

@@ -9,10 +9,10 @@
 #   (DNAT x.1:PORT -> 127.0.0.1:PORT)  bridge cni0 10.244.128.1/24 (pods) <-> package mirror 198.51.100.10
 #
 # The node netns has no default route: a pod's packet can reach only the pod bridge, the
-# Service range, the API server's port on the host veth and the outside stand-ins. A guard
-# chain (raw table, before kube-proxy and kube-router see the packet) drops and counts
-# anything else from the pod range; `guard-drops` prints that count and tests fail if it
-# is not zero.
+# Service range, the API server's port (and the OpenID provider's, e2e/idp.sh) on the host
+# veth and the outside stand-ins. A guard chain (raw table, before kube-proxy and
+# kube-router see the packet) drops and counts anything else from the pod range;
+# `guard-drops` prints that count and tests fail if it is not zero.
 #
 # Sourced by e2e/cluster.sh (node_prepare before the API server starts, node_up after it,
 # node_down in teardown); run directly for the commands below.
@@ -124,6 +124,10 @@ install_guard() {
   local r
   for r in "${nat_ranges[@]}"; do in_node iptables -t raw -A HAVEN-GUARD -d "$r" -j RETURN; done
   in_node iptables -t raw -A HAVEN-GUARD -d "$host_ip" -p tcp --dport "$APISERVER_PORT" -j RETURN
+  # The OpenID provider (e2e/idp.sh) on the host end of the veth, for the gateway's pod.
+  if [ "${idp_enabled:-0}" = 1 ]; then
+    in_node iptables -t raw -A HAVEN-GUARD -d "$host_ip" -p tcp --dport "$idp_port" -j RETURN
+  fi
   in_node iptables -t raw -A HAVEN-GUARD -m comment --comment "haven guard: off-node" -j DROP
   in_node iptables -t raw -A PREROUTING -s "$node_pod_cidr" -j HAVEN-GUARD
 }

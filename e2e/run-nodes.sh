@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The real-node tier: a local control plane with a real node (e2e/node.sh), the chart
-# installed with the operator's own image, and the tests of e2e/nodes (packets, the
-# environment from inside, the operator's pod). Always torn down, then the host is compared
-# with how it was found. Where a real node cannot run (not root, no network namespaces), the
-# tier says so loudly and is skipped; HAVEN_REQUIRE_REAL_NODE=1 (CI) makes that a failure.
+# The real-node tier: a local control plane with a real node (e2e/node.sh) and an OpenID
+# provider (e2e/idp.sh), the chart installed with the operator's own image, and the tests of
+# e2e/nodes (packets, the environment from inside, the operator's pod, logins). Always torn
+# down, then the host is compared with how it was found. Where a real node cannot run (not
+# root, no network namespaces), the tier says so loudly and is skipped;
+# HAVEN_REQUIRE_REAL_NODE=1 (CI) makes that a failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 say() { echo "[nodes] $*" >&2; }
@@ -44,6 +45,8 @@ export KUBECONFIG
 data="$HAVEN_CLUSTER_DIR/data"
 
 export HAVEN_NODES_DATA="$data"
+# The OpenID provider's URLs and this cluster's fresh credentials (e2e/idp.sh).
+export HAVEN_IDP_ENV="$HAVEN_CLUSTER_DIR/idp.env"
 version="$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)"
 export HAVEN_TESTENV_IMAGE="haven.local/testenv:$version"
 cargo test --locked --no-fail-fast -p haven-e2e-nodes -- --nocapture

@@ -3,6 +3,10 @@
 //! real node (e2e/node.sh), installs the chart with the operator's image and runs these tests.
 #![forbid(unsafe_code)]
 
+pub mod oidc_login;
+
+pub use oidc_login::{IdpEnv, IdpUser, jwt_claims, login, login_from, totp_now};
+
 use std::{collections::BTreeMap, time::Duration};
 
 use anyhow::{Context, Result, bail};
@@ -13,6 +17,11 @@ use serde_json::{Value, json};
 #[derive(Debug, Clone)]
 pub struct Node {
     pub name: String,
+    /// The node's address (its end of the veth; kubelet, NodePorts).
+    pub ip: String,
+    /// The host's end of the node's veth: the API server's advertised address and the OpenID
+    /// provider's (e2e/idp.sh).
+    pub host_ip: String,
     /// A host in a namespace of the test's own, standing in for the internet.
     pub internet: String,
     /// The same, at the cloud metadata address.
@@ -38,6 +47,8 @@ pub fn node() -> Result<Node> {
     let get = |key: &str| vars.get(key).map(|v| (*v).to_owned()).with_context(|| format!("{key} missing"));
     Ok(Node {
         name: get("NODE_NAME")?,
+        ip: get("NODE_IP")?,
+        host_ip: get("HOST_IP")?,
         internet: get("OUTSIDE_INTERNET")?,
         metadata: get("OUTSIDE_METADATA")?,
         mirror: get("OUTSIDE_MIRROR")?,
