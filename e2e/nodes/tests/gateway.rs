@@ -4,8 +4,10 @@
 //!
 //! A user with a second factor logs in (scripted browser) and reaches the environment, which
 //! sees her name and none of her credentials; WebSocket echo; refusals, each answered and
-//! recorded; then revoking the permit closes her open WebSocket and refuses her next request.
-//! The access log's chain verifies and holds all of it.
+//! recorded; then removing her from the workspace closes her open WebSocket (the gateway's
+//! recheck: the environment runs on for the other user) and refuses her next request, and
+//! revoking the permit closes the workspace to everyone. The access log's chain verifies and
+//! holds all of it.
 
 use std::{
     net::SocketAddr,
@@ -15,7 +17,7 @@ use std::{
 
 use anyhow::{Context, Result, bail, ensure};
 use futures::{SinkExt, StreamExt};
-use haven_e2e::kubectl_ok;
+use haven_e2e::{kubectl_ok, unique_name};
 use haven_e2e_nodes::{IdpEnv, IdpUser, apply, data_root, testenv_image, wait_ready};
 use reqwest::{Client, StatusCode, Url, cookie::CookieStore, header::LOCATION};
 use rustls_pki_types::pem::PemObject;
@@ -204,12 +206,13 @@ async fn only_the_permits_user_with_a_second_factor_gets_in_and_revocation_close
 {
     let idp = IdpEnv::load()?;
     let (ada, ben, cy, oli) = (idp.user("ada")?, idp.user("ben")?, idp.user("cy")?, idp.user("oli")?);
-    permit_and_workspace("gw-a", &[&ada.email, &ben.email], &oli.email)?;
-    permit_and_workspace("gw-b", &[&cy.email], "checker@example.org")?;
+    let (a, b) = (unique_name("gw-a"), unique_name("gw-b"));
+    permit_and_workspace(&a, &[&ada.email, &ben.email], &oli.email)?;
+    permit_and_workspace(&b, &[&cy.email], "checker@example.org")?;
 
     // Ada: password and one-time code; the environment sees her name, not her credentials.
-    let browser = Browser::new(&idp, &["gw-a", "gw-b"])?;
-    let response = browser.visit(&idp, ada, workspace_url("gw-a", "/headers")?).await?;
+    let browser = Browser::new(&idp, &[&a, &b, "gw-nope"])?;
+    let response = browser.visit(&idp, ada, workspace_url(&a, "/headers")?).await?;
     ensure!(response.status() == StatusCode::OK, "ada got {}: {}", response.status(), response.text().await?);
     let received: Vec<(String, String)> = response.json().await?;
     let header = |name: &str| received.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
@@ -222,19 +225,19 @@ async fn only_the_permits_user_with_a_second_factor_gets_in_and_revocation_close
     );
 
     // WebSocket echo from the workspace's own origin.
-    let own_origin = workspace_url("gw-a", "")?.origin().ascii_serialization();
-    let mut socket = websocket(&idp, &browser, "gw-a", &own_origin).await?;
+    let own_origin = workspace_url(&a, "")?.origin().ascii_serialization();
+    let mut socket = websocket(&idp, &browser, &a, &own_origin).await?;
     socket.send(Message::text("through the door")).await?;
     let echo = tokio::time::timeout(Duration::from_secs(10), socket.next()).await?.context("closed")??;
     ensure!(echo == Message::text("through the door"), "echo: {echo:?}");
 
     // Refusals, each with a status and a record.
-    let other_origin = workspace_url("gw-b", "")?.origin().ascii_serialization();
+    let other_origin = workspace_url(&b, "")?.origin().ascii_serialization();
     ensure!(
-        websocket(&idp, &browser, "gw-a", &other_origin).await.is_err(),
+        websocket(&idp, &browser, &a, &other_origin).await.is_err(),
         "a WebSocket from gw-b's pages got in"
     );
-    let cookie = browser.cookie_header(&workspace_url("gw-a", "/")?);
+    let cookie = browser.cookie_header(&workspace_url(&a, "/")?);
     for (line, want) in [
         ("GET /%2e%2e/headers HTTP/1.1", 400),
         ("GET //tunnel HTTP/1.1", 400),
@@ -242,17 +245,17 @@ async fn only_the_permits_user_with_a_second_factor_gets_in_and_revocation_close
         ("GET /a%2fb HTTP/1.1", 400),
         ("GET /headers HTTP/1.1", 200),
     ] {
-        let got = raw_status(&idp, "gw-a.haven.test", line, &cookie).await?;
+        let got = raw_status(&idp, &format!("{a}.{DOMAIN}"), line, &cookie).await?;
         ensure!(got == want, "{line}: {got}, wanted {want}");
     }
     for path in ["/tunnel", "/api/kernels", "/ws"] {
-        let got = raw_status(&idp, "gw-a.haven.test", &format!("POST {path} HTTP/1.1"), "").await?;
+        let got = raw_status(&idp, &format!("{a}.{DOMAIN}"), &format!("POST {path} HTTP/1.1"), "").await?;
         ensure!(got == 401, "POST {path} without a session: {got}");
     }
     let tampered = cookie.replace("haven_session=", "haven_session=x");
-    let got = raw_status(&idp, "gw-a.haven.test", "POST /headers HTTP/1.1", &tampered).await?;
+    let got = raw_status(&idp, &format!("{a}.{DOMAIN}"), "POST /headers HTTP/1.1", &tampered).await?;
     ensure!(got == 401, "a tampered cookie: {got}");
-    let got = raw_status(&idp, "gw-nope.haven.test", "GET / HTTP/1.1", &cookie).await?;
+    let got = raw_status(&idp, &format!("gw-nope.{DOMAIN}"), "GET / HTTP/1.1", &cookie).await?;
     ensure!(got == 404, "a workspace that does not exist: {got}");
 
     // Ben (password only) on a tier that needs a second factor; cy (another workspace's user)
@@ -262,15 +265,15 @@ async fn only_the_permits_user_with_a_second_factor_gets_in_and_revocation_close
         ("cy", cy, "is not one of workspace"),
         ("oli", oli, "is not one of workspace"),
     ] {
-        let other = Browser::new(&idp, &["gw-a"])?;
-        let response = other.visit(&idp, user, workspace_url("gw-a", "/headers")?).await?;
+        let other = Browser::new(&idp, &[&a])?;
+        let response = other.visit(&idp, user, workspace_url(&a, "/headers")?).await?;
         let status = response.status();
         let page = response.text().await?;
         ensure!(status == StatusCode::FORBIDDEN && page.contains(reason), "{who}: {status}: {page}");
     }
 
     // A replayed callback: the same code and state again are refused.
-    let replay = Browser::new(&idp, &["gw-a"])?;
+    let replay = Browser::new(&idp, &[&a])?;
     let to_login = replay.client.get(format!("{}/_haven/login", portal())).send().await?;
     let login_cookie = replay.cookie_header(&Url::parse(&format!("{}/_haven/callback", portal()))?);
     let back = haven_e2e_nodes::login_from(
@@ -292,16 +295,11 @@ async fn only_the_permits_user_with_a_second_factor_gets_in_and_revocation_close
         "replayed callback: {status}: {page}"
     );
 
-    // Revocation: the open WebSocket closes, the next request is refused.
-    kubectl_ok(&[
-        "patch",
-        "datapermit",
-        "gw-a",
-        "--type=merge",
-        "-p",
-        r#"{"spec":{"revoked":true,"revocationReason":"gateway test"}}"#,
-    ])?;
-    let revoked = Instant::now();
+    // Ada is taken off the workspace: the gateway's recheck closes her open WebSocket while the
+    // environment runs on for ben, and her next request is refused.
+    let users = json!({"spec": {"users": [ben.email]}}).to_string();
+    kubectl_ok(&["patch", "workspace", &a, "--type=merge", "-p", &users])?;
+    let removed = Instant::now();
     let closed = tokio::time::timeout(CUT_BOUND, async {
         loop {
             match socket.next().await {
@@ -311,11 +309,33 @@ async fn only_the_permits_user_with_a_second_factor_gets_in_and_revocation_close
         }
     })
     .await;
-    ensure!(closed.is_ok(), "the WebSocket was still open {CUT_BOUND:?} after revocation");
-    let ws_closed_after = revoked.elapsed();
-    let refused = browser.client.get(workspace_url("gw-a", "/headers")?).send().await?.status();
-    ensure!(matches!(refused, StatusCode::FORBIDDEN | StatusCode::NOT_FOUND), "after revocation: {refused}");
-    println!("revocation: WebSocket closed {ws_closed_after:?} after the patch; next request {refused}");
+    ensure!(closed.is_ok(), "the WebSocket was still open {CUT_BOUND:?} after ada was removed");
+    let ws_closed_after = removed.elapsed();
+    let refused = browser.client.get(workspace_url(&a, "/headers")?).send().await?;
+    let (status, page) = (refused.status(), refused.text().await?);
+    ensure!(
+        status == StatusCode::FORBIDDEN && page.contains("is not one of"),
+        "after removal: {status}: {page}"
+    );
+    println!(
+        "removed from the workspace: her WebSocket closed {ws_closed_after:?} after the patch; next request {status}"
+    );
+
+    // Revoking the permit closes the workspace to everyone.
+    let revoke = r#"{"spec":{"revoked":true,"revocationReason":"gateway test"}}"#;
+    kubectl_ok(&["patch", "datapermit", &a, "--type=merge", "-p", revoke])?;
+    let revoked = Instant::now();
+    let ben_browser = Browser::new(&idp, &[&a])?;
+    loop {
+        let response = ben_browser.visit(&idp, ben, workspace_url(&a, "/headers")?).await?;
+        let page = response.text().await?;
+        if page.contains("nobody may enter") || page.contains("Revoked") {
+            break;
+        }
+        ensure!(revoked.elapsed() < CUT_BOUND, "{CUT_BOUND:?} after revocation ben is told: {page}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    println!("revoked: the workspace refuses its users {:?} after the patch", revoked.elapsed());
 
     // The evidence: the chain verifies and holds the login, the visits and the refusals.
     let records = access_log()?;
@@ -328,14 +348,14 @@ async fn only_the_permits_user_with_a_second_factor_gets_in_and_revocation_close
     let cut = |d: &Value| {
         d["kind"] == "websocket" && d["reason"].as_str().is_some_and(|r| r.starts_with("access removed"))
     };
-    ensure!(has_record(&records, &ada.email, "visit-end", cut), "the WebSocket's end by revocation");
+    ensure!(has_record(&records, &ada.email, "visit-end", cut), "the WebSocket's end by the recheck");
     ensure!(has_record(&records, &ben.email, "refused", |d| d["status"] == 403), "ben's refusal");
     ensure!(has_record(&records, &oli.email, "refused", |d| d["status"] == 403), "oli's refusal");
     ensure!(has_record(&records, "anonymous", "refused", |d| d["status"] == 401), "the session-less POSTs");
     ensure!(has_record(&records, &ada.email, "refused", |d| d["status"] == 400), "the path tricks");
     ensure!(records.iter().any(|r| r["action"] == "login-refused"), "the replayed callback");
 
-    for name in ["gw-a", "gw-b"] {
+    for name in [&a, &b] {
         kubectl_ok(&["delete", "workspace", name, "--wait=false"])?;
     }
     Ok(())
