@@ -68,9 +68,12 @@ if [ ! -f "$dir/.haven-build" ] || [ "$(cat "$dir/.haven-build")" != "$stamp" ];
   trap 'rm -rf -- "$tmp"' EXIT
   started=$SECONDS
   say "fetching org.keycloak:keycloak-quarkus-dist:${KEYCLOAK_VERSION}:zip (165 MB) with mvn (first run only)"
-  MAVEN_OPTS="-Djansi.force=false -Djansi.passthrough=false" mvn -B -q --no-transfer-progress -Dstyle.color=never \
-    dependency:copy -Dartifact="org.keycloak:keycloak-quarkus-dist:${KEYCLOAK_VERSION}:zip" -DoutputDirectory="$tmp" \
-    | sed 's/\x1b\[[0-9;]*m//g' | grep -v '^$' >&2 || [ "${PIPESTATUS[0]}" = 0 ]
+  if ! mvn -B -q --no-transfer-progress dependency:copy \
+    -Dartifact="org.keycloak:keycloak-quarkus-dist:${KEYCLOAK_VERSION}:zip" -DoutputDirectory="$tmp" >"$tmp/mvn.log" 2>&1; then
+    cat "$tmp/mvn.log" >&2
+    say "ERROR: mvn could not fetch Keycloak (above)"
+    exit 1
+  fi
   say "fetched in $((SECONDS - started))s; unpacking"
   unzip -q "$tmp/keycloak-quarkus-dist-${KEYCLOAK_VERSION}.zip" -d "$tmp"
   rm -f "$tmp/keycloak-quarkus-dist-${KEYCLOAK_VERSION}.zip"

@@ -20,16 +20,19 @@
 # The administrator is realm haven's (role realm-admin; a token from that realm's admin-cli
 # client with the password grant); the master realm has no user at all.
 #
-# Environment: HAVEN_IDP=1 turns it on; HAVEN_IDP_PORT (default 8443) its HTTPS port.
+# Environment: HAVEN_IDP=1 turns it on; HAVEN_IDP_PORT (default 8443) its HTTPS port;
+# HAVEN_IDP_JAVA_OPTS replaces the JIT option below (for measurements).
 
 idp_enabled="${HAVEN_IDP:-0}"
 idp_port="${HAVEN_IDP_PORT:-8443}"
 idp_realm=haven
 idp_env_file="$state/idp.env"
 idp_dir="$state/idp"
-# C1 only: start-up runs most methods once; Narayana's process id from a UUID, not from a
-# loopback socket it would otherwise keep open.
-idp_java_opts="${HAVEN_IDP_JAVA_OPTS--XX:TieredStopAtLevel=1} -Dcom.arjuna.ats.arjuna.common.CoreEnvironmentBean.processImplementationClassName=com.arjuna.ats.internal.arjuna.utils.UuidProcessId"
+# C1 only: start-up runs most methods once (10-12 s here against 14-16 s with C2). Narayana's
+# process id from a UUID, not from a loopback socket it would otherwise keep open. The
+# add-opens JBoss Threads asks for on Java 24+ (else a stack trace when Keycloak stops).
+idp_java_opts="${HAVEN_IDP_JAVA_OPTS--XX:TieredStopAtLevel=1} --add-opens=java.base/java.lang=ALL-UNNAMED"
+idp_java_opts+=" -Dcom.arjuna.ats.arjuna.common.CoreEnvironmentBean.processImplementationClassName=com.arjuna.ats.internal.arjuna.utils.UuidProcessId"
 # A cluster that has a provider keeps it: `up` and `status` look at its process too.
 if [ -f "$idp_dir/port" ]; then idp_enabled=1; idp_port="$(cat "$idp_dir/port")"; fi
 
@@ -133,7 +136,7 @@ idp_wait() {
     if [ "$SECONDS" -ge "$next" ]; then say "waiting for Keycloak ($((SECONDS - idp_t0))s)"; next=$((SECONDS + 10)); fi
     sleep 0.25
   done
-  say "Keycloak serves $(sed -n 's/^IDP_ISSUER_URL=//p' "$idp_env_file") ($((SECONDS - idp_t0))s after it was started); credentials in $idp_env_file"
+  say "Keycloak serves $(sed -n 's/^IDP_ISSUER_URL=//p' "$idp_env_file") (seen $((SECONDS - idp_t0))s after its start); credentials in $idp_env_file"
 }
 
 idp_up() { idp_start && idp_wait; }
