@@ -36,6 +36,7 @@ outside_metadata="169.254.169.254"
 outside_mirror="198.51.100.10"       # TEST-NET-2
 outside_ranges=("203.0.113.0/24" "169.254.169.254/32" "198.51.100.0/24")
 outside_ports=(80 443 3128 8888)
+gateway_port=8443                    # the gateway container's listener (charts/haven: --listen)
 cni_bin=/usr/lib/cni
 cgroup_root_name() { echo "haven-$node_id"; }
 
@@ -128,6 +129,9 @@ install_guard() {
   if [ "${idp_enabled:-0}" = 1 ]; then
     in_node iptables -t raw -A HAVEN-GUARD -d "$host_ip" -p tcp --dport "$idp_port" -j RETURN
   fi
+  # The access gateway's answers (its container port) to the tests' browser on the host, which
+  # reaches it at the node's NodePort with its own address kept (externalTrafficPolicy Local).
+  in_node iptables -t raw -A HAVEN-GUARD -d "$host_ip" -p tcp --sport "$gateway_port" -j RETURN
   in_node iptables -t raw -A HAVEN-GUARD -m comment --comment "haven guard: off-node" -j DROP
   in_node iptables -t raw -A PREROUTING -s "$node_pod_cidr" -j HAVEN-GUARD
 }
