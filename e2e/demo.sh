@@ -16,8 +16,8 @@ if [ -z "${KUBECONFIG:-}" ] && [ "${HAVEN_DEMO_REAL_NODE:-1}" = 1 ] && [ "$(id -
 fi
 if [ -z "${KUBECONFIG:-}" ]; then
   if [ "$real_node" = 1 ]; then
-    say "Starting the local control plane with a real node (first run builds its parts: ~10 min)"
-    KUBECONFIG=$(HAVEN_REAL_NODE=1 HAVEN_KWOK_NODES=0 e2e/cluster.sh up)
+    say "Starting the local control plane with a real node and an OpenID provider (first run builds their parts: ~11 min)"
+    KUBECONFIG=$(HAVEN_REAL_NODE=1 HAVEN_KWOK_NODES=0 HAVEN_IDP=1 e2e/cluster.sh up)
   else
     say "Starting the local control plane (kwok nodes: no container runs)"
     KUBECONFIG=$(e2e/cluster.sh up)
@@ -76,9 +76,12 @@ if [ "$real_node" = 1 ]; then
   say "Installing Haven with its Helm chart; the operator runs from its image on the real node"
   # The chart's defaults (non-root, read-only root filesystem, probes, leader election); the
   # image is already in the node's containerd, and the data store is a directory of the node.
+  # The access gateway too: its TLS certificate, OIDC client Secret and NodePort 30443.
+  mkdir -p "$data_root/audit"
   chown -R 65532:65532 "$data_root"
+  gateway_values="$(HAVEN_CLUSTER_DIR="$(dirname "$KUBECONFIG")" e2e/gateway-values.sh)"
   helm upgrade --install haven charts/haven --namespace haven-system --create-namespace \
-    --set image.pullPolicy=Never --set dataStore.hostPath="$data_root" --wait --timeout 180s
+    --set image.pullPolicy=Never --set dataStore.hostPath="$data_root" -f "$gateway_values" --wait --timeout 180s
   helm list -n haven-system
   kubectl -n haven-system get pods -o wide
   kubectl -n haven-system get lease haven-operator -o jsonpath='{"Lease held by "}{.spec.holderIdentity}{"\n"}'
@@ -124,6 +127,36 @@ if [ "$real_node" = 1 ]; then
   echo "  from demo-elsewhere: $(kubectl -n demo-elsewhere exec probe -- /haven-testenv get "$ide" 2>/dev/null || true)"
   echo "  the environment to the API server: $(kubectl -n ws-minimal exec workspace-0 -- /haven-testenv connect 10.96.0.1:443 2>/dev/null || true)"
   kubectl -n ws-cancer-outcomes logs workspace-0 --tail=3 | sed 's/^/  jupyterlab: /' || true
+fi
+
+if [ "$real_node" = 1 ]; then
+  say "The door: people reach a workspace only through the access gateway (OIDC login, MFA per tier, a check per visit)"
+  # The provider's people (e2e/idp.sh): ada has a password and a one-time code, ben a password only,
+  # oli is an output checker. A tier-3 permit for ada and ben, and a workspace running the test
+  # environment, which answers /headers with what reached it.
+  sed -e "s#quay.io/jupyter/minimal-notebook:2026-01-05#haven.local/testenv:$version#" \
+    -e 's#name: minimal-permit#name: door-permit#' -e 's#permitId: .*#permitId: HDAB-2026-DOOR#' \
+    -e 's#users: \[erin@example.org\]#users: [ada@haven.test, ben@haven.test]#' \
+    -e 's#reviewers: \[frank@example.org\]#reviewers: [oli@haven.test]#' examples/datapermit-minimal.yaml | kubectl apply -f -
+  kubectl wait --for=jsonpath='{.status.phase}'=Active --timeout=120s datapermit/door-permit
+  kubectl apply -f - <<YAML
+apiVersion: haven.io/v1alpha1
+kind: Workspace
+metadata: { name: door }
+spec: { permit: door-permit, users: [ada@haven.test, ben@haven.test], image: "haven.local/testenv:$version", resources: { cpu: 100m, memory: 128Mi } }
+YAML
+  kubectl wait --for=jsonpath='{.status.phase}'=Ready --timeout=180s workspace/door
+  # shellcheck disable=SC1091  # written by e2e/idp.sh
+  source "$(dirname "$KUBECONFIG")/idp.env"
+  node_ip="$(kubectl get nodes -o jsonpath="{.items[0].status.addresses[?(@.type=='InternalIP')].address}")"
+  echo "  https://door.haven.test:30443/  (haven.test and *.haven.test at $node_ip; CA $IDP_CA_FILE)"
+  echo "  log in as $IDP_ADA_EMAIL, password $IDP_ADA_PASSWORD, one-time codes from the TOTP key $IDP_ADA_TOTP_SECRET"
+  visit() { HAVEN_IDP_ENV="$(dirname "$KUBECONFIG")/idp.env" cargo run --quiet --locked -p haven-e2e-nodes --example gateway_visit -- "$@" || true; }
+  visit ada door /headers
+  visit ben door /headers
+  visit oli door /headers
+  say "Who was inside workspace door, and who was turned away (kubectl haven access, from the gateway's chained log)"
+  cargo run --quiet --locked -p kubectl-haven -- access door --log "$data_root" --refusals
 fi
 
 say "Airlock: alice's notebook writes two outputs to /home/outputs"

@@ -3,8 +3,10 @@
 //! real node (e2e/node.sh), installs the chart with the operator's image and runs these tests.
 #![forbid(unsafe_code)]
 
+pub mod gateway_browser;
 pub mod oidc_login;
 
+pub use gateway_browser::{Browser, GATEWAY_DOMAIN, GATEWAY_PORT, node_address, workspace_url};
 pub use oidc_login::{IdpEnv, IdpUser, jwt_claims, login, login_from, totp_now};
 
 use std::{collections::BTreeMap, time::Duration};

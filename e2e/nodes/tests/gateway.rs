@@ -10,97 +10,31 @@
 //! holds all of it.
 
 use std::{
-    net::SocketAddr,
     sync::Arc,
     time::{Duration, Instant},
 };
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, ensure};
 use futures::{SinkExt, StreamExt};
 use haven_e2e::{kubectl_ok, unique_name};
-use haven_e2e_nodes::{IdpEnv, IdpUser, apply, data_root, testenv_image, wait_ready};
-use reqwest::{Client, StatusCode, Url, cookie::CookieStore, header::LOCATION};
+use haven_e2e_nodes::{
+    Browser, GATEWAY_DOMAIN, GATEWAY_PORT, IdpEnv, apply, data_root, node_address, testenv_image, wait_ready,
+    workspace_url,
+};
+use reqwest::{StatusCode, Url, header::LOCATION};
 use rustls_pki_types::pem::PemObject;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
 
-const PORT: u16 = 30443;
-const DOMAIN: &str = "haven.test";
+const PORT: u16 = GATEWAY_PORT;
+const DOMAIN: &str = GATEWAY_DOMAIN;
 /// How long a revoked user's open WebSocket may stay open: generous (the design bound is the
 /// 2 s recheck interval; the figure is printed).
 const CUT_BOUND: Duration = Duration::from_secs(30);
 
 fn portal() -> String {
     format!("https://{DOMAIN}:{PORT}")
-}
-
-fn workspace_url(workspace: &str, path: &str) -> Result<Url> {
-    Ok(Url::parse(&format!("https://{workspace}.{DOMAIN}:{PORT}{path}"))?)
-}
-
-/// The real node's address, where the gateway's NodePort answers.
-fn node_address() -> Result<SocketAddr> {
-    let ip = kubectl_ok(&[
-        "get",
-        "nodes",
-        "-o",
-        "jsonpath={.items[0].status.addresses[?(@.type=='InternalIP')].address}",
-    ])?;
-    Ok(SocketAddr::new(ip.trim().parse().context("node InternalIP")?, PORT))
-}
-
-/// A browser: cookies in `jar`, the cluster CA, haven.test and its workspaces at the node.
-struct Browser {
-    client: Client,
-    jar: Arc<reqwest::cookie::Jar>,
-}
-
-impl Browser {
-    fn new(idp: &IdpEnv, workspaces: &[&str]) -> Result<Self> {
-        let jar = Arc::new(reqwest::cookie::Jar::default());
-        let node = node_address()?;
-        let mut builder = idp.browser_builder()?.cookie_provider(Arc::clone(&jar)).resolve(DOMAIN, node);
-        for workspace in workspaces {
-            builder = builder.resolve(&format!("{workspace}.{DOMAIN}"), node);
-        }
-        Ok(Self { client: builder.build()?, jar })
-    }
-
-    /// The Cookie header this browser would send to `url`.
-    fn cookie_header(&self, url: &Url) -> String {
-        self.jar.cookies(url).and_then(|v| v.to_str().ok().map(str::to_owned)).unwrap_or_default()
-    }
-
-    /// GETs a workspace page, logging in at the provider when sent there; returns the final
-    /// response (not a redirect).
-    async fn visit(&self, idp: &IdpEnv, user: &IdpUser, url: Url) -> Result<reqwest::Response> {
-        let mut response = self.client.get(url.clone()).send().await?;
-        for _ in 0..10 {
-            if !response.status().is_redirection() {
-                return Ok(response);
-            }
-            let location =
-                response.headers().get(LOCATION).context("redirect without Location")?.to_str()?.to_owned();
-            let next = response.url().join(&location)?;
-            response = if next.as_str().starts_with(idp.issuer.as_str()) {
-                let back = haven_e2e_nodes::login_from(
-                    &self.client,
-                    &idp.issuer,
-                    self.client.get(next).send().await?,
-                    &user.email,
-                    &user.password,
-                    user.totp_secret.as_deref(),
-                )
-                .await?;
-                let callback = back.headers().get(LOCATION).context("no callback")?.to_str()?.to_owned();
-                self.client.get(callback).send().await?
-            } else {
-                self.client.get(next).send().await?
-            };
-        }
-        bail!("too many redirects from {url}")
-    }
 }
 
 /// A permit (tier 3: a second factor required) for ada and ben, oli its output checker, and
@@ -202,8 +136,8 @@ fn has_record(records: &[Value], actor: &str, action: &str, check: impl Fn(&Valu
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn only_the_permits_user_with_a_second_factor_gets_in_and_revocation_closes_her_websocket() -> Result<()>
-{
+async fn only_the_permits_user_with_a_second_factor_gets_in_and_losing_access_closes_her_websocket()
+-> Result<()> {
     let idp = IdpEnv::load()?;
     let (ada, ben, cy, oli) = (idp.user("ada")?, idp.user("ben")?, idp.user("cy")?, idp.user("oli")?);
     let (a, b) = (unique_name("gw-a"), unique_name("gw-b"));
