@@ -42,10 +42,22 @@ pub enum Refusal {
 }
 
 impl Refusal {
+    /// What the refusal page says: to someone who is not one of its users, a workspace is
+    /// not there (its name and state are not theirs to learn); the record says more.
+    pub fn shown(&self) -> String {
+        match self {
+            Self::NoWorkspace(workspace) | Self::NotAUser { workspace, .. } => {
+                format!("There is no workspace {workspace} that you may enter.")
+            }
+            Self::Unavailable(_) => "The access check could not be made; try again in a moment.".into(),
+            other => other.to_string(),
+        }
+    }
+
     /// The HTTP status to answer with.
     pub fn status(&self) -> http::StatusCode {
         match self {
-            Self::NoWorkspace(_) => http::StatusCode::NOT_FOUND,
+            Self::NoWorkspace(_) | Self::NotAUser { .. } => http::StatusCode::NOT_FOUND,
             Self::Unavailable(_) => http::StatusCode::SERVICE_UNAVAILABLE,
             _ => http::StatusCode::FORBIDDEN,
         }
@@ -83,12 +95,12 @@ pub fn judge(
     if workspace.metadata.deletion_timestamp.is_some() {
         return Err(Refusal::NoWorkspace(name.to_owned()));
     }
+    if !workspace.spec.users.iter().any(|u| u == user) {
+        return Err(Refusal::NotAUser { user: user.to_owned(), workspace: name.to_owned() });
+    }
     let phase = workspace.status.as_ref().map(|s| s.phase).unwrap_or_default();
     if matches!(phase, WorkspacePhase::Expiring | WorkspacePhase::Archived | WorkspacePhase::Failed) {
         return Err(Refusal::Closed { workspace: name.to_owned(), phase });
-    }
-    if !workspace.spec.users.iter().any(|u| u == user) {
-        return Err(Refusal::NotAUser { user: user.to_owned(), workspace: name.to_owned() });
     }
     let permit_name = workspace.spec.permit.clone();
     let status = permit.and_then(|p| p.status.as_ref());

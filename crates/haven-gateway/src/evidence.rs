@@ -11,14 +11,13 @@ use std::{
 
 use chrono::{DateTime, Utc};
 use haven_data::audit::{AuditError, AuditLog, AuditRecord};
-use k8s_openapi::api::core::v1::ObjectReference;
 use kube::{
-    Client,
+    Client, Resource,
     runtime::events::{Event, EventType, Recorder, Reporter},
 };
 use serde_json::{Map, Value, json};
 
-use crate::metrics::Metrics;
+use crate::{directory::Directory, metrics::Metrics};
 
 /// Who writes the Events.
 pub const REPORTER: &str = "haven-gateway";
@@ -40,7 +39,7 @@ type RecentEvents = HashMap<(String, String, String), Instant>;
 pub struct Evidence {
     log: Arc<AuditLog>,
     pub metrics: Arc<Metrics>,
-    recorder: Option<Recorder>,
+    recorder: Option<(Recorder, Directory)>,
     recent: Arc<Mutex<RecentEvents>>,
 }
 
@@ -51,10 +50,13 @@ impl std::fmt::Debug for Evidence {
 }
 
 impl Evidence {
-    pub fn open(path: &Path, client: Option<Client>) -> Result<Self, AuditError> {
+    /// Opens the access log; with a client and the watched objects, Events go to Workspaces.
+    pub fn open(path: &Path, events: Option<(Client, Directory)>) -> Result<Self, AuditError> {
         let log = AuditLog::open_at(path)?;
         let instance = std::env::var("POD_NAME").or_else(|_| std::env::var("HOSTNAME")).ok();
-        let recorder = client.map(|c| Recorder::new(c, Reporter { controller: REPORTER.into(), instance }));
+        let recorder = events.map(|(client, directory)| {
+            (Recorder::new(client, Reporter { controller: REPORTER.into(), instance }), directory)
+        });
         Ok(Self { log: Arc::new(log), metrics: Arc::default(), recorder, recent: Arc::default() })
     }
 
@@ -87,8 +89,9 @@ impl Evidence {
 
     pub fn login(&self, user: &str, origin: &Origin, amr: &[String], mfa: bool) -> Result<(), AuditError> {
         let detail = json!({"source": origin.source, "userAgent": origin.user_agent, "amr": amr, "mfa": mfa});
+        self.record(user, "login", "gateway", detail)?;
         self.metrics.login(true);
-        self.record(user, "login", "gateway", detail)
+        Ok(())
     }
 
     pub fn login_refused(&self, user: Option<&str>, origin: &Origin, reason: &str) {
@@ -112,9 +115,11 @@ impl Evidence {
         }
     }
 
-    /// A Workspace Event, unless this person had one of this kind for it within the minute.
+    /// A Workspace Event, unless this person had one of this kind for it within the minute, or
+    /// the workspace does not exist (a name anyone can make up must not make Events).
     pub fn event(&self, workspace: &str, user: &str, kind: &str, type_: EventType, note: &str) {
-        let Some(recorder) = self.recorder.clone() else { return };
+        let Some((recorder, directory)) = self.recorder.clone() else { return };
+        let Some(object) = directory.workspace(workspace) else { return };
         let key = (workspace.to_owned(), user.to_owned(), kind.to_owned());
         {
             let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
@@ -124,12 +129,7 @@ impl Evidence {
             recent.retain(|_, at| at.elapsed() < EVENT_INTERVAL);
             recent.insert(key, Instant::now());
         }
-        let reference = ObjectReference {
-            api_version: Some("haven.io/v1alpha1".into()),
-            kind: Some("Workspace".into()),
-            name: Some(workspace.into()),
-            ..ObjectReference::default()
-        };
+        let reference = object.object_ref(&());
         let event = Event {
             type_,
             reason: kind.to_owned(),

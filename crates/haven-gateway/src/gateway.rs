@@ -12,7 +12,7 @@ use hyper::body::Incoming;
 
 use crate::{
     activity::Activity,
-    authz::Authorizer,
+    authz::{Authorizer, Refusal},
     config::Site,
     directory::Directory,
     evidence::{Evidence, Origin, RefusedRequest},
@@ -94,31 +94,43 @@ impl Gateway {
         let mut response = match route::target(&self.site, &host) {
             Target::Portal => self.portal(request, &origin).await,
             Target::Workspace(workspace) => self.workspace(&workspace, peer, request, &origin).await,
-            Target::Unknown => pages::refusal(StatusCode::NOT_FOUND, "There is nothing at this address."),
+            Target::Unknown => {
+                self.refusal_page(StatusCode::NOT_FOUND, "There is nothing at this address.", None)
+            }
         };
         proxy::security_headers(response.headers_mut(), self.site.secure());
         response
     }
 
-    /// Answers with a refusal page and records it. `why` is (status, kind for Events, reason).
+    /// The refusal page, with the portal's address for its links.
+    pub(crate) fn refusal_page(
+        &self,
+        status: StatusCode,
+        shown: &str,
+        step_up: Option<&str>,
+    ) -> Response<Body> {
+        pages::refusal(status, shown, &self.site.portal_origin(), step_up)
+    }
+
+    /// Answers with a refusal page and records the refusal (the record may say more than the page).
     fn refuse(
         &self,
         user: Option<&str>,
         workspace: &str,
         request: &Request<Incoming>,
         origin: &Origin,
-        (status, kind, reason): (StatusCode, &str, &str),
+        why: Why,
     ) -> Response<Body> {
         let refused = RefusedRequest {
-            reason,
-            kind,
+            reason: &why.recorded,
+            kind: why.kind,
             method: request.method().as_str(),
             path: request.uri().path(),
-            status: status.as_u16(),
+            status: why.status.as_u16(),
             origin,
         };
         self.evidence.refused(user, Some(workspace), &refused);
-        pages::refusal(status, reason)
+        self.refusal_page(why.status, &why.shown, why.step_up.as_deref())
     }
 
     async fn workspace(
@@ -132,14 +144,8 @@ impl Gateway {
         let session = self.session(request.headers());
         let user = session.as_ref().ok().map(|s| s.user.clone());
         if let Err(refusal) = route::check_path(request.uri().path()) {
-            let reason = format!("refused path: {refusal}");
-            return self.refuse(
-                user.as_deref(),
-                workspace,
-                &request,
-                origin,
-                (StatusCode::BAD_REQUEST, "BadPath", &reason),
-            );
+            let why = Why::plain(StatusCode::BAD_REQUEST, "BadPath", format!("refused path: {refusal}"));
+            return self.refuse(user.as_deref(), workspace, &request, origin, why);
         }
         let session = match session {
             Ok(session) => session,
@@ -147,53 +153,32 @@ impl Gateway {
             // API call) is refused outright, never forwarded.
             Err(_) if request.method() == Method::GET && !websocket => {
                 let path = request.uri().path_and_query().map_or("/", |p| p.as_str());
-                return pages::redirect(
-                    &self.login_url(&format!("{}{path}", self.site.workspace_origin(workspace))),
-                );
+                let back = format!("{}{path}", self.site.workspace_origin(workspace));
+                return pages::redirect(&self.login_url(&back, false));
             }
             Err(missing) => {
-                let reason = missing.reason();
-                return self.refuse(
-                    None,
-                    workspace,
-                    &request,
-                    origin,
-                    (StatusCode::UNAUTHORIZED, "NoSession", &reason),
-                );
+                let why = Why::plain(StatusCode::UNAUTHORIZED, "NoSession", missing.reason());
+                return self.refuse(None, workspace, &request, origin, why);
             }
         };
-        // One site holds every workspace, so a page in one could drive another's kernel with
-        // the person's cookie: WebSockets and writes come only from the workspace's own pages.
-        let state_changing =
-            websocket || !matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-        if state_changing {
-            let own = self.site.workspace_origin(workspace);
-            let from = request.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok());
-            if from.is_some_and(|from| from != own) || (websocket && from.is_none()) {
-                let reason = format!(
-                    "a request from {} may not reach workspace {workspace}",
-                    from.unwrap_or("no origin")
-                );
-                return self.refuse(
-                    Some(&session.user),
-                    workspace,
-                    &request,
-                    origin,
-                    (StatusCode::FORBIDDEN, "CrossOrigin", &reason),
-                );
-            }
+        if let Some(why) = self.cross_site(workspace, &request, websocket) {
+            return self.refuse(Some(&session.user), workspace, &request, origin, why);
         }
         let grant = match self.authorizer.decide(workspace, &session.user, session.mfa).await {
             Ok(grant) => grant,
             Err(refusal) => {
-                let reason = refusal.to_string();
-                return self.refuse(
-                    Some(&session.user),
-                    workspace,
-                    &request,
-                    origin,
-                    (refusal.status(), refusal.kind(), &reason),
-                );
+                let step_up = matches!(refusal, Refusal::SecondFactorRequired(_)).then(|| {
+                    let path = request.uri().path_and_query().map_or("/", |p| p.as_str());
+                    self.login_url(&format!("{}{path}", self.site.workspace_origin(workspace)), true)
+                });
+                let why = Why {
+                    status: refusal.status(),
+                    kind: refusal.kind(),
+                    recorded: refusal.to_string(),
+                    shown: refusal.shown(),
+                    step_up,
+                };
+                return self.refuse(Some(&session.user), workspace, &request, origin, why);
             }
         };
         let Some(upstream) = self.directory.upstream(workspace) else {
@@ -221,10 +206,8 @@ impl Gateway {
             Ok(visit) => visit,
             Err(error) => {
                 tracing::error!(%error, "the access log did not take a visit");
-                return pages::refusal(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "The visit could not be recorded, so it was not let in.",
-                );
+                let shown = "The visit could not be recorded, so it was not let in.";
+                return self.refusal_page(StatusCode::SERVICE_UNAVAILABLE, shown, None);
             }
         };
         let proxied = if websocket {
@@ -238,18 +221,66 @@ impl Gateway {
         let mut response = match proxied {
             Ok(response) => response,
             Err(error) => {
+                tracing::warn!(%error, %workspace, "the environment did not answer");
                 if websocket {
                     self.tracker.end(&visit.id, &error.to_string());
                 }
-                pages::refusal(StatusCode::BAD_GATEWAY, &error.to_string())
+                return self.refusal_page(
+                    StatusCode::BAD_GATEWAY,
+                    "The environment did not answer; try again in a moment.",
+                    None,
+                );
             }
         };
         if session.needs_refresh(Utc::now()) {
             let refreshed = Session { seen: Utc::now(), ..session };
             if let Ok(value) = HeaderValue::from_str(&self.sealer.seal_session(&refreshed)) {
                 response.headers_mut().append(header::SET_COOKIE, value);
+                // A response carrying a session must never sit in a shared cache.
+                response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             }
         }
         response
+    }
+
+    /// One site holds every workspace, so a page in one could use the person's cookie against
+    /// another: WebSockets and writes come only from the workspace's own pages, and nothing but
+    /// a navigation may come from another page of the site (a script's GET could carry data to
+    /// a workspace of a more open tier).
+    fn cross_site(&self, workspace: &str, request: &Request<Incoming>, websocket: bool) -> Option<Why> {
+        let text = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok());
+        let own = self.site.workspace_origin(workspace);
+        let from = text("origin");
+        let state_changing =
+            websocket || !matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+        if state_changing && (from.is_some_and(|from| from != own) || (websocket && from.is_none())) {
+            let recorded =
+                format!("a request from {} may not reach workspace {workspace}", from.unwrap_or("no origin"));
+            return Some(Why::plain(StatusCode::FORBIDDEN, "CrossOrigin", recorded));
+        }
+        if text("sec-fetch-site") == Some("same-site") && text("sec-fetch-mode") != Some("navigate") {
+            let recorded =
+                format!("a script on another page of this site may not reach workspace {workspace}");
+            return Some(Why::plain(StatusCode::FORBIDDEN, "CrossSite", recorded));
+        }
+        None
+    }
+}
+
+/// Why a request is refused: its status, a stable kind for Events and metrics, what the
+/// record says, what the page says (less, where the record would tell a stranger too much),
+/// and a login that could satisfy it.
+#[derive(Debug)]
+struct Why {
+    status: StatusCode,
+    kind: &'static str,
+    recorded: String,
+    shown: String,
+    step_up: Option<String>,
+}
+
+impl Why {
+    fn plain(status: StatusCode, kind: &'static str, reason: String) -> Self {
+        Self { status, kind, shown: reason.clone(), recorded: reason, step_up: None }
     }
 }

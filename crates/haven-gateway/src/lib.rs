@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod oidc;
 pub mod pages;
 pub mod proxy;
+pub mod relay;
 pub mod route;
 mod server;
 pub mod session;

@@ -14,7 +14,7 @@ use crate::{
     gateway::Gateway,
     pages,
     proxy::Body,
-    session::{LOGIN_COOKIE, LOGIN_LIFETIME, LoginState, Session, random_token},
+    session::{LOGIN_LIFETIME, LoginState, Session, random_token},
 };
 
 /// Login states already used and sessions logged out, until they could no longer be used
@@ -60,19 +60,22 @@ impl Gateway {
         match request.uri().path() {
             "/_haven/login" => self.login(&request),
             "/_haven/callback" => self.callback(&request, origin).await,
-            "/_haven/logout" => self.logout(&request, origin),
+            "/_haven/logout" if request.method() == http::Method::POST => self.logout(&request, origin),
+            "/_haven/logout" => pages::logout_form(),
             "/" => match self.session(request.headers()) {
                 Ok(session) => self.portal_page(&session),
-                Err(_) => pages::redirect(&self.login_url(&format!("{}/", self.site.portal_origin()))),
+                Err(_) => pages::redirect(&self.login_url(&format!("{}/", self.site.portal_origin()), false)),
             },
-            _ => pages::refusal(StatusCode::NOT_FOUND, "There is nothing at this address."),
+            _ => self.refusal_page(StatusCode::NOT_FOUND, "There is nothing at this address.", None),
         }
     }
 
-    /// Where a browser without a session is sent, to come back to `next`.
-    pub(crate) fn login_url(&self, next: &str) -> String {
+    /// Where a browser without a session is sent, to come back to `next`; `fresh` asks the
+    /// identity provider to authenticate again (a second factor for a tier that needs one).
+    pub(crate) fn login_url(&self, next: &str, fresh: bool) -> String {
         let next: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
-        format!("{}/_haven/login?next={next}", self.site.portal_origin())
+        let fresh = if fresh { "&fresh=1" } else { "" };
+        format!("{}/_haven/login?next={next}{fresh}", self.site.portal_origin())
     }
 
     /// `next` if it is an address on this site (the portal or a workspace), else the portal:
@@ -92,17 +95,16 @@ impl Gateway {
 
     fn login(&self, request: &Request<Incoming>) -> Response<Body> {
         let Some(oidc) = self.oidc() else {
-            return pages::refusal(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "The identity provider cannot be reached yet; try again in a minute.",
-            );
+            let reason = "The identity provider cannot be reached yet; try again in a minute.";
+            return self.refusal_page(StatusCode::SERVICE_UNAVAILABLE, reason, None);
         };
-        let start = oidc.start();
+        let params = query(request);
+        let start = oidc.start(params.contains_key("fresh"));
         let login = LoginState {
             state: start.state,
             nonce: start.nonce,
             pkce_verifier: start.pkce_verifier,
-            next: self.safe_next(query(request).get("next")),
+            next: self.safe_next(params.get("next")),
             started: Utc::now(),
         };
         let mut response = pages::redirect(&start.url);
@@ -119,7 +121,7 @@ impl Gateway {
     ) -> Response<Body> {
         let refuse = |reason: &str| {
             self.evidence.login_refused(None, origin, reason);
-            pages::refusal(StatusCode::FORBIDDEN, &format!("Login refused: {reason}"))
+            self.refusal_page(StatusCode::FORBIDDEN, &format!("Login refused: {reason}"), None)
         };
         let params = query(request);
         let Some(login) = self.sealer.open_login(request.headers()) else {
@@ -149,10 +151,8 @@ impl Gateway {
         };
         if let Err(error) = self.evidence.login(&identity.user, origin, &identity.amr, identity.mfa) {
             tracing::error!(%error, "the access log did not take a login");
-            return pages::refusal(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "The login could not be recorded, so it was not accepted.",
-            );
+            let reason = "The login could not be recorded, so it was not accepted.";
+            return self.refusal_page(StatusCode::SERVICE_UNAVAILABLE, reason, None);
         }
         let now = Utc::now();
         let session = Session {
@@ -164,7 +164,7 @@ impl Gateway {
             seen: now,
         };
         let mut response = pages::redirect(&login.next);
-        for cookie in [self.sealer.seal_session(&session), self.sealer.clear(LOGIN_COOKIE)] {
+        for cookie in [self.sealer.seal_session(&session), self.sealer.clear_login()] {
             if let Ok(value) = HeaderValue::from_str(&cookie) {
                 response.headers_mut().append(header::SET_COOKIE, value);
             }
@@ -173,6 +173,14 @@ impl Gateway {
     }
 
     fn logout(&self, request: &Request<Incoming>, origin: &crate::evidence::Origin) -> Response<Body> {
+        let from = request.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok());
+        if from.is_some_and(|from| from != self.site.portal_origin()) {
+            return self.refusal_page(
+                StatusCode::FORBIDDEN,
+                "A logout may come only from the gateway's own page.",
+                None,
+            );
+        }
         if let Ok(session) = self.session(request.headers()) {
             self.spent.end_session(&session.id, session.issued + self.lifetimes.absolute);
             self.tracker.end_session(&session.id, "logged out");
@@ -185,7 +193,7 @@ impl Gateway {
             "",
             "<p>You are logged out of every workspace.</p><p><a href=\"/\">Log in again</a></p>",
         );
-        if let Ok(value) = HeaderValue::from_str(&self.sealer.clear(crate::session::SESSION_COOKIE)) {
+        if let Ok(value) = HeaderValue::from_str(&self.sealer.clear_session()) {
             response.headers_mut().append(header::SET_COOKIE, value);
         }
         response

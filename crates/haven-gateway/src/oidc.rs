@@ -5,7 +5,7 @@ use openidconnect::{
     AuthenticationFlow, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet,
     EndpointNotSet, EndpointSet, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
     TokenResponse,
-    core::{CoreClient, CoreProviderMetadata, CoreResponseType},
+    core::{CoreAuthPrompt, CoreClient, CoreProviderMetadata, CoreResponseType},
     reqwest,
 };
 
@@ -105,8 +105,10 @@ impl Oidc {
         Ok(Self { client, http, scopes, username: settings.username, second_factor: settings.second_factor })
     }
 
-    /// A fresh login: random state and nonce, a PKCE S256 challenge.
-    pub fn start(&self) -> LoginStart {
+    /// A fresh login: random state and nonce, a PKCE S256 challenge; `reauthenticate` asks the
+    /// provider to authenticate again rather than reuse its session (`prompt=login`), so a
+    /// person can show the second factor a tier needs.
+    pub fn start(&self, reauthenticate: bool) -> LoginStart {
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let mut request = self
             .client
@@ -118,6 +120,9 @@ impl Oidc {
             .set_pkce_challenge(challenge);
         for scope in &self.scopes {
             request = request.add_scope(Scope::new(scope.clone()));
+        }
+        if reauthenticate {
+            request = request.add_prompt(CoreAuthPrompt::Login);
         }
         let (url, state, nonce) = request.url();
         LoginStart {

@@ -37,20 +37,28 @@ pub fn page(status: StatusCode, title: &str, head: &str, body: &str) -> Response
     // The gateway's own pages: no script, no framing, never cached.
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"),
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+        ),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     response
 }
 
-/// Access refused, with the reason.
-pub fn refusal(status: StatusCode, reason: &str) -> Response<Body> {
+/// Access refused, with the reason; `portal` is the gateway's own address (a workspace's
+/// host would send `/_haven/...` to the environment); `step_up`, a login asking again for a
+/// second factor.
+pub fn refusal(status: StatusCode, reason: &str, portal: &str, step_up: Option<&str>) -> Response<Body> {
     let title = if status == StatusCode::NOT_FOUND { "Not found" } else { "Access refused" };
+    let again = step_up.map_or_else(String::new, |url| {
+        format!("<p><a href=\"{}\">Log in again with a second factor</a></p>", escape(url))
+    });
     let body = format!(
-        "<p>{}</p><p>This was recorded. If you think you should have access, ask your data access body or \
-         project lead. <a href=\"/_haven/logout\">Log out</a></p>",
-        escape(reason)
+        "<p>{}</p>{again}<p>This was recorded. If you think you should have access, ask your data access body or \
+         project lead. <a href=\"{}/_haven/logout\">Log out</a></p>",
+        escape(reason),
+        escape(portal)
     );
     page(status, title, "", &body)
 }
@@ -93,6 +101,13 @@ pub fn portal(user: &str, mfa: bool, workspaces: &[(String, String, String)]) ->
     page(StatusCode::OK, "Your workspaces", "", &body)
 }
 
+/// Asks before logging out: a link in someone else's page must not log a person out.
+pub fn logout_form() -> Response<Body> {
+    let body = "<form method=\"post\" action=\"/_haven/logout\"><p>Log out of every workspace?</p>\
+                <button type=\"submit\">Log out</button></form>";
+    page(StatusCode::OK, "Log out", "", body)
+}
+
 /// A redirect.
 pub fn redirect(location: &str) -> Response<Body> {
     let mut response = page(StatusCode::FOUND, "Redirecting", "", "<p>Redirecting…</p>");
@@ -108,7 +123,8 @@ mod tests {
 
     #[test]
     fn refusal_pages_escape_what_they_quote() {
-        let response = refusal(StatusCode::FORBIDDEN, "<script>alert(1)</script>");
+        let response =
+            refusal(StatusCode::FORBIDDEN, "<script>alert(1)</script>", "https://haven.test", None);
         assert_eq!(response.status(), StatusCode::FORBIDDEN);
         assert_eq!(escape("<a href='x'>&</a>"), "&lt;a href=&#39;x&#39;&gt;&amp;&lt;/a&gt;");
         let csp = response.headers().get(header::CONTENT_SECURITY_POLICY).expect("csp");

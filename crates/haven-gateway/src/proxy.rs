@@ -2,29 +2,25 @@
 //! reaches the environment is decided here, in pure functions: never the session cookie, an
 //! `Authorization` header or forwarding headers the browser made up; always the user's name.
 
-use std::{
-    collections::BTreeMap,
-    net::SocketAddr,
-    pin::Pin,
-    sync::{Arc, atomic::Ordering},
-    task::{Context, Poll},
-};
+use std::{collections::BTreeMap, net::SocketAddr, sync::Arc, time::Duration};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode, header};
-use http_body::{Body as HttpBody, Frame, SizeHint};
 use http_body_util::{BodyExt, Empty, combinators::BoxBody};
 use hyper::body::Incoming;
 use hyper_util::{
     client::legacy::{Client, connect::HttpConnector},
     rt::{TokioExecutor, TokioIo},
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::{
-    session::{LOGIN_COOKIE, SESSION_COOKIE, request_cookies},
+    relay::{Way, counted, relay},
+    session::{SESSION_COOKIE, is_login_cookie, request_cookies},
     tracker::{Tracker, Visit},
 };
+
+/// How long the environment has to accept a connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// Every response body the gateway sends.
@@ -35,10 +31,8 @@ pub type Upstream = Client<HttpConnector, Body>;
 pub fn upstream_client() -> Upstream {
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
-    connector.set_connect_timeout(Some(std::time::Duration::from_secs(5)));
-    Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(std::time::Duration::from_secs(30))
-        .build(connector)
+    connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
+    Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(30)).build(connector)
 }
 
 /// What the gateway tells the environment about a request.
@@ -82,15 +76,16 @@ pub fn upstream_headers(original: &HeaderMap, forwarded: &Forwarded<'_>) -> Head
         .collect();
     let mut headers = HeaderMap::new();
     for (name, value) in original {
-        let lower = name.as_str();
-        let hop = HOP_BY_HOP.contains(&lower) || named_by_connection.iter().any(|n| n == lower);
-        if hop || is_ours_or_forged(lower) || name == header::COOKIE {
+        // CGI, WSGI, PHP and Rack read `X_Haven_User` as `X-Haven-User`: judge the name as they will.
+        let lower = name.as_str().replace('_', "-");
+        let hop = HOP_BY_HOP.contains(&lower.as_str()) || named_by_connection.contains(&lower);
+        if hop || is_ours_or_forged(&lower) || lower == "cookie" {
             continue;
         }
         headers.append(name.clone(), value.clone());
     }
     let kept: Vec<String> = request_cookies(original)
-        .filter(|c| c.name() != SESSION_COOKIE && c.name() != LOGIN_COOKIE)
+        .filter(|c| c.name() != SESSION_COOKIE && !is_login_cookie(c.name()))
         .map(|c| format!("{}={}", c.name(), c.value()))
         .collect();
     if let Ok(value) = HeaderValue::from_str(&kept.join("; "))
@@ -107,16 +102,17 @@ pub fn upstream_headers(original: &HeaderMap, forwarded: &Forwarded<'_>) -> Head
             headers.insert(name, value);
         }
     };
+    // The tier's rules first, then who is asking: no annotation can stand in for the user.
+    for (key, value) in forwarded.annotations {
+        if let Some(rule) = key.strip_prefix("haven.io/").filter(|rule| *rule != "user") {
+            put(&format!("x-haven-{rule}"), value);
+        }
+    }
     put("x-haven-user", forwarded.user);
     put("x-forwarded-for", &forwarded.source.ip().to_string());
     put("x-forwarded-proto", forwarded.scheme);
     if let Some(host) = original.get(header::HOST).and_then(|h| h.to_str().ok()) {
         put("x-forwarded-host", host);
-    }
-    for (key, value) in forwarded.annotations {
-        if let Some(rule) = key.strip_prefix("haven.io/") {
-            put(&format!("x-haven-{rule}"), value);
-        }
     }
     headers
 }
@@ -136,7 +132,7 @@ pub fn downstream_headers(headers: &mut HeaderMap, secure: bool, switching: bool
     for value in cookies {
         let Ok(text) = value.to_str() else { continue };
         let Ok(cookie) = cookie::Cookie::parse(text) else { continue };
-        if cookie.domain().is_none() && cookie.name() != SESSION_COOKIE && cookie.name() != LOGIN_COOKIE {
+        if cookie.domain().is_none() && cookie.name() != SESSION_COOKIE && !is_login_cookie(cookie.name()) {
             headers.append(header::SET_COOKIE, value);
         }
     }
@@ -153,62 +149,6 @@ pub fn security_headers(headers: &mut HeaderMap, secure: bool) {
     }
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
-}
-
-/// Which way bytes go.
-#[derive(Debug, Clone, Copy)]
-enum Way {
-    In,
-    Out,
-}
-
-/// A body that counts its bytes into a visit.
-struct Counted<B> {
-    inner: B,
-    visit: Arc<Visit>,
-    way: Way,
-}
-
-impl<B> HttpBody for Counted<B>
-where
-    B: HttpBody<Data = Bytes> + Unpin,
-    B::Error: Into<BoxError>,
-{
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        if let Poll::Ready(Some(Ok(frame))) = &polled
-            && let Some(data) = frame.data_ref()
-        {
-            count(&self.visit, self.way, data.len());
-        }
-        polled.map(|frame| frame.map(|f| f.map_err(Into::into)))
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-}
-
-fn count(visit: &Visit, way: Way, bytes: usize) {
-    let counter = match way {
-        Way::In => &visit.bytes_in,
-        Way::Out => &visit.bytes_out,
-    };
-    counter.fetch_add(bytes as u64, Ordering::Relaxed);
-}
-
-fn counted(body: Incoming, visit: &Arc<Visit>, way: Way) -> Body {
-    Counted { inner: body, visit: Arc::clone(visit), way }.boxed()
 }
 
 /// Why the environment could not be reached.
@@ -258,7 +198,10 @@ pub async fn websocket(
 ) -> Result<Response<Body>, ProxyError> {
     let unreachable = |e: &dyn std::fmt::Display| ProxyError::Unreachable(e.to_string());
     let browser = hyper::upgrade::on(&mut request);
-    let stream = tokio::net::TcpStream::connect(upstream).await.map_err(|e| unreachable(&e))?;
+    let stream = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(upstream))
+        .await
+        .map_err(|e| unreachable(&e))?
+        .map_err(|e| unreachable(&e))?;
     stream.set_nodelay(true).map_err(|e| unreachable(&e))?;
     let (mut sender, connection) =
         hyper::client::conn::http1::handshake::<_, Empty<Bytes>>(TokioIo::new(stream))
@@ -292,39 +235,6 @@ pub async fn websocket(
     Ok(answer)
 }
 
-/// Copies both ways until both sides are done or the visit ends; returns why it stopped.
-async fn relay<A, B>(browser: A, environment: B, visit: &Arc<Visit>) -> String
-where
-    A: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-    B: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-{
-    let (mut browser_read, mut browser_write) = tokio::io::split(browser);
-    let (mut env_read, mut env_write) = tokio::io::split(environment);
-    let inbound = pump(&mut browser_read, &mut env_write, visit, Way::In);
-    let outbound = pump(&mut env_read, &mut browser_write, visit, Way::Out);
-    tokio::select! {
-        () = visit.closed.cancelled() => "access removed".into(),
-        _ = futures::future::join(inbound, outbound) => "closed".into(),
-    }
-}
-
-async fn pump<R, W>(from: &mut R, to: &mut W, visit: &Arc<Visit>, way: Way) -> std::io::Result<()>
-where
-    R: tokio::io::AsyncRead + Unpin,
-    W: tokio::io::AsyncWrite + Unpin,
-{
-    let mut buffer = vec![0u8; 8 * 1024];
-    loop {
-        let read = from.read(&mut buffer).await?;
-        if read == 0 {
-            return to.shutdown().await;
-        }
-        to.write_all(&buffer[..read]).await?;
-        count(visit, way, read);
-        visit.touch();
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -344,6 +254,7 @@ mod tests {
     fn the_environment_never_sees_our_cookies_credentials_or_forged_identity() {
         let annotations = BTreeMap::from([
             ("haven.io/clipboard-out".to_owned(), "disabled".to_owned()),
+            ("haven.io/user".to_owned(), "mallory".to_owned()),
             ("other.io/x".to_owned(), "y".to_owned()),
         ]);
         let forwarded = Forwarded {
@@ -359,6 +270,8 @@ mod tests {
             ("cookie", "haven_login=x"),
             ("authorization", "Bearer token"),
             ("x-haven-user", "root"),
+            ("x_haven_user", "ben"),
+            ("X_Forwarded_For", "1.2.3.4"),
             ("x-forwarded-for", "1.2.3.4"),
             ("forwarded", "for=1.2.3.4"),
             ("connection", "keep-alive, x-secret"),
@@ -370,6 +283,7 @@ mod tests {
         assert!(headers.get("authorization").is_none() && headers.get("forwarded").is_none());
         assert!(headers.get("x-secret").is_none() && headers.get("connection").is_none());
         assert_eq!(headers.get_all("x-haven-user").iter().count(), 1);
+        assert!(headers.keys().all(|name| !name.as_str().contains('_')), "underscored twins: {headers:?}");
         assert_eq!(headers.get("x-haven-user").map(|v| v.as_bytes()), Some(&b"ada@haven.test"[..]));
         assert_eq!(headers.get("x-forwarded-for").map(|v| v.as_bytes()), Some(&b"10.0.0.9"[..]));
         assert_eq!(headers.get("x-haven-clipboard-out").map(|v| v.as_bytes()), Some(&b"disabled"[..]));

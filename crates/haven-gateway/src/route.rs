@@ -80,9 +80,14 @@ pub fn check_path(path: &str) -> Result<(), PathRefusal> {
         if decoded.iter().any(|&b| b == b'/' || b == b'\\') {
             return Err(PathRefusal::HiddenSeparator);
         }
-        // Decoding twice catches `%252e`, which a second decoder downstream would turn into `.`.
+        // Decoding twice catches `%252e`, which a second decoder downstream would turn into `.`;
+        // Java servers (Tomcat, so Guacamole) drop `;parameters`, reading `..;x` as `..`.
         let twice = percent_decode_str(&String::from_utf8_lossy(&decoded)).collect::<Vec<u8>>();
-        if [&decoded, &twice].iter().any(|d| d.as_slice() == b"." || d.as_slice() == b"..") {
+        let dots = |d: &[u8]| {
+            let name = d.split(|&b| b == b';').next().unwrap_or_default();
+            name == b"." || name == b".."
+        };
+        if dots(&decoded) || dots(&twice) {
             return Err(PathRefusal::DotSegment);
         }
         if twice.iter().any(|&b| b == b'/' || b == b'\\' || b.is_ascii_control()) {
@@ -132,6 +137,8 @@ mod tests {
             ("/a/../ws", PathRefusal::DotSegment),
             ("/a/./b", PathRefusal::DotSegment),
             ("/%252e%252e/x", PathRefusal::DotSegment),
+            ("/..;/manager", PathRefusal::DotSegment),
+            ("/a/.;x/b", PathRefusal::DotSegment),
             ("//tunnel", PathRefusal::EmptySegment),
             ("/api//kernels", PathRefusal::EmptySegment),
             ("/a%2fb", PathRefusal::HiddenSeparator),

@@ -16,7 +16,7 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::{body::Incoming, service::service_fn};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
 use tokio::net::TcpListener;
 use tokio_rustls::{
@@ -38,6 +38,9 @@ use crate::{
     session::{Lifetimes, Sealer},
     tracker::Tracker,
 };
+
+/// How long a client has for its TLS handshake, and then for each request's headers.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How often the identity provider's discovery document and keys are read again (key rotation).
 const REDISCOVER: Duration = Duration::from_secs(900);
@@ -62,9 +65,9 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
         _ => None,
     };
     let client = kube::Client::try_default().await.context("connecting to the Kubernetes API")?;
-    let evidence = Evidence::open(&args.access_log, Some(client.clone()))
-        .with_context(|| format!("opening the access log {}", args.access_log.display()))?;
     let directory = Directory::start(&client, args.ide_port);
+    let evidence = Evidence::open(&args.access_log, Some((client.clone(), directory.clone())))
+        .with_context(|| format!("opening the access log {}", args.access_log.display()))?;
     let ttl = args.recheck_interval.min(Duration::from_secs(2));
     let tracker = Tracker::new(evidence.clone());
     let gateway = Arc::new(Gateway {
@@ -146,7 +149,7 @@ async fn sweep(gateway: Arc<Gateway>, interval: Duration) {
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
-        gateway.tracker.sweep(&gateway.authorizer).await;
+        gateway.tracker.sweep(&gateway.authorizer, &gateway.activity, gateway.lifetimes.absolute).await;
     }
 }
 
@@ -168,11 +171,16 @@ async fn serve(listener: TcpListener, tls: Option<TlsFiles>, gateway: Arc<Gatewa
                 let gateway = Arc::clone(&gateway);
                 async move { Ok::<_, std::convert::Infallible>(gateway.handle(peer, request).await) }
             });
-            let http = hyper::server::conn::http1::Builder::new();
+            let mut http = hyper::server::conn::http1::Builder::new();
+            // A client that never finishes its headers does not hold a connection for long.
+            http.timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT);
             let served = match acceptor {
-                Some(acceptor) => match acceptor.accept(stream).await {
-                    Ok(stream) => http.serve_connection(TokioIo::new(stream), service).with_upgrades().await,
-                    Err(error) => return tracing::debug!(%error, %peer, "TLS handshake failed"),
+                Some(acceptor) => match tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => {
+                        http.serve_connection(TokioIo::new(stream), service).with_upgrades().await
+                    }
+                    Ok(Err(error)) => return tracing::debug!(%error, %peer, "TLS handshake failed"),
+                    Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
                 },
                 None => http.serve_connection(TokioIo::new(stream), service).with_upgrades().await,
             };

@@ -10,8 +10,16 @@ use crate::config::Site;
 
 /// The session cookie: sent to the portal and every workspace (Domain=<domain>).
 pub const SESSION_COOKIE: &str = "haven_session";
-/// The login in progress: state, nonce and PKCE verifier, only for the callback.
+/// The login in progress: state, nonce and PKCE verifier, for the portal's host only.
 pub const LOGIN_COOKIE: &str = "haven_login";
+/// The same on https: the `__Host-` prefix makes browsers refuse it with a Domain, so a page
+/// in a workspace cannot plant one for the portal (login CSRF through cookie tossing).
+pub const SECURE_LOGIN_COOKIE: &str = "__Host-haven_login";
+
+/// Whether a cookie name is the login cookie's, in either form.
+pub fn is_login_cookie(name: &str) -> bool {
+    name == LOGIN_COOKIE || name == SECURE_LOGIN_COOKIE
+}
 /// How long a login may take at the identity provider.
 pub const LOGIN_LIFETIME: Duration = Duration::minutes(10);
 /// The smallest key file: the private jar derives its AES key from 64 bytes.
@@ -126,11 +134,12 @@ impl Sealer {
         jar.get(name).map(|sealed| sealed.to_string()).unwrap_or_default()
     }
 
+    /// Opens the one cookie of that name; two of them (one planted beside ours) open to nothing.
     fn open<T: DeserializeOwned>(&self, headers: &HeaderMap, name: &str) -> Option<T> {
+        let mut found = request_cookies(headers).filter(|c| c.name() == name);
+        let (Some(cookie), None) = (found.next(), found.next()) else { return None };
         let mut jar = CookieJar::new();
-        for cookie in request_cookies(headers).filter(|c| c.name() == name) {
-            jar.add_original(cookie.into_owned());
-        }
+        jar.add_original(cookie.into_owned());
         let opened = jar.private(&self.key).get(name)?;
         serde_json::from_str(opened.value()).ok()
     }
@@ -143,18 +152,30 @@ impl Sealer {
         self.open(headers, SESSION_COOKIE)
     }
 
+    fn login_cookie(&self) -> &'static str {
+        if self.site.secure() { SECURE_LOGIN_COOKIE } else { LOGIN_COOKIE }
+    }
+
     pub fn seal_login(&self, login: &LoginState) -> String {
-        self.seal(LOGIN_COOKIE, login, "/_haven/", false)
+        self.seal(self.login_cookie(), login, "/", false)
     }
 
     pub fn open_login(&self, headers: &HeaderMap) -> Option<LoginState> {
-        self.open(headers, LOGIN_COOKIE)
+        self.open(headers, self.login_cookie())
     }
 
-    /// A Set-Cookie value that removes a cookie of ours.
-    pub fn clear(&self, name: &'static str) -> String {
-        let (path, site_wide) = if name == LOGIN_COOKIE { ("/_haven/", false) } else { ("/", true) };
-        let mut cookie = Cookie::build((name, "")).path(path).http_only(true).secure(self.site.secure());
+    /// A Set-Cookie value that removes the login cookie.
+    pub fn clear_login(&self) -> String {
+        self.removal(self.login_cookie(), false)
+    }
+
+    /// A Set-Cookie value that removes the session cookie.
+    pub fn clear_session(&self) -> String {
+        self.removal(SESSION_COOKIE, true)
+    }
+
+    fn removal(&self, name: &'static str, site_wide: bool) -> String {
+        let mut cookie = Cookie::build((name, "")).path("/").http_only(true).secure(self.site.secure());
         if site_wide {
             cookie = cookie.domain(self.site.domain.clone());
         }
@@ -260,8 +281,19 @@ mod tests {
             started: Utc::now(),
         };
         let cookie = sealer(1).seal_login(&login);
-        assert!(cookie.contains("Path=/_haven/") && !cookie.contains("Domain="), "{cookie}");
+        assert!(cookie.starts_with("__Host-haven_login=") && !cookie.contains("Domain="), "{cookie}");
         assert_eq!(sealer(1).open_login(&request_with(&cookie)), Some(login));
+    }
+
+    #[test]
+    fn a_second_session_cookie_planted_beside_ours_opens_to_nothing() {
+        let now = Utc::now();
+        let ours = sealer(1).seal_session(&session(now));
+        let pair = ours.split(';').next().unwrap_or_default().to_owned();
+        let mut headers = HeaderMap::new();
+        let both = format!("{pair}; {pair}");
+        headers.insert(http::header::COOKIE, HeaderValue::from_str(&both).expect("ascii"));
+        assert_eq!(sealer(1).open_session(&headers), None);
     }
 
     #[test]

@@ -18,6 +18,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    activity::{self, Activity},
     authz::{Authorizer, Refusal},
     evidence::{Evidence, Origin, timestamp},
     session::{Session, random_token},
@@ -55,6 +56,8 @@ pub struct Visit {
     pub permit: String,
     pub kind: VisitKind,
     pub start: DateTime<Utc>,
+    /// When the session's login was: its absolute lifetime ends WebSockets too.
+    pub logged_in: DateTime<Utc>,
     last: Mutex<Instant>,
     pub requests: AtomicU64,
     /// Bytes from the person to the environment.
@@ -148,6 +151,7 @@ impl Tracker {
             permit: permit.to_owned(),
             kind,
             start: Utc::now(),
+            logged_in: session.issued,
             last: Mutex::new(Instant::now()),
             requests: AtomicU64::new(0),
             bytes_in: AtomicU64::new(0),
@@ -213,7 +217,15 @@ impl Tracker {
 
     /// One pass of the sweeper: asks again for each person inside each workspace and ends
     /// the visits of whoever may no longer be there; ends quiet HTTP visits.
-    pub async fn sweep(&self, authorizer: &Authorizer) {
+    /// Also ends visits whose session outlived its absolute lifetime, and reports activity for
+    /// workspaces someone used since the last pass (a terminal or kernel over a WebSocket
+    /// sends no new requests).
+    pub async fn sweep(
+        &self,
+        authorizer: &Authorizer,
+        activity: &Activity,
+        session_lifetime: chrono::Duration,
+    ) {
         let mut people: Vec<(String, String, bool)> =
             self.open_visits().iter().map(|v| (v.workspace.clone(), v.user.clone(), v.mfa)).collect();
         people.sort();
@@ -235,6 +247,19 @@ impl Tracker {
                     }
                 }
             }
+        }
+        let now = Utc::now();
+        let outlived: Vec<String> = self
+            .open_visits()
+            .iter()
+            .filter(|v| now - v.logged_in > session_lifetime)
+            .map(|v| v.id.clone())
+            .collect();
+        for id in outlived {
+            self.end(&id, "the session's lifetime ended");
+        }
+        for visit in self.open_visits().iter().filter(|v| v.quiet_for() < activity::REPORT_INTERVAL) {
+            activity.report(&visit.workspace, false);
         }
         let quiet: Vec<String> = self
             .open_visits()

@@ -24,7 +24,12 @@ async fn main() -> Result<()> {
     let shown: String = if body.starts_with("<!doctype html>") {
         // The gateway's own page: its message, without the markup.
         let text = body.split("<p>").nth(1).unwrap_or_default();
-        text.split("</p>").next().unwrap_or_default().to_owned()
+        let text = text.split("</p>").next().unwrap_or_default();
+        text.replace("&#39;", "'")
+            .replace("&quot;", "\"")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&")
     } else {
         body.chars().take(400).collect()
     };
