@@ -5,36 +5,18 @@
 //! needs a second factor.
 
 use anyhow::{Context, Result, ensure};
-use haven_api::{
-    DataPermit, Workspace, constants::GROUP, validation::workspace_namespace, workspace::WorkspacePhase,
-};
+use haven_api::{DataPermit, Workspace, workspace::WorkspacePhase};
 use haven_e2e::{DEADLINE, Operator, admin, data_root, ensure_namespace, eventually, fixtures, unique_name};
-use k8s_openapi::api::authorization::v1::{ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec};
+use k8s_openapi::api::authorization::v1::SubjectAccessReview;
 use kube::{
     Api, Client,
     api::{DeleteParams, Patch, PatchParams, PostParams},
 };
 use serde_json::json;
 
-/// The gateway's question: may `user` connect to `workspace`? Asked as the gateway asks it
-/// (in the workspace's namespace, by name), with the group every signed-in person has.
+/// The gateway's question, exactly as it asks it: may `user` connect to `workspace`?
 async fn may_connect(client: &Client, user: &str, workspace: &str) -> Result<bool> {
-    let review = SubjectAccessReview {
-        spec: SubjectAccessReviewSpec {
-            user: Some(user.to_owned()),
-            groups: Some(vec!["system:authenticated".to_owned()]),
-            resource_attributes: Some(ResourceAttributes {
-                group: Some(GROUP.to_owned()),
-                resource: Some("workspaces".to_owned()),
-                name: Some(workspace.to_owned()),
-                namespace: Some(workspace_namespace(workspace)),
-                verb: Some("connect".to_owned()),
-                ..ResourceAttributes::default()
-            }),
-            ..SubjectAccessReviewSpec::default()
-        },
-        ..SubjectAccessReview::default()
-    };
+    let review = haven_gateway::authz::connect_review(workspace, user);
     let answer =
         Api::<SubjectAccessReview>::all(client.clone()).create(&PostParams::default(), &review).await?;
     Ok(answer.status.context("the review has a status")?.allowed)

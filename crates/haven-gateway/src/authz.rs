@@ -120,6 +120,28 @@ pub fn judge(
 /// (user, workspace, second factor) → when asked, and the answer.
 type Decisions = HashMap<(String, String, bool), (Instant, Result<Grant, Refusal>)>;
 
+/// The question asked for every visit: may `user` `connect` to `workspace` (in its namespace,
+/// by name)? As the API server sees a person it authenticated: a grant to every signed-in user
+/// counts here too (and membership in the Workspace still decides).
+pub fn connect_review(workspace: &str, user: &str) -> SubjectAccessReview {
+    SubjectAccessReview {
+        spec: SubjectAccessReviewSpec {
+            user: Some(user.to_owned()),
+            groups: Some(vec!["system:authenticated".to_owned()]),
+            resource_attributes: Some(ResourceAttributes {
+                group: Some(GROUP.to_owned()),
+                resource: Some("workspaces".to_owned()),
+                name: Some(workspace.to_owned()),
+                namespace: Some(workspace_namespace(workspace)),
+                verb: Some(CONNECT_VERB.to_owned()),
+                ..ResourceAttributes::default()
+            }),
+            ..SubjectAccessReviewSpec::default()
+        },
+        ..SubjectAccessReview::default()
+    }
+}
+
 /// Decisions, cached for a short while per person, workspace and factor.
 #[derive(Clone)]
 pub struct Authorizer {
@@ -173,24 +195,7 @@ impl Authorizer {
     }
 
     async fn review(&self, workspace: &str, user: &str) -> Result<(), Refusal> {
-        let review = SubjectAccessReview {
-            spec: SubjectAccessReviewSpec {
-                user: Some(user.to_owned()),
-                // As the API server sees a person it authenticated: a grant to every signed-in
-                // user counts here too (and membership in the Workspace still decides).
-                groups: Some(vec!["system:authenticated".to_owned()]),
-                resource_attributes: Some(ResourceAttributes {
-                    group: Some(GROUP.to_owned()),
-                    resource: Some("workspaces".to_owned()),
-                    name: Some(workspace.to_owned()),
-                    namespace: Some(workspace_namespace(workspace)),
-                    verb: Some(CONNECT_VERB.to_owned()),
-                    ..ResourceAttributes::default()
-                }),
-                ..SubjectAccessReviewSpec::default()
-            },
-            ..SubjectAccessReview::default()
-        };
+        let review = connect_review(workspace, user);
         let api: Api<SubjectAccessReview> = Api::all(self.client.clone());
         let answer = api
             .create(&PostParams::default(), &review)

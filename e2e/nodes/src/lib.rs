@@ -161,6 +161,16 @@ pub fn service_ip(namespace: &str, service: &str) -> Result<String> {
 /// workspace under it, small enough for a two-core node. Returns once the environment pod
 /// is Ready; the pod is `workspace-0` in namespace `ws-<name>`.
 pub fn permit_and_workspace(name: &str, user: &str, environment: Value) -> Result<()> {
+    permit_and_workspace_for(name, &[user], "checker@example.org", environment)
+}
+
+/// [`permit_and_workspace`] for several users (all of them the workspace's) and a reviewer.
+pub fn permit_and_workspace_for(
+    name: &str,
+    users: &[&str],
+    reviewer: &str,
+    environment: Value,
+) -> Result<()> {
     let mut env = json!({"allowedImages": [testenv_image()]});
     if let (Some(target), Some(extra)) = (env.as_object_mut(), environment.as_object()) {
         target.extend(extra.clone());
@@ -171,7 +181,7 @@ pub fn permit_and_workspace(name: &str, user: &str, environment: Value) -> Resul
             "permitId": format!("HDAB-NODES-{name}"),
             "holder": {"organisation": "Haven real-node tests", "principalInvestigator": "pi@example.org"},
             "purpose": "Statistics",
-            "users": [user], "reviewers": ["checker@example.org"],
+            "users": users, "reviewers": [reviewer],
             "validFrom": "2026-01-01T00:00:00Z", "validUntil": "2030-01-01T00:00:00Z",
             "datasets": [{"name": "survey", "source": "survey/2025.csv", "columns": [
                 {"name": "respondent_id", "rule": "Hmac"}, {"name": "region", "rule": "Keep"},
@@ -187,7 +197,7 @@ pub fn permit_and_workspace(name: &str, user: &str, environment: Value) -> Resul
     ])?;
     apply(&json!({
         "apiVersion": "haven.io/v1alpha1", "kind": "Workspace", "metadata": {"name": name},
-        "spec": {"permit": name, "users": [user], "image": testenv_image(),
+        "spec": {"permit": name, "users": users, "image": testenv_image(),
                  "resources": {"cpu": "100m", "memory": "128Mi"}, "homeStorage": "1Gi"}
     }))?;
     kubectl_ok(&[

@@ -18,7 +18,7 @@ use anyhow::{Context, Result, ensure};
 use futures::{SinkExt, StreamExt};
 use haven_e2e::{kubectl_ok, unique_name};
 use haven_e2e_nodes::{
-    Browser, GATEWAY_DOMAIN, GATEWAY_PORT, IdpEnv, apply, data_root, node_address, testenv_image, wait_ready,
+    Browser, GATEWAY_DOMAIN, GATEWAY_PORT, IdpEnv, data_root, node_address, permit_and_workspace_for,
     workspace_url,
 };
 use reqwest::{StatusCode, Url, header::LOCATION};
@@ -35,42 +35,6 @@ const CUT_BOUND: Duration = Duration::from_secs(30);
 
 fn portal() -> String {
     format!("https://{DOMAIN}:{PORT}")
-}
-
-/// A permit (tier 3: a second factor required) for ada and ben, oli its output checker, and
-/// a workspace for both; a second workspace for cy under its own permit.
-fn permit_and_workspace(name: &str, users: &[&str], reviewer: &str) -> Result<()> {
-    apply(&json!({
-        "apiVersion": "haven.io/v1alpha1", "kind": "DataPermit", "metadata": {"name": name},
-        "spec": {
-            "permitId": format!("HDAB-GW-{name}"),
-            "holder": {"organisation": "Haven gateway tests", "principalInvestigator": "pi@example.org"},
-            "purpose": "Statistics", "users": users, "reviewers": [reviewer],
-            "validFrom": "2026-01-01T00:00:00Z", "validUntil": "2030-01-01T00:00:00Z",
-            "datasets": [{"name": "survey", "source": "survey/2025.csv", "columns": [
-                {"name": "respondent_id", "rule": "Hmac"}, {"name": "region", "rule": "Keep"},
-                {"name": "answer", "rule": "Keep"}]}],
-            "environment": {"allowedImages": [testenv_image()]},
-        }
-    }))?;
-    kubectl_ok(&[
-        "wait",
-        "--for=jsonpath={.status.phase}=Active",
-        &format!("datapermit/{name}"),
-        "--timeout=180s",
-    ])?;
-    apply(&json!({
-        "apiVersion": "haven.io/v1alpha1", "kind": "Workspace", "metadata": {"name": name},
-        "spec": {"permit": name, "users": users, "image": testenv_image(),
-                 "resources": {"cpu": "100m", "memory": "128Mi"}, "homeStorage": "1Gi"}
-    }))?;
-    kubectl_ok(&[
-        "wait",
-        "--for=jsonpath={.status.phase}=Ready",
-        &format!("workspace/{name}"),
-        "--timeout=180s",
-    ])?;
-    wait_ready(&format!("ws-{name}"), "pod/workspace-0")
 }
 
 /// A TLS connection to the gateway's NodePort for `host`, trusting only the cluster CA.
@@ -141,8 +105,9 @@ async fn only_the_permits_user_with_a_second_factor_gets_in_and_losing_access_cl
     let idp = IdpEnv::load()?;
     let (ada, ben, cy, oli) = (idp.user("ada")?, idp.user("ben")?, idp.user("cy")?, idp.user("oli")?);
     let (a, b) = (unique_name("gw-a"), unique_name("gw-b"));
-    permit_and_workspace(&a, &[&ada.email, &ben.email], &oli.email)?;
-    permit_and_workspace(&b, &[&cy.email], "checker@example.org")?;
+    // Tier 3 (the default): a second factor required.
+    permit_and_workspace_for(&a, &[&ada.email, &ben.email], &oli.email, json!({}))?;
+    permit_and_workspace_for(&b, &[&cy.email], "checker@example.org", json!({}))?;
 
     // Ada: password and one-time code; the environment sees her name, not her credentials.
     let browser = Browser::new(&idp, &[&a, &b, "gw-nope"])?;
