@@ -78,19 +78,8 @@ impl Gateway {
         format!("{}/_haven/login?next={next}{fresh}", self.site.portal_origin())
     }
 
-    /// `next` if it is an address on this site (the portal or a workspace), else the portal:
-    /// a login must never redirect elsewhere.
     fn safe_next(&self, next: Option<&String>) -> String {
-        let portal = format!("{}/", self.site.portal_origin());
-        let Some(next) = next else { return portal };
-        let Ok(url) = url::Url::parse(next) else { return portal };
-        let host = url.host_str().unwrap_or_default();
-        let on_site = url.scheme() == self.site.scheme
-            && url.port() == self.site.port
-            && url.username().is_empty()
-            && (host == self.site.domain
-                || matches!(crate::route::target(&self.site, host), crate::route::Target::Workspace(_)));
-        if on_site { url.to_string() } else { portal }
+        safe_next(&self.site, next.map(String::as_str))
     }
 
     fn login(&self, request: &Request<Incoming>) -> Response<Body> {
@@ -212,5 +201,47 @@ impl Gateway {
             })
             .collect();
         pages::portal(&session.user, session.mfa, &workspaces)
+    }
+}
+
+/// `next` if it is an address on this site (the portal or a workspace), else the portal: a
+/// login must never send the browser elsewhere (pure).
+pub fn safe_next(site: &crate::config::Site, next: Option<&str>) -> String {
+    let portal = format!("{}/", site.portal_origin());
+    let Some(url) = next.and_then(|next| url::Url::parse(next).ok()) else { return portal };
+    let host = url.host_str().unwrap_or_default();
+    let on_site = url.scheme() == site.scheme
+        && url.port() == site.port
+        && url.username().is_empty()
+        && url.password().is_none()
+        && (host == site.domain
+            || matches!(crate::route::target(site, host), crate::route::Target::Workspace(_)));
+    if on_site { url.to_string() } else { portal }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Site;
+
+    #[test]
+    fn after_login_the_browser_goes_only_to_this_site() {
+        let site = Site::parse("https://haven.test:30443").expect("site");
+        let next = |url: &str| safe_next(&site, Some(url));
+        assert_eq!(next("https://w.haven.test:30443/lab?x=1"), "https://w.haven.test:30443/lab?x=1");
+        assert_eq!(next("https://haven.test:30443/"), "https://haven.test:30443/");
+        for elsewhere in [
+            "https://evil.example/",
+            "https://w.haven.test.evil.example:30443/",
+            "http://w.haven.test:30443/",
+            "https://w.haven.test/",
+            "https://user@w.haven.test:30443/",
+            "https://a.b.haven.test:30443/",
+            "//evil.example/",
+            "javascript:alert(1)",
+        ] {
+            assert_eq!(next(elsewhere), "https://haven.test:30443/", "{elsewhere}");
+        }
+        assert_eq!(safe_next(&site, None), "https://haven.test:30443/");
     }
 }

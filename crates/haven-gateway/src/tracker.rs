@@ -276,3 +276,49 @@ impl Tracker {
         self.visits.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+
+    use super::*;
+
+    fn session(id: &str) -> Session {
+        let now = Utc::now();
+        Session { id: id.into(), user: "ada@x".into(), mfa: true, amr: vec![], issued: now, seen: now }
+    }
+
+    fn records(path: &std::path::Path) -> Vec<serde_json::Value> {
+        haven_data::audit::verify(path).expect("the chain verifies");
+        let text = std::fs::read_to_string(path).expect("log");
+        text.lines().map(|l| serde_json::from_str(l).expect("json")).collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_sessions_requests_are_one_visit_and_it_ends_once_with_its_counters() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("access.log");
+        let tracker = Tracker::new(Evidence::open(&log, None).expect("log"));
+        let origin = Origin { source: "10.0.0.9".into(), user_agent: "test".into() };
+        let first = tracker.http_visit(&session("s1"), "w", "p", &origin).await.expect("visit");
+        let again = tracker.http_visit(&session("s1"), "w", "p", &origin).await.expect("visit");
+        assert_eq!(first.id, again.id, "one visit per session and workspace");
+        let other = tracker.http_visit(&session("s2"), "w", "p", &origin).await.expect("visit");
+        assert_ne!(first.id, other.id, "another session is another visit");
+        let socket = tracker.websocket(&session("s1"), "w", "p", &origin).expect("visit");
+        first.bytes_out.fetch_add(523, Ordering::Relaxed);
+        tracker.end(&first.id, "idle");
+        tracker.end(&first.id, "idle");
+        tracker.end_session("s1", "logged out");
+        assert!(socket.closed.is_cancelled(), "logging out closes the session's WebSockets");
+        assert_eq!(tracker.open_visits().len(), 1, "s2's visit stays open");
+        let records = records(&log);
+        let ends: Vec<_> = records.iter().filter(|r| r["action"] == "visit-end").collect();
+        assert_eq!(ends.len(), 2, "one end per visit: {ends:?}");
+        assert_eq!(ends[0]["detail"]["bytesOut"], 523);
+        assert_eq!(ends[0]["detail"]["reason"], "idle");
+        assert_eq!(ends[1]["detail"]["kind"], "websocket");
+        assert_eq!(ends[1]["detail"]["reason"], "logged out");
+        assert_eq!(records.iter().filter(|r| r["action"] == "visit-start").count(), 3);
+    }
+}
