@@ -118,7 +118,7 @@ if [ "$real_node" = 1 ]; then
   for ns in haven-gateway demo-elsewhere; do
     kubectl create namespace "$ns" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
     kubectl -n "$ns" run probe --image="haven.local/testenv:$version" --restart=Never \
-      --overrides='{"spec":{"automountServiceAccountToken":false}}' >/dev/null 2>&1 || true
+      --overrides='{"spec":{"automountServiceAccountToken":false,"securityContext":{"runAsNonRoot":true,"runAsUser":65532,"seccompProfile":{"type":"RuntimeDefault"}},"containers":[{"name":"probe","image":"haven.local/testenv:'"$version"'","securityContext":{"allowPrivilegeEscalation":false,"capabilities":{"drop":["ALL"]}}}]}}' >/dev/null 2>&1 || true
     kubectl -n "$ns" wait --for=condition=Ready pod/probe --timeout=120s >/dev/null
   done
   ide="$(kubectl -n ws-cancer-outcomes get service workspace -o jsonpath='{.spec.clusterIP}'):8888"
@@ -132,9 +132,8 @@ fi
 if [ "$real_node" = 1 ]; then
   say "The door: people reach a workspace only through the access gateway (OIDC login, MFA per tier, a check per visit)"
   # The provider's people (e2e/idp.sh): ada has a password and a one-time code, ben a password only,
-  # oli is an output checker. A tier-3 permit for ada and ben, and a workspace running the test
-  # environment, which answers /headers with what reached it.
-  sed -e "s#quay.io/jupyter/minimal-notebook:2026-01-05#haven.local/testenv:$version#" \
+  # oli is an output checker. A tier-3 permit for ada and ben, and a workspace running JupyterLab.
+  sed -e "s#quay.io/jupyter/minimal-notebook:2026-01-05#$jupyterlab#" \
     -e 's#name: minimal-permit#name: door-permit#' -e 's#permitId: .*#permitId: HDAB-2026-DOOR#' \
     -e 's#users: \[erin@example.org\]#users: [ada@haven.test, ben@haven.test]#' \
     -e 's#reviewers: \[frank@example.org\]#reviewers: [oli@haven.test]#' examples/datapermit-minimal.yaml | kubectl apply -f -
@@ -143,18 +142,20 @@ if [ "$real_node" = 1 ]; then
 apiVersion: haven.io/v1alpha1
 kind: Workspace
 metadata: { name: door }
-spec: { permit: door-permit, users: [ada@haven.test, ben@haven.test], image: "haven.local/testenv:$version", resources: { cpu: 100m, memory: 128Mi } }
+spec: { permit: door-permit, users: [ada@haven.test, ben@haven.test], image: "$jupyterlab", resources: { cpu: 250m, memory: 512Mi } }
 YAML
-  kubectl wait --for=jsonpath='{.status.phase}'=Ready --timeout=180s workspace/door
+  kubectl wait --for=jsonpath='{.status.phase}'=Ready --timeout=300s workspace/door
   # shellcheck disable=SC1091  # written by e2e/idp.sh
   source "$(dirname "$KUBECONFIG")/idp.env"
   node_ip="$(kubectl get nodes -o jsonpath="{.items[0].status.addresses[?(@.type=='InternalIP')].address}")"
   echo "  https://door.haven.test:30443/  (haven.test and *.haven.test at $node_ip; CA $IDP_CA_FILE)"
   echo "  log in as $IDP_ADA_EMAIL, password $IDP_ADA_PASSWORD, one-time codes from the TOTP key $IDP_ADA_TOTP_SECRET"
-  visit() { HAVEN_IDP_ENV="$(dirname "$KUBECONFIG")/idp.env" cargo run --quiet --locked -p haven-e2e-nodes --example gateway_visit -- "$@" || true; }
-  visit ada door /headers
-  visit ben door /headers
-  visit oli door /headers
+  export HAVEN_IDP_ENV="$(dirname "$KUBECONFIG")/idp.env"
+  e2e/build-browser.sh
+  # A real browser: Keycloak's login pages, the one-time code, then JupyterLab through the door.
+  cargo run --quiet --locked -p haven-e2e-nodes --example browser_visit -- ada door "$data_root/door-ada.png" /api/events/subscribe || true
+  cargo run --quiet --locked -p haven-e2e-nodes --example browser_visit -- oli door "$data_root/door-oli.png" || true
+  cargo run --quiet --locked -p haven-e2e-nodes --example gateway_visit -- ben door /lab || true
   say "Who was inside workspace door, and who was turned away (kubectl haven access, from the gateway's chained log)"
   cargo run --quiet --locked -p kubectl-haven -- access door --log "$data_root" --refusals
 fi
