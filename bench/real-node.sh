@@ -22,9 +22,10 @@ now() { date +%s%N; }
 ms() { echo $(( ($2 - $1) / 1000000 )); }
 
 # The gateway namespace's prober, from which an IDE answers.
-kubectl create namespace haven-gateway >/dev/null
+# (the namespace exists when the access gateway was installed, labelled Pod Security restricted)
+kubectl create namespace haven-gateway --dry-run=client -o yaml | kubectl apply -f - >/dev/null
 kubectl -n haven-gateway run probe --image="$image" --restart=Never \
-  --overrides='{"spec":{"automountServiceAccountToken":false}}' >/dev/null
+  --overrides='{"spec":{"automountServiceAccountToken":false,"securityContext":{"runAsNonRoot":true,"runAsUser":65532,"seccompProfile":{"type":"RuntimeDefault"}},"containers":[{"name":"probe","image":"'"$image"'","securityContext":{"allowPrivilegeEscalation":false,"capabilities":{"drop":["ALL"]}}}]}}' >/dev/null
 kubectl -n haven-gateway wait --for=condition=Ready pod/probe --timeout=120s >/dev/null
 
 kubectl apply -f - >/dev/null <<YAML
