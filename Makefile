@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 CARGO ?= cargo
 
-.PHONY: help demo test test-unit test-e2e test-nodes images lint fmt crds chart-snapshot bench bench-acro bench-pseudo control-plane cluster-up cluster-down clean
+.PHONY: help demo test test-unit test-e2e test-nodes images lint fmt crds chart-snapshot bench bench-acro bench-pseudo bench-gateway control-plane cluster-up cluster-down clean
 
 help:
 	@echo "make demo          local control plane + operator + examples, then kubectl get"
@@ -12,7 +12,7 @@ help:
 	@echo "make images        build the images without a container engine (target/images; see Dockerfile)"
 	@echo "make crds          regenerate crds/ from the Rust types (and the Helm chart's copies)"
 	@echo "make chart-snapshot  re-render charts/haven/tests/snapshot.yaml (default values)"
-	@echo "make bench         scale (long; a quiet machine): provisioning vs a raw client, idle writes, memory, teardown lag; make bench-pseudo: preparation vs qsv and pandas (BENCHMARKS.md)"
+	@echo "make bench         scale (long; a quiet machine): provisioning vs a raw client, idle writes, memory, teardown lag; make bench-pseudo: preparation vs qsv and pandas; make bench-gateway: the gateway vs nginx and direct (BENCHMARKS.md)"
 	@echo "make lint | fmt    clippy -D warnings and rustfmt --check | format the code"
 	@echo "make cluster-up    start the local control plane (.cluster/kubeconfig); cluster-down stops it"
 
@@ -53,6 +53,10 @@ bench:
 # Haven's disclosure checks beside ACRO 1.0.2's, cell by cell (SEEDS=).
 bench-acro:
 	bench/acro.sh
+
+# The access gateway against nginx doing the same job and a direct connection, on a real node.
+bench-gateway:
+	bench/gateway.sh
 
 # haven pseudonymise against qsv and pandas on a ~1 GB synthetic registry (ROWS=, REPS=).
 bench-pseudo:
