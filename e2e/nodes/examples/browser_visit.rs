@@ -48,6 +48,8 @@ async fn main() -> Result<()> {
         _ => bail!("usage: browser_visit <ada|ben|cy|oli> <workspace> <screenshot.png> [ws-path]"),
     };
     let ws_path = args.get(3).map_or("/ws", String::as_str);
+    // fantoccini's client builds a rustls config from the process default.
+    let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
     let idp = IdpEnv::load()?;
     let person = idp.user(user)?;
     let node = node_address()?.ip();
