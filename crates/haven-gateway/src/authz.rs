@@ -33,7 +33,7 @@ pub enum Refusal {
     PermitNotActive { permit: String, phase: String },
     #[error("{user} is not one of workspace {workspace}'s users")]
     NotAUser { user: String, workspace: String },
-    #[error("workspace {0} needs a login with a second factor (MFA); log out and log in with one")]
+    #[error("workspace {0} needs a login with a second factor (MFA)")]
     SecondFactorRequired(String),
     #[error("the cluster does not allow {user} to connect to workspace {workspace}{reason}")]
     Rbac { user: String, workspace: String, reason: String },
