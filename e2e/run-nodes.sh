@@ -40,6 +40,7 @@ finish() {
 }
 trap finish EXIT
 
+e2e/build-browser.sh   # headless Chromium for nodes/tests/browser.rs (Debian packages, when missing)
 KUBECONFIG=$(e2e/nodes-cluster.sh)
 export KUBECONFIG
 data="$HAVEN_CLUSTER_DIR/data"

@@ -3,6 +3,7 @@
 //! real node (e2e/node.sh), installs the chart with the operator's image and runs these tests.
 #![forbid(unsafe_code)]
 
+pub mod chromium;
 pub mod gateway_browser;
 pub mod oidc_login;
 
