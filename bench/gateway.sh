@@ -18,7 +18,9 @@ export PATH="$bin:$PATH" HAVEN_CLUSTER_DIR="$PWD/.bench-nodes-cluster"
 command -v nginx >/dev/null || { apt-get update && apt-get install -y nginx-light; } >&2
 nginx_pid=""
 cleanup() {
-  [ -n "$nginx_pid" ] && kill "$nginx_pid" 2>/dev/null
+  # nginx writes its own pid (the one started under node.sh exec is a child of a shell).
+  [ -f "$HAVEN_CLUSTER_DIR/nginx.pid" ] && kill "$(cat "$HAVEN_CLUSTER_DIR/nginx.pid")" 2>/dev/null
+  [ -n "$nginx_pid" ] && wait "$nginx_pid" 2>/dev/null
   e2e/cluster.sh down >/dev/null 2>&1
 }
 trap cleanup EXIT
