@@ -10,6 +10,12 @@ pub const VERSION: &str = "v1alpha1";
 /// it, so a log cut short or rewritten in the data store is found out.
 pub const AUDIT_ANCHOR_CONFIG_MAP: &str = "haven-audit-anchor";
 
+/// Name of each workspace's analysis environment: its StatefulSet and its IDE Service, which the
+/// access gateway finds by this name.
+pub const ENVIRONMENT_NAME: &str = "workspace";
+/// The IDE Service's port name.
+pub const IDE_PORT_NAME: &str = "ide";
+
 /// The one field manager for every server-side apply the operator makes.
 pub const FIELD_MANAGER: &str = "haven-operator";
 

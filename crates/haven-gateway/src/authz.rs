@@ -168,24 +168,40 @@ impl Authorizer {
         let grant = self.judge_now(workspace, user, mfa)?;
         let key = (user.to_owned(), workspace.to_owned(), mfa);
         let cached = self.lock().get(&key).filter(|(at, _)| at.elapsed() < self.ttl).map(|(_, d)| d.clone());
-        if let Some(decision) = cached {
-            return decision.map(|_| grant);
+        match cached {
+            Some(decision) => decision.map(|_| grant),
+            None => self.review_and_remember(workspace, user, mfa, grant).await,
         }
-        self.ask_fresh(workspace, user, mfa).await
     }
 
     /// The decision asked anew (the sweeper's recheck), then cached.
     pub async fn ask_fresh(&self, workspace: &str, user: &str, mfa: bool) -> Result<Grant, Refusal> {
-        let decision = match self.judge_now(workspace, user, mfa) {
-            Ok(grant) => self.review(workspace, user).await.map(|()| grant),
-            Err(refusal) => Err(refusal),
-        };
-        // An unavailable API server is not remembered: the next request asks again.
-        if !matches!(decision, Err(Refusal::Unavailable(_))) {
-            self.lock()
-                .insert((user.to_owned(), workspace.to_owned(), mfa), (Instant::now(), decision.clone()));
+        match self.judge_now(workspace, user, mfa) {
+            Ok(grant) => self.review_and_remember(workspace, user, mfa, grant).await,
+            Err(refusal) => {
+                self.remember(workspace, user, mfa, Err(refusal.clone()));
+                Err(refusal)
+            }
         }
+    }
+
+    async fn review_and_remember(
+        &self,
+        workspace: &str,
+        user: &str,
+        mfa: bool,
+        grant: Grant,
+    ) -> Result<Grant, Refusal> {
+        let decision = self.review(workspace, user).await.map(|()| grant);
+        self.remember(workspace, user, mfa, decision.clone());
         decision
+    }
+
+    /// Caches a decision; an unavailable API server is not remembered (the next request asks).
+    fn remember(&self, workspace: &str, user: &str, mfa: bool, decision: Result<Grant, Refusal>) {
+        if !matches!(decision, Err(Refusal::Unavailable(_))) {
+            self.lock().insert((user.to_owned(), workspace.to_owned(), mfa), (Instant::now(), decision));
+        }
     }
 
     fn judge_now(&self, workspace: &str, user: &str, mfa: bool) -> Result<Grant, Refusal> {

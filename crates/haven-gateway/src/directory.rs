@@ -5,7 +5,11 @@
 use std::{net::SocketAddr, sync::Arc};
 
 use futures::{StreamExt, future};
-use haven_api::{DataPermit, Workspace, constants::labels, validation::workspace_namespace};
+use haven_api::{
+    DataPermit, Workspace,
+    constants::{ENVIRONMENT_NAME, IDE_PORT_NAME, labels},
+    validation::workspace_namespace,
+};
 use k8s_openapi::api::{core::v1::Service, discovery::v1::EndpointSlice};
 use kube::{
     Api, Client, Resource,
@@ -15,11 +19,6 @@ use kube::{
         watcher,
     },
 };
-
-/// Name of each workspace's IDE Service (the operator's `ENVIRONMENT_NAME`).
-pub const IDE_SERVICE: &str = "workspace";
-/// The IDE Service's port name.
-pub const IDE_PORT_NAME: &str = "ide";
 
 #[derive(Clone)]
 pub struct Directory {
@@ -42,7 +41,7 @@ impl Directory {
     /// Starts the watches; they run as long as the runtime does.
     pub fn start(client: &Client, ide_port: u16) -> Self {
         let managed = format!("{}={}", labels::MANAGED_BY, labels::MANAGED_BY_VALUE);
-        let ide = format!("kubernetes.io/service-name={IDE_SERVICE}");
+        let ide = format!("kubernetes.io/service-name={ENVIRONMENT_NAME}");
         Self {
             workspaces: keep(Api::all(client.clone()), watcher::Config::default()),
             permits: keep(Api::all(client.clone()), watcher::Config::default()),
@@ -78,7 +77,7 @@ impl Directory {
 
     /// The IDE Service's annotations (the tier's gateway controls, e.g. clipboard rules).
     pub fn ide_annotations(&self, workspace: &str) -> std::collections::BTreeMap<String, String> {
-        let key = ObjectRef::new(IDE_SERVICE).within(&workspace_namespace(workspace));
+        let key = ObjectRef::new(ENVIRONMENT_NAME).within(&workspace_namespace(workspace));
         self.services.get(&key).and_then(|s| s.metadata.annotations.clone()).unwrap_or_default()
     }
 

@@ -191,25 +191,38 @@ async fn serve(listener: TcpListener, tls: Option<TlsFiles>, gateway: Arc<Gatewa
     }
 }
 
-/// The certificate and key, re-read when either file changes (cert-manager renewals).
+/// The certificate and key, re-read when either file changes (cert-manager renewals); their
+/// modification times are looked at no more than every few seconds, not on every connection.
 #[derive(Clone)]
 struct TlsFiles {
     cert: PathBuf,
     key: PathBuf,
     current: Arc<RwLock<(Option<SystemTime>, TlsAcceptor)>>,
+    looked: Arc<std::sync::Mutex<std::time::Instant>>,
 }
+
+/// How often the certificate files' times are looked at.
+const TLS_RECHECK: Duration = Duration::from_secs(10);
 
 impl TlsFiles {
     fn load(cert: PathBuf, key: PathBuf) -> anyhow::Result<Self> {
         let acceptor = acceptor_from(&cert, &key)?;
         let stamp = modified(&cert, &key);
-        Ok(Self { cert, key, current: Arc::new(RwLock::new((stamp, acceptor))) })
+        let looked = Arc::new(std::sync::Mutex::new(std::time::Instant::now()));
+        Ok(Self { cert, key, current: Arc::new(RwLock::new((stamp, acceptor))), looked })
     }
 
     /// The acceptor for a new connection, re-reading the files first if they changed.
     fn acceptor(&self) -> TlsAcceptor {
-        let stamp = modified(&self.cert, &self.key);
         let (seen, acceptor) = self.current.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        {
+            let mut looked = self.looked.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if looked.elapsed() < TLS_RECHECK {
+                return acceptor;
+            }
+            *looked = std::time::Instant::now();
+        }
+        let stamp = modified(&self.cert, &self.key);
         if stamp == seen {
             return acceptor;
         }

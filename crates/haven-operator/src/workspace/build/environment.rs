@@ -23,7 +23,7 @@ use super::{
 use crate::{config::OperatorConfig, workspace::plan::WorkspacePlan};
 
 /// Name of the StatefulSet and Service of the analysis environment.
-pub const ENVIRONMENT_NAME: &str = "workspace";
+pub use haven_api::constants::ENVIRONMENT_NAME;
 /// The non-root user the environment runs as (Jupyter's `jovyan` uid/gid).
 const RUN_AS_USER: i64 = 1000;
 const RUN_AS_GROUP: i64 = 100;
