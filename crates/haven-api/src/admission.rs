@@ -25,6 +25,9 @@ use crate::mirror::{CLUSTER_RANGES_KEY, WIDEST_IPV4_KEY, WIDEST_IPV6_KEY};
 /// Name of the policy and of its binding.
 pub const AIRLOCK_POLICY: &str = "haven-airlock-requests";
 
+/// Name of the analysis-task policy and of its binding.
+pub const TASK_POLICY: &str = "haven-analysis-tasks";
+
 /// Name of the tier policy and of its binding.
 pub const TIER_POLICY: &str = "haven-permit-tiers";
 
@@ -56,9 +59,8 @@ fn on_writes_of(resource: &str) -> MatchResources {
 
 /// The policy and its binding, in the order they should be applied.
 pub fn airlock_policy() -> (ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding) {
-    let metadata = || policy_metadata(AIRLOCK_POLICY);
     let policy = ValidatingAdmissionPolicy {
-        metadata: metadata(),
+        metadata: policy_metadata(AIRLOCK_POLICY),
         spec: Some(ValidatingAdmissionPolicySpec {
             failure_policy: Some("Fail".into()),
             match_constraints: Some(on_writes_of("airlockrequests")),
@@ -114,15 +116,55 @@ pub fn airlock_policy() -> (ValidatingAdmissionPolicy, ValidatingAdmissionPolicy
         }),
         status: None,
     };
-    let binding = ValidatingAdmissionPolicyBinding {
-        metadata: metadata(),
+    (policy, deny_binding(AIRLOCK_POLICY))
+}
+
+/// On AnalysisTasks, as on AirlockRequests: `spec.requestedBy` is the user who creates the task,
+/// only the requester cancels it, and no finalizers or ownerReferences can be added.
+pub fn task_policy() -> (ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding) {
+    let policy = ValidatingAdmissionPolicy {
+        metadata: policy_metadata(TASK_POLICY),
+        spec: Some(ValidatingAdmissionPolicySpec {
+            failure_policy: Some("Fail".into()),
+            match_constraints: Some(on_writes_of("analysistasks")),
+            variables: Some(vec![
+                variable("user", "request.userInfo.username"),
+                variable(
+                    "wasCancelled",
+                    "oldObject != null && has(oldObject.spec.cancelled) && oldObject.spec.cancelled",
+                ),
+                variable("isCancelled", "has(object.spec.cancelled) && object.spec.cancelled"),
+            ]),
+            validations: Some(vec![
+                rule(
+                    "request.operation != 'CREATE' || object.spec.requestedBy == variables.user",
+                    "'spec.requestedBy must be the user creating the task (' + variables.user + '), not ' + object.spec.requestedBy",
+                ),
+                rule(
+                    "!variables.isCancelled || variables.wasCancelled || variables.user == object.spec.requestedBy",
+                    "'spec.cancelled: only the requester (' + object.spec.requestedBy + ') can cancel this task'",
+                ),
+                rule(
+                    "(!has(object.metadata.finalizers) || size(object.metadata.finalizers) == 0) && (!has(object.metadata.ownerReferences) || size(object.metadata.ownerReferences) == 0)",
+                    "'metadata: an AnalysisTask has no finalizers or ownerReferences (they could hold up or delete the record)'",
+                ),
+            ]),
+            ..ValidatingAdmissionPolicySpec::default()
+        }),
+        status: None,
+    };
+    (policy, deny_binding(TASK_POLICY))
+}
+
+fn deny_binding(policy: &str) -> ValidatingAdmissionPolicyBinding {
+    ValidatingAdmissionPolicyBinding {
+        metadata: policy_metadata(policy),
         spec: Some(ValidatingAdmissionPolicyBindingSpec {
-            policy_name: Some(AIRLOCK_POLICY.into()),
+            policy_name: Some(policy.into()),
             validation_actions: Some(vec!["Deny".into()]),
             ..ValidatingAdmissionPolicyBindingSpec::default()
         }),
-    };
-    (policy, binding)
+    }
 }
 
 /// A DataPermit never asks for more than its tier allows, nor for a package mirror the platform
@@ -254,7 +296,7 @@ fn longest(control: &str, limit: &str, tier_is: &str) -> Validation {
 pub fn all_policies(
     params_namespace: &str,
 ) -> Vec<(ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding)> {
-    vec![airlock_policy(), tier_policy(params_namespace)]
+    vec![airlock_policy(), task_policy(), tier_policy(params_namespace)]
 }
 
 /// The policies and bindings as one YAML stream, as `crds/` ships them (the tier binding's

@@ -4,11 +4,11 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::CustomResourceExt;
 use serde_json::Value;
 
-use crate::{AirlockRequest, DataPermit, Workspace};
+use crate::{AirlockRequest, AnalysisTask, DataPermit, Site, Workspace};
 
 /// Every CRD Haven serves, in the order they should be installed.
 pub fn all() -> Vec<CustomResourceDefinition> {
-    [DataPermit::crd(), Workspace::crd(), AirlockRequest::crd()]
+    [DataPermit::crd(), Workspace::crd(), AirlockRequest::crd(), Site::crd(), AnalysisTask::crd()]
         .into_iter()
         .map(never_null_where_defaulted)
         .collect()

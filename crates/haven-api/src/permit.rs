@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 pub use crate::dataset::*;
 pub use crate::policy::*;
 use crate::schema;
+pub use crate::site::MultiSitePermit;
 
 /// A data permit issued by a data access body. It drives the whole lifecycle of the data it
 /// grants: request → preparation → use → archive → destroy.
@@ -130,6 +131,11 @@ pub struct DataPermitSpec {
     /// How outputs leave (and inputs enter) the permit's workspaces.
     #[serde(default)]
     pub airlock: AirlockPolicy,
+
+    /// This permit's part in a multi-site permit (compute-to-data across sites): the shared
+    /// id, the requesting site and the data sites. Absent: a single-site permit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multi_site: Option<MultiSitePermit>,
 }
 
 fn default_tier() -> u8 {
