@@ -73,12 +73,7 @@ pub struct SiteStatus {
 
 /// A DataPermit's part in a multi-site permit: every participating site's data access body
 /// issues its own permit with the same `id`, for its own data; each can suspend or revoke it.
-#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[x_kube(
-    validation = Rule::new("!(self.requestingSite in self.sites)")
-        .message("spec.multiSite.sites lists the data sites; the requesting site is not one of them")
-        .field_path(".sites"),
-)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MultiSitePermit {
     /// The multi-site permit's identifier, the same at every site (e.g. "EHDS-MS-2026-0007").
@@ -87,15 +82,15 @@ pub struct MultiSitePermit {
     /// The site whose researchers submit the analyses (a Site name, or this site's own name).
     #[schemars(length(min = 1, max = 63), regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"))]
     pub requesting_site: String,
-    /// The data sites the analyses go to, by Site name.
+    /// The data sites the analyses go to, by Site name (the requesting site too when it holds
+    /// data of its own).
     #[schemars(
         length(min = 1, max = 32),
         inner(length(min = 1, max = 63), regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"))
     )]
     #[schemars(extend("x-kubernetes-list-type" = "set"))]
     pub sites: Vec<String>,
-    /// At a data site: the most tasks of this permit it runs over the permit's life
-    /// (default 100).
+    /// At a data site: the most tasks of this permit it holds at once (default 100).
     #[serde(default = "default_max_tasks")]
     #[schemars(range(min = 1, max = 10000))]
     pub max_tasks: u32,

@@ -68,8 +68,8 @@ pub struct AnalysisTaskSpec {
     #[schemars(extend("x-kubernetes-list-type" = "atomic"))]
     pub executors: Vec<Executor>,
 
-    /// Files copied from this workspace into the task's `/home/inputs/` at each site (scripts,
-    /// parameters; at most 1 MiB in all), as TES `inputs` with `content`.
+    /// Files the task takes to each site, at `/home/inputs/<path>` (scripts, parameters), as
+    /// TES `inputs` with `content`.
     #[serde(default)]
     #[schemars(length(max = 20))]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["path"]))]
@@ -101,29 +101,21 @@ pub struct Executor {
     pub env: BTreeMap<String, String>,
 }
 
-/// A file the task takes with it.
-#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[x_kube(validation = Rule::new("has(self.content) != has(self.workspacePath)")
-    .message("an input has exactly one of content and workspacePath"))]
+/// A file the task takes with it (TES input `content`). Only inline text: nothing is read
+/// from the workspace, so no file leaves the requesting site without being in this record.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TaskInput {
-    /// Where it lands, relative to `/home/inputs`.
+    /// Where it lands, relative to `/home/inputs` (no `..`: every segment starts with a letter,
+    /// digit or `_`).
     #[schemars(
         length(min = 1, max = 255),
         regex(pattern = r"^[A-Za-z0-9_][-A-Za-z0-9_.]*(/[A-Za-z0-9_][-A-Za-z0-9_.]*)*$")
     )]
     pub path: String,
-    /// The file's text, inline.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The file's text.
     #[schemars(length(max = 262144))]
-    pub content: Option<String>,
-    /// A file of this workspace's home (relative to `/home`), read when the task is offered.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        length(min = 1, max = 1024),
-        regex(pattern = r"^[A-Za-z0-9_][-A-Za-z0-9_.]*(/[A-Za-z0-9_][-A-Za-z0-9_.]*)*$")
-    )]
-    pub workspace_path: Option<String>,
+    pub content: String,
 }
 
 /// Compute for each run, as TES `resources`.

@@ -33,6 +33,10 @@ enum Command {
     Run(RunArgs),
     /// Run the access gateway: OIDC login, a check per visit, the proxy to each workspace's IDE.
     Gateway(GatewayCommand),
+    /// Run this site's part in multi-site permits: the data-site agent (pulls tasks, runs them
+    /// beside the extracts, releases only what this site's airlock approved) and, with
+    /// `--listen`, the requesting site's API.
+    Federation(FederationCommand),
     /// Print the CustomResourceDefinitions and the admission policy as YAML.
     Crd {
         /// Write one file per CRD (`<name>.yaml`) into this directory instead (what `make crds` does).
@@ -156,6 +160,18 @@ struct GatewayCommand {
     log_level: String,
 }
 
+#[derive(Debug, clap::Args)]
+struct FederationCommand {
+    #[command(flatten)]
+    federation: haven_federation::FederationArgs,
+    /// `json`, `text`, or `auto`: JSON unless standard error is a terminal.
+    #[arg(long, value_enum, default_value_t = LogFormat::Auto)]
+    log_format: LogFormat,
+    /// `error`, `warn`, `info`, `debug` or `trace` (or a filter).
+    #[arg(long, default_value = "info")]
+    log_level: String,
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum LogFormat {
     Auto,
@@ -226,6 +242,7 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Run(args) => run(args),
         Command::Gateway(args) => gateway(args),
+        Command::Federation(args) => federation(args),
         Command::Pseudonymise(args) => pseudonymise::run(args),
         Command::Crd { out_dir: None } => {
             let yaml = haven_api::crd::to_yaml(&haven_api::crd::all())?;
@@ -286,6 +303,11 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
 fn gateway(args: GatewayCommand) -> anyhow::Result<()> {
     init_logging(args.log_format, &args.log_level)?;
     tokio::runtime::Runtime::new()?.block_on(haven_gateway::run(args.gateway))
+}
+
+fn federation(args: FederationCommand) -> anyhow::Result<()> {
+    init_logging(args.log_format, &args.log_level)?;
+    tokio::runtime::Runtime::new()?.block_on(haven_federation::run(args.federation))
 }
 
 /// JSON lines where logs are collected (in a pod, into a file); plain text on a terminal.

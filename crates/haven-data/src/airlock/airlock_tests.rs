@@ -9,6 +9,9 @@ use crate::store::DataStore;
 #[path = "sealed_snapshot_tests.rs"]
 mod sealed_snapshot;
 
+#[path = "package_tests.rs"]
+mod package;
+
 /// The permit key of the tests' permit.
 const PERMIT_KEY: [u8; 32] = [7; 32];
 

@@ -21,7 +21,7 @@ use crate::tree;
 pub const REPORT: &str = "results.json";
 
 /// Mode of delivered files: nobody writes them, so what arrives is what was reviewed.
-const READ_ONLY: u32 = 0o444;
+pub(super) const READ_ONLY: u32 = 0o444;
 
 /// A completed delivery.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -33,7 +33,7 @@ pub struct Delivered {
 }
 
 impl Delivered {
-    fn of(manifest: &AirlockManifest, manifest_sha256: String) -> Self {
+    pub(super) fn of(manifest: &AirlockManifest, manifest_sha256: String) -> Self {
         Self {
             files: manifest.files.len() as u64,
             bytes: manifest.files.iter().map(|f| f.size).sum(),

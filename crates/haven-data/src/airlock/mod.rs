@@ -16,7 +16,9 @@
 //! plaintext only in a transient scratch directory ([`with_plaintext_snapshot`]); delivery
 //! opens the files as it copies them, so what arrives is the plaintext that was reviewed.
 
+mod base64_bytes;
 mod deliver;
+mod package;
 mod plaintext;
 mod scan;
 mod snapshot;
@@ -30,6 +32,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 pub use deliver::{Delivered, REPORT, deliver, verify_delivery};
+pub use package::{Package, PackageFile, read_package, receive_package};
 pub use plaintext::{remove_scratch, with_plaintext_snapshot};
 
 pub use scan::{ScanVerdict, Scanner};
@@ -85,6 +88,9 @@ pub enum AirlockError {
     /// An earlier request with the same name already delivered there.
     #[error("{path} already holds the delivery of an earlier request named {request}; submit under another name", path = path.display())]
     Occupied { path: PathBuf, request: String },
+    /// A delivery too big to travel in one package between sites.
+    #[error("{path} holds {bytes} bytes of files; a package may carry at most {max}", path = path.display())]
+    TooLargeToPackage { path: PathBuf, bytes: u64, max: u64 },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("I/O error at {path}: {source}", path = path.display())]
@@ -95,7 +101,10 @@ impl AirlockError {
     /// Whether the request can never succeed as submitted (as opposed to a store problem that
     /// may go away).
     pub fn is_permanent(&self) -> bool {
-        matches!(self, Self::Refused { .. } | Self::Corrupt(_) | Self::Occupied { .. })
+        matches!(
+            self,
+            Self::Refused { .. } | Self::Corrupt(_) | Self::Occupied { .. } | Self::TooLargeToPackage { .. }
+        )
     }
 }
 
@@ -207,23 +216,40 @@ fn manifest_bytes(manifest: &AirlockManifest, path: &Path) -> Result<Vec<u8>, Ai
 
 /// Reads and parses `dir/MANIFEST.json`; returns it with the SHA-256 of its bytes.
 fn read_manifest(dir: &Path) -> Result<(AirlockManifest, String), AirlockError> {
+    let (manifest, bytes) = read_manifest_bytes(dir)?;
+    Ok((manifest, sha256_hex(&bytes)))
+}
+
+/// Reads and parses `dir/MANIFEST.json`; returns it with its bytes.
+fn read_manifest_bytes(dir: &Path) -> Result<(AirlockManifest, Vec<u8>), AirlockError> {
     let path = dir.join(MANIFEST);
     let bytes = fs::read(&path).map_err(|source| match source.kind() {
         io::ErrorKind::NotFound => AirlockError::Corrupt(ArchiveError::Missing { path: path.clone() }),
         _ => AirlockError::Io { path: path.clone(), source },
     })?;
-    let manifest = serde_json::from_slice(&bytes).map_err(|e| {
-        AirlockError::Corrupt(ArchiveError::BadManifest { path: path.clone(), reason: e.to_string() })
-    })?;
-    Ok((manifest, sha256_hex(&bytes)))
+    Ok((parse_manifest(&bytes, &path)?, bytes))
+}
+
+/// Parses manifest bytes; `path` names them in errors.
+fn parse_manifest(bytes: &[u8], path: &Path) -> Result<AirlockManifest, AirlockError> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        AirlockError::Corrupt(ArchiveError::BadManifest { path: path.to_path_buf(), reason: e.to_string() })
+    })
 }
 
 /// Checks that the delivery at `dir` holds exactly the (plaintext) files its manifest lists,
 /// with their sizes and SHA-256s; returns the manifest and its SHA-256.
 fn verify(dir: &Path) -> Result<(AirlockManifest, String), AirlockError> {
-    let (manifest, sha256) = read_manifest(dir)?;
+    let (manifest, bytes) = verify_keeping_manifest(dir)?;
+    Ok((manifest, sha256_hex(&bytes)))
+}
+
+/// [`verify`], returning the manifest's bytes rather than their SHA-256, so a caller that
+/// passes them on passes the very bytes that were checked.
+fn verify_keeping_manifest(dir: &Path) -> Result<(AirlockManifest, Vec<u8>), AirlockError> {
+    let (manifest, bytes) = read_manifest_bytes(dir)?;
     verify_files(&dir.join(FILES), &manifest.files, &dir.join(MANIFEST))?;
-    Ok((manifest, sha256))
+    Ok((manifest, bytes))
 }
 
 /// [`verify`] for a snapshot, whose files are sealed: every file is opened with `key` and its

@@ -246,7 +246,8 @@ fn open_beneath(dir: &File, rel: &Path, area: &'static str, max_size: u64) -> Re
     Err(OpenError::Refused(Refusal::NotAFile { kind }))
 }
 
-fn split(dir: &Path) -> Result<(&Path, &str), AirlockError> {
+/// A target directory as its parent and its (UTF-8) name, for [`fresh_partial`].
+pub(super) fn split(dir: &Path) -> Result<(&Path, &str), AirlockError> {
     match (dir.parent(), dir.file_name().and_then(|n| n.to_str())) {
         (Some(parent), Some(name)) => Ok((parent, name)),
         _ => Err(io_at(dir, io::Error::new(io::ErrorKind::InvalidInput, "not a directory path"))),

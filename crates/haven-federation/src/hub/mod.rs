@@ -1,0 +1,151 @@
+//! The requesting site: offers each data site its tasks, records what each site reports in the
+//! task's status, and lands each approved package read-only in the researcher's workspace.
+//! It only answers; it never dials a data site.
+
+mod intake;
+pub mod offers;
+pub mod progress;
+mod status;
+
+use std::sync::Arc;
+
+use haven_api::{AnalysisTask, DataPermit, Site, Workspace};
+use haven_data::DataStore;
+use kube::{Client, ResourceExt, runtime::reflector::Store};
+use serde_json::json;
+
+pub use intake::Delivery;
+
+use crate::{
+    audit::Trail,
+    wire::{Offers, Report},
+};
+
+/// Why a peer's call was not taken; each maps to an HTTP status the agent understands.
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    /// No such task for this peer (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// Not now (409): e.g. the package before the approval was reported, a suspended permit.
+    #[error("{0}")]
+    NotNow(String),
+    /// Never (410): the package must not land, e.g. the permit here has ended.
+    #[error("{0}")]
+    Never(String),
+    /// Malformed (400).
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<kube::Error> for HubError {
+    fn from(error: kube::Error) -> Self {
+        Self::Internal(format!("the API server: {error}"))
+    }
+}
+
+/// The requesting site's state: caches of the objects it reads, and where it writes.
+pub struct Hub {
+    pub client: Client,
+    /// This site's name.
+    pub site: String,
+    pub store: DataStore,
+    pub trail: Arc<Trail>,
+    pub tasks: Store<AnalysisTask>,
+    pub workspaces: Store<Workspace>,
+    pub permits: Store<DataPermit>,
+    pub sites: Store<Site>,
+}
+
+/// A task with the workspace and permit it runs under.
+#[derive(Debug)]
+pub struct TaskContext {
+    pub task: Arc<AnalysisTask>,
+    pub workspace: Option<Arc<Workspace>>,
+    pub permit: Option<Arc<DataPermit>>,
+}
+
+impl TaskContext {
+    pub fn scope(&self, local: &str) -> progress::Scope {
+        offers::scope(&self.task, self.workspace.as_deref(), self.permit.as_deref(), local)
+    }
+}
+
+impl Hub {
+    fn context(&self, task: Arc<AnalysisTask>) -> TaskContext {
+        let workspace = offers::workspace_of(&task)
+            .and_then(|name| self.workspaces.state().into_iter().find(|w| w.name_any() == name));
+        // The namespace the operator provisioned for the workspace, not merely a look-alike.
+        let workspace = workspace.filter(|w| {
+            w.status.as_ref().and_then(|s| s.namespace.as_deref()) == task.namespace().as_deref()
+        });
+        let permit = workspace
+            .as_ref()
+            .and_then(|w| self.permits.state().into_iter().find(|p| p.name_any() == w.spec.permit));
+        TaskContext { task, workspace, permit }
+    }
+
+    fn find(&self, uid: &str) -> Option<TaskContext> {
+        let task = self.tasks.state().into_iter().find(|t| t.uid().as_deref() == Some(uid))?;
+        Some(self.context(task))
+    }
+
+    /// The tasks `peer` has to do.
+    pub fn offers(&self, peer: &str) -> Offers {
+        let tasks = self
+            .tasks
+            .state()
+            .into_iter()
+            .filter_map(|task| {
+                let context = self.context(task);
+                let permit = context.permit.as_deref();
+                offers::offer_for(
+                    peer,
+                    &context.task,
+                    &context.scope(&self.site),
+                    offers::cancellation(&context.task, permit),
+                    offers::held(permit),
+                )
+            })
+            .collect();
+        Offers { requesting_site: self.site.clone(), tasks }
+    }
+
+    /// Records `report` from `peer` on task `uid`.
+    pub async fn report(&self, peer: &str, uid: &str, report: Report) -> Result<(), HubError> {
+        let context = self.find(uid).ok_or_else(|| HubError::NotFound(format!("no task {uid}")))?;
+        let scope = context.scope(&self.site);
+        let targets = scope.as_ref().map_err(|e| HubError::NotFound(e.clone()))?;
+        if !targets.sites.iter().any(|s| s == peer) {
+            return Err(HubError::NotFound(format!("task {uid} is not for site {peer}")));
+        }
+        let cancelled = context.task.spec.cancelled;
+        let changed = status::update(&self.client, &context.task, |status| {
+            let mut next = progress::derive(status, &scope, cancelled, report.at);
+            let changed = progress::apply_report(&mut next, peer, &report)
+                .map_err(|e| HubError::Invalid(e.to_string()))?;
+            Ok(changed.then(|| progress::derive(&next, &scope, cancelled, report.at)))
+        })
+        .await?;
+        if changed {
+            let object = format!(
+                "analysistask/{}/{}",
+                context.task.namespace().unwrap_or_default(),
+                context.task.name_any()
+            );
+            let detail = json!({"site": peer, "state": report.state, "reason": report.reason, "message": report.message, "manifestSha256": report.manifest_sha256});
+            self.trail
+                .record(peer, "task-report", &object, detail)
+                .map_err(|e| HubError::Internal(e.to_string()))?;
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub").field("site", &self.site).finish_non_exhaustive()
+    }
+}
