@@ -34,6 +34,10 @@ pub fn build_roles(plan: &WorkspacePlan) -> Vec<Role> {
             // leave only after the checks and the output checkers' approval; the status a
             // requester reads carries no value from the files.
             rule(GROUP, &["airlockrequests"], &["get", "list", "watch", "create", "patch", "update"]),
+            // Send an analysis to the data sites of a multi-site permit, follow it, cancel it
+            // (the admission policy binds the requester and keeps the spec). What comes back
+            // arrives only through each data site's own airlock.
+            rule(GROUP, &["analysistasks"], &["get", "list", "watch", "create", "patch", "update"]),
             // The IDE Service and the volume claims: names, ports and sizes the operator wrote;
             // nothing a process inside can write into.
             rule("", &["services", "persistentvolumeclaims"], READ),
