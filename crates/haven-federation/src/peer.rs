@@ -89,3 +89,7 @@ fn common_name(cert: &CertificateDer<'_>) -> Option<String> {
     // Two common names would make "which site" ambiguous.
     names.next().is_none().then_some(name)
 }
+
+#[cfg(test)]
+#[path = "peer_tests.rs"]
+mod tests;
