@@ -161,7 +161,10 @@ fn workspace_roles_grant_exactly_the_allow_list() {
         ("haven.io/airlockrequests:create", "the only way out, checked and reviewed"),
         ("haven.io/airlockrequests:patch", "to cancel; the admission policy allows nothing else"),
         ("haven.io/airlockrequests:update", "as patch"),
-        ("haven.io/analysistasks:get", "their analyses' progress per site; no data, results arrive by airlock"),
+        (
+            "haven.io/analysistasks:get",
+            "their analyses' progress per site; no data, results arrive by airlock",
+        ),
         ("haven.io/analysistasks:list", "as get"),
         ("haven.io/analysistasks:watch", "as get"),
         ("haven.io/analysistasks:create", "sends code to data sites, whose own airlocks decide what returns"),
