@@ -4,12 +4,14 @@
 //! uninstalls cleanly (`install`); `haven run` takes its arguments, and the examples applied
 //! twice by a GitOps tool change nothing once the operator has reconciled them (`operator`); the
 //! access gateway is deployed only when it can work (`gateway`), restricted and least-privilege
-//! (`gateway_pod`).
+//! (`gateway_pod`); so is `haven federation`, when this site is named (`federation`).
 //! That the chart's RBAC is enough for the operator (S11) is proven by the whole suite:
 //! run-e2e.sh runs every operator with the chart's ServiceAccount token.
 
 #[path = "chart/api_server.rs"]
 mod api_server;
+#[path = "chart/federation.rs"]
+mod federation;
 #[path = "chart/gateway.rs"]
 mod gateway;
 #[path = "chart/gateway_pod.rs"]
@@ -133,7 +135,7 @@ fn the_charts_crds_and_admission_policy_are_the_generated_ones() -> Result<()> {
         Ok(names)
     };
     let generated = names("crds")?;
-    ensure!(generated.len() == 3, "crds/ holds {generated:?}");
+    ensure!(generated.len() == 5, "crds/ holds {generated:?}");
     ensure!(
         names("charts/haven/crds")? == generated,
         "charts/haven/crds/ differs from crds/: run `make crds`"
@@ -274,6 +276,11 @@ fn the_operators_rbac_is_least_privilege() -> Result<()> {
             "haven.io/airlockrequests",
             "get,list,watch,create,patch,update",
             "reconciles requests; held to grant them",
+        ),
+        (
+            "haven.io/analysistasks",
+            "get,list,watch,create,patch,update",
+            "held to grant them: researchers submit, follow and cancel tasks",
         ),
         ("haven.io/datapermits/status", "patch", "its status"),
         ("haven.io/workspaces/status", "patch", "its status"),

@@ -73,3 +73,15 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 
 {{/* The name of the Lease the replicas elect a leader on (fixed in the operator). */}}
 {{- define "haven.leaseName" -}}haven-operator{{- end -}}
+
+{{/* The data store volume's source: the operator's, and the federation's, which shares it. */}}
+{{- define "haven.dataStoreVolumeSource" -}}
+{{- if .Values.dataStore.existingClaim -}}
+persistentVolumeClaim:
+  claimName: {{ .Values.dataStore.existingClaim }}
+{{- else -}}
+hostPath:
+  path: {{ .Values.dataStore.hostPath }}
+  type: DirectoryOrCreate
+{{- end -}}
+{{- end -}}

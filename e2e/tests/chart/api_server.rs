@@ -1,5 +1,5 @@
 //! Every rendering of the chart is accepted by the real API server, strictly validated, and the
-//! operator pod meets Pod Security `restricted`.
+//! operator's and the federation's pods meet Pod Security `restricted`.
 
 use anyhow::{Context, Result, ensure};
 use haven_e2e::{TestNamespace, admin, kubectl_ok, kubectl_with_input, unique_name, yaml_documents};
@@ -44,6 +44,9 @@ fn everything() -> Value {
         "extraEnv": [{"name": "RUST_BACKTRACE", "value": "1"}],
         "extraVolumes": [{"name": "clamav", "emptyDir": {"medium": "Memory"}}],
         "extraVolumeMounts": [{"name": "clamav", "mountPath": "/var/lib/clamav", "readOnly": true}],
+        "federation": {"site": "leeds", "listen": {"enabled": true, "port": 9444, "tlsSecret": "leeds-server"},
+            "service": {"type": "LoadBalancer", "nodePort": 30444}, "pullIntervalMs": 500,
+            "resources": {"limits": {"memory": "2Gi"}}},
     })
 }
 
@@ -95,19 +98,37 @@ async fn every_rendering_is_accepted_by_the_api_server_with_strict_validation() 
     namespace.delete().await
 }
 
-#[tokio::test]
-async fn the_operator_pod_meets_pod_security_restricted() -> Result<()> {
+/// The pod of the chart's Deployment `deployment` (run by ServiceAccount `account`), rendered
+/// with `values` on a claim, is admitted by a namespace enforcing Pod Security `restricted`.
+async fn restricted_admits_the_pod_of(deployment: &str, account: &str, values: Value) -> Result<()> {
     let client = admin().await?;
     let enforce = [("pod-security.kubernetes.io/enforce", "restricted")];
     let namespace = TestNamespace::create(&client, "chart-restricted", &enforce).await?;
-    let values = json!({"dataStore": {"existingClaim": "haven-data"}, "volumeBackend": {"hostPath": {"root": "/srv/haven"}}});
+    let mut values = values;
+    values["dataStore"] = json!({"existingClaim": "haven-data"});
+    values["volumeBackend"] = json!({"hostPath": {"root": "/srv/haven"}});
     let documents = yaml_documents(&render_values("haven", &namespace.name, &values)?)?;
-    let template = &find(&documents, "Deployment", "haven")?["spec"]["template"];
-    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "haven-operator",
+    let template = &find(&documents, "Deployment", deployment)?["spec"]["template"];
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": deployment,
         "namespace": namespace.name, "labels": template["metadata"]["labels"]}, "spec": template["spec"]});
-    kubectl_with_input(&["create", "-f", "-"], &find(&documents, "ServiceAccount", "haven")?.to_string())?;
+    kubectl_with_input(&["create", "-f", "-"], &find(&documents, "ServiceAccount", account)?.to_string())?;
     let output = kubectl_with_input(&["create", "--dry-run=server", "-f", "-"], &pod.to_string())?;
     let stderr = String::from_utf8_lossy(&output.stderr);
-    ensure!(output.status.success() && !stderr.contains("Warning"), "restricted refused the pod: {stderr}");
+    ensure!(
+        output.status.success() && !stderr.contains("Warning"),
+        "restricted refused {deployment}: {stderr}"
+    );
     namespace.delete().await
+}
+
+#[tokio::test]
+async fn the_operator_pod_meets_pod_security_restricted() -> Result<()> {
+    restricted_admits_the_pod_of("haven", "haven", json!({})).await
+}
+
+#[tokio::test]
+async fn the_federation_pod_meets_pod_security_restricted() -> Result<()> {
+    let values =
+        json!({"federation": {"site": "leeds", "listen": {"enabled": true, "tlsSecret": "leeds-server"}}});
+    restricted_admits_the_pod_of("haven-federation", "haven-federation", values).await
 }

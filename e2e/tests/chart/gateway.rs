@@ -80,7 +80,7 @@ fn the_gateway_is_deployed_only_when_it_has_an_address_and_an_issuer() -> Result
 
 /// NOTES.txt as `helm install` prints it after installing with `values`. `helm template` leaves
 /// it out, so a copy of the chart renders it into a ConfigMap.
-fn notes(values: &Value) -> Result<String> {
+pub(super) fn notes(values: &Value) -> Result<String> {
     let copy = std::env::temp_dir().join(unique_name("chart-notes"));
     std::fs::create_dir_all(&copy)?;
     let copied = std::process::Command::new("cp").arg("-r").arg(chart()).arg(&copy).status()?;
