@@ -3,12 +3,13 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 CARGO ?= cargo
 
-.PHONY: help demo test test-unit test-e2e test-nodes images lint fmt crds chart-snapshot bench bench-acro bench-pseudo bench-gateway control-plane cluster-up cluster-down clean
+.PHONY: help demo test test-unit test-e2e test-nodes test-federation images lint fmt crds chart-snapshot bench bench-acro bench-pseudo bench-gateway control-plane cluster-up cluster-down clean
 
 help:
 	@echo "make demo          local control plane + operator + examples, then kubectl get"
-	@echo "make test          lint, unit tests, end-to-end tests against a local control plane, then the real-node tier"
+	@echo "make test          lint, unit tests, end-to-end tests against a local control plane, then the real-node and federation tiers"
 	@echo "make test-nodes    the real-node tier alone: packets, the environment from inside, the operator's pod (root)"
+	@echo "make test-federation  three sites side by side (two real nodes, one kwok), joined for compute-to-data (root)"
 	@echo "make images        build the images without a container engine (target/images; see Dockerfile)"
 	@echo "make crds          regenerate crds/ from the Rust types (and the Helm chart's copies)"
 	@echo "make chart-snapshot  re-render charts/haven/tests/snapshot.yaml (default values)"
@@ -19,10 +20,10 @@ help:
 demo:
 	e2e/demo.sh
 
-test: lint test-unit test-e2e test-nodes
+test: lint test-unit test-e2e test-nodes test-federation
 
 test-unit:
-	$(CARGO) test --workspace --exclude haven-e2e --exclude haven-e2e-nodes
+	$(CARGO) test --workspace --exclude haven-e2e --exclude haven-e2e-nodes --exclude haven-e2e-federation
 
 # Brings up its own control plane (or uses $$KUBECONFIG when set) and always tears it down.
 test-e2e:
@@ -33,6 +34,12 @@ test-e2e:
 # root; elsewhere it says loudly that it skipped (HAVEN_REQUIRE_REAL_NODE=1 makes that fail).
 test-nodes:
 	e2e/run-nodes.sh
+
+# Three local control planes side by side, each a Haven site with its own CA and data store:
+# hub and north with a real node, south with kwok; joined by Site objects and mutual TLS. The
+# tests of e2e/federation start each site's operator and `haven federation`. Root, as test-nodes.
+test-federation:
+	e2e/run-federation.sh
 
 images:
 	images/build.sh

@@ -23,6 +23,10 @@ unshare --net true 2>/dev/null || skip "network namespaces cannot be created her
 bin=$(e2e/build-control-plane.sh)
 export PATH="$bin:$PATH"
 export HAVEN_CLUSTER_DIR="$PWD/.nodes-cluster"
+# One host-comparing tier at a time (run-federation.sh takes the same lock); what is started
+# long-lived gets `8>&-`, so no daemon keeps the lock after the tier.
+exec 8>"${TMPDIR:-/tmp}/haven-host-window.lock"
+flock -n 8 || { say "waiting for another real-node tier to finish (host-window lock)"; flock 8; }
 before="$(mktemp)"; after="$(mktemp)"
 e2e/host-state.sh >"$before"
 finish() {
@@ -41,7 +45,7 @@ finish() {
 trap finish EXIT
 
 e2e/build-browser.sh   # headless Chromium for nodes/tests/browser.rs (Debian packages, when missing)
-KUBECONFIG=$(e2e/nodes-cluster.sh)
+KUBECONFIG=$(e2e/nodes-cluster.sh 8>&-)
 export KUBECONFIG
 data="$HAVEN_CLUSTER_DIR/data"
 
@@ -50,4 +54,4 @@ export HAVEN_NODES_DATA="$data"
 export HAVEN_IDP_ENV="$HAVEN_CLUSTER_DIR/idp.env"
 version="$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)"
 export HAVEN_TESTENV_IMAGE="haven.local/testenv:$version"
-cargo test --locked --no-fail-fast -p haven-e2e-nodes -- --nocapture
+cargo test --locked --no-fail-fast -p haven-e2e-nodes -- --nocapture 8>&-

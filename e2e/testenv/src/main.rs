@@ -5,6 +5,9 @@
 //! - `probe`: what a test asks from inside a pod — a TCP connection, a DNS lookup, a file
 //!   write — printed as one JSON line, so a test tells "blocked" from "broken".
 //! - `pause`: sleeps until SIGTERM; the node's sandbox (pause) image runs this.
+//! - `count`, `copy`: analyses the federation tests run at data sites as tasks (`task.rs`).
+
+mod task;
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
@@ -63,6 +66,23 @@ enum Command {
     Whoami,
     /// Sleep until SIGTERM or SIGINT.
     Pause,
+    /// Write `COLUMN,n` to OUTPUT: the number of rows of the CSV INPUT per value of COLUMN,
+    /// sorted (an aggregate, as a federated analysis returns).
+    Count {
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long)]
+        by: String,
+        #[arg(long)]
+        output: PathBuf,
+    },
+    /// Copy INPUT to OUTPUT byte for byte (an analysis that tries to take row-level data out).
+    Copy {
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long)]
+        output: PathBuf,
+    },
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -79,6 +99,8 @@ async fn main() {
         Command::List { path } => list(&path),
         Command::Whoami => whoami(),
         Command::Pause => pause().await,
+        Command::Count { input, by, output } => task::count(&input, &by, &output),
+        Command::Copy { input, output } => task::copy(&input, &output),
     };
     std::process::exit(if ok { 0 } else { 1 });
 }
