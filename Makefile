@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 CARGO ?= cargo
 
-.PHONY: help demo test test-unit test-e2e test-nodes test-federation images lint fmt crds chart-snapshot bench bench-acro bench-pseudo bench-gateway control-plane cluster-up cluster-down clean
+.PHONY: help demo test test-unit test-e2e test-nodes test-federation images lint fmt crds chart-snapshot bench bench-acro bench-pseudo bench-gateway bench-federation control-plane cluster-up cluster-down clean
 
 help:
 	@echo "make demo          local control plane + operator + examples, then kubectl get"
@@ -64,6 +64,11 @@ bench-acro:
 # The access gateway against nginx doing the same job and a direct connection, on a real node.
 bench-gateway:
 	bench/gateway.sh
+
+# Compute-to-data: submission to delivered packages for 1, 2 and 3 sites (each with a real node),
+# against the same Job run directly at a data site (RUNS=).
+bench-federation:
+	HAVEN_FED_KWOK_SITES= e2e/run-federation.sh cargo run --quiet --locked -p haven-e2e-federation --example bench
 
 # haven pseudonymise against qsv and pandas on a ~1 GB synthetic registry (ROWS=, REPS=).
 bench-pseudo:

@@ -216,6 +216,14 @@ kubectl apply -f e2e/invalid/permit-ends-before-start.yaml 2>&1 | sed 's/^/  /' 
 kubectl apply -f e2e/invalid/permit-tier-egress-too-open.yaml 2>&1 | sed 's/^/  /' || true
 
 if [ "$real_node" = 1 ]; then
+  say "Compute-to-data across two sites: two more Havens (hub and north, each its own control plane, real node, CA and data store; torn down after)"
+  # ada's count runs beside each site's own survey; each site's own checker approves; only the
+  # approved counts reach her workspace at the hub, where she pools them (docs/federation.md).
+  env -u KUBECONFIG HAVEN_FED_SITE_NAMES="hub north" \
+    e2e/run-federation.sh cargo run --quiet --locked -p haven-e2e-federation --example pooled_estimate
+fi
+
+if [ "$real_node" = 1 ]; then
   say "Done; the operator keeps running in its pod, the cluster keeps running"
 else
   say "Done; the operator stops now, the cluster keeps running"

@@ -11,6 +11,11 @@
 # The tests read .fed-hub/federation.env: HAVEN_FED_SITES, HAVEN_FED_HUB_PORT/_CERT/_KEY (the
 # hub's listener), and per site HAVEN_FED_<SITE>_KUBECONFIG, _DATA (its data store), _CA (its
 # cluster CA, which issued its federation certificates), _CLIENT_CERT and _CLIENT_KEY.
+#
+# Usage: e2e/run-federation.sh [COMMAND...]   runs COMMAND (e.g. the demo's example) with that
+# environment instead of the tests. HAVEN_FED_KEEP=1 leaves the sites up afterwards (no
+# teardown, no host comparison; `source .fed-hub/federation.env` and run tests again; stop them
+# with `for s in south north hub; do HAVEN_CLUSTER_DIR=.fed-$s e2e/cluster.sh down; done`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 say() { echo "[federation] $*" >&2; }
@@ -28,7 +33,9 @@ unshare --net true 2>/dev/null || skip "network namespaces cannot be created her
 
 bin=$(e2e/build-control-plane.sh)
 export PATH="$bin:$PATH"
-sites=(hub north south)
+# HAVEN_FED_SITE_NAMES: the demo's two sites ("hub north"); the tests take all three.
+# HAVEN_FED_KWOK_SITES: sites on kwok alone (default south; the benchmark gives each a real node).
+read -ra sites <<<"${HAVEN_FED_SITE_NAMES:-hub north south}"
 declare -A rows=([hub]=120 [north]=200 [south]=80)
 state_dir() { echo "$PWD/.fed-$1"; }
 env_file="$(state_dir hub)/federation.env"
@@ -44,6 +51,10 @@ before="$(mktemp)"; after="$(mktemp)"
 e2e/host-state.sh >"$before"
 finish() {
   local rc=$? t0=$SECONDS site pidfile pid
+  if [ "${HAVEN_FED_KEEP:-0}" = 1 ]; then
+    say "HAVEN_FED_KEEP=1: the sites stay up (.fed-hub/federation.env); nothing compared"
+    exit "$rc"
+  fi
   # Processes the tests started and could not stop (the test binary killed): only ours, by
   # the pid files e2e/federation/src/lib.rs writes, and only while they still name the site.
   for pidfile in "$PWD"/.fed-*/*.pid; do
@@ -56,8 +67,8 @@ finish() {
   done
   # One after the other, the last one up first: a real node's teardown restores the host's
   # settings when it is the last, under cluster.sh's own lock.
-  for site in south north hub; do
-    HAVEN_CLUSTER_DIR="$(state_dir "$site")" e2e/cluster.sh down || rc=1
+  for ((i = ${#sites[@]} - 1; i >= 0; i--)); do
+    HAVEN_CLUSTER_DIR="$(state_dir "${sites[i]}")" e2e/cluster.sh down || rc=1
   done
   say "teardown took $((SECONDS - t0))s"
   e2e/host-state.sh >"$after"
@@ -76,7 +87,7 @@ trap finish EXIT
 t0=$SECONDS
 declare -A kubeconfig
 for site in "${sites[@]}"; do
-  if [ "$site" = south ]; then real=0 kwok=1; else real=1 kwok=0; fi
+  if [[ " ${HAVEN_FED_KWOK_SITES-south} " == *" $site "* ]]; then real=0 kwok=1; else real=1 kwok=0; fi
   kubeconfig[$site]=$(HAVEN_CLUSTER_DIR="$(state_dir "$site")" HAVEN_REAL_NODE=$real HAVEN_KWOK_NODES=$kwok \
     HAVEN_IDP=0 e2e/federation-site.sh "$site" "${rows[$site]}" 8>&-)
 done
@@ -146,7 +157,7 @@ for site in "${sites[@]}"; do
   # Every site (the hub too: it holds data) pulls from the hub; the hub knows each data site's CA.
   site_object hub "$hub_state/certs/ca.crt" "$hub_endpoint" | kubectl apply -f - >/dev/null
   if [ "$site" = hub ]; then
-    for peer in north south; do site_object "$peer" "$(state_dir "$peer")/certs/ca.crt" | kubectl apply -f - >/dev/null; done
+    for peer in "${sites[@]:1}"; do site_object "$peer" "$(state_dir "$peer")/certs/ca.crt" | kubectl apply -f - >/dev/null; done
   fi
   say "$site: Sites $(kubectl get sites -o jsonpath='{range .items[*]}{.metadata.name}={.spec.endpoint} {end}')"
 done
@@ -166,7 +177,7 @@ unset KUBECONFIG
     printf 'HAVEN_FED_%s_CLIENT_KEY=%q\n' "$upper" "$state/federation/client.key"
   done
 } >"$env_file"
-say "three sites up in $((SECONDS - t0))s; the hub listens at $hub_endpoint; $env_file"
+say "${#sites[@]} sites up in $((SECONDS - t0))s; the hub listens at $hub_endpoint; $env_file"
 
 cargo build --locked -p haven
 HAVEN_BIN="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug/haven"
@@ -177,4 +188,8 @@ set -a
 # shellcheck source=/dev/null  # written above
 source "$env_file"
 set +a
-cargo test --locked --no-fail-fast -p haven-e2e-federation -- --nocapture 8>&-
+if [ $# -gt 0 ]; then
+  "$@" 8>&-
+else
+  cargo test --locked --no-fail-fast -p haven-e2e-federation -- --nocapture 8>&-
+fi

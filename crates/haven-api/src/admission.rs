@@ -4,6 +4,7 @@
 //!
 //! On AirlockRequests (the main resource only; the operator writes `/status`):
 //! - `spec.requestedBy` is the user who creates the request;
+//! - the person a request was made for (annotation `haven.io/requested-for`) never reviews it;
 //! - a review can only be added in one's own name, never to one's own request, and only
 //!   once the checks are done and before a decision (phase `AwaitingReview`);
 //! - reviews are never changed or removed (the CRD says so too; repeated here so the rule
@@ -24,6 +25,10 @@ use crate::mirror::{CLUSTER_RANGES_KEY, WIDEST_IPV4_KEY, WIDEST_IPV6_KEY};
 
 /// Name of the policy and of its binding.
 pub const AIRLOCK_POLICY: &str = "haven-airlock-requests";
+
+/// Annotation on an AirlockRequest made by a service on a person's behalf (a data site's
+/// federation agent exporting a task's outputs): that person, who may not review it either.
+pub const REQUESTED_FOR_ANNOTATION: &str = "haven.io/requested-for";
 
 /// Name of the analysis-task policy and of its binding.
 pub const TASK_POLICY: &str = "haven-analysis-tasks";
@@ -81,11 +86,30 @@ pub fn airlock_policy() -> (ValidatingAdmissionPolicy, ValidatingAdmissionPolicy
                     "oldObject != null && has(oldObject.spec.cancelled) && oldObject.spec.cancelled",
                 ),
                 variable("isCancelled", "has(object.spec.cancelled) && object.spec.cancelled"),
+                variable("forKey", &format!("'{REQUESTED_FOR_ANNOTATION}'")),
+                variable(
+                    "requestedFor",
+                    "has(object.metadata.annotations) && variables.forKey in object.metadata.annotations ? object.metadata.annotations[variables.forKey] : ''",
+                ),
+                variable(
+                    "wasRequestedFor",
+                    "oldObject != null && has(oldObject.metadata.annotations) && variables.forKey in oldObject.metadata.annotations ? oldObject.metadata.annotations[variables.forKey] : ''",
+                ),
             ]),
             validations: Some(vec![
                 rule(
                     "request.operation != 'CREATE' || object.spec.requestedBy == variables.user",
                     "'spec.requestedBy must be the user creating the request (' + variables.user + '), not ' + object.spec.requestedBy",
+                ),
+                rule(
+                    "variables.requestedFor == '' || variables.reviews.all(r, r.reviewer != variables.requestedFor)",
+                    "'spec.reviews: this request was made for ' + variables.requestedFor + ', who cannot review it (four-eyes)'",
+                ),
+                rule(
+                    "oldObject == null || variables.requestedFor == variables.wasRequestedFor",
+                    &format!(
+                        "'metadata.annotations[{REQUESTED_FOR_ANNOTATION}] is immutable: it names whom the request was made for'"
+                    ),
                 ),
                 rule(
                     "variables.newReviews.all(r, r.reviewer == variables.user)",

@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 mod process;
+pub mod scenario;
 
 pub use haven_e2e::{DEADLINE, TEST_MANAGER, eventually, unique_name, within};
 pub use process::{Kind, Process};

@@ -163,7 +163,7 @@ pub fn build_outputs_request(
     request.metadata.labels = Some(BTreeMap::from([(TASK_UID_LABEL.to_owned(), offer.uid.clone())]));
     request.metadata.annotations = Some(BTreeMap::from([
         (TASK_ANNOTATION.to_owned(), offer.task.clone()),
-        ("haven.io/requested-for".to_owned(), offer.requested_by.clone()),
+        (haven_api::admission::REQUESTED_FOR_ANNOTATION.to_owned(), offer.requested_by.clone()),
     ]));
     request
 }
