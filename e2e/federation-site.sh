@@ -4,7 +4,7 @@
 # CRDs and admission policies (crds/), the namespace haven-system with the tier ConfigMap the
 # policies and the operator read (`haven-tiers`: the chart's, rendered as release `haven`,
 # nothing else of the chart), and the site's data store <state>/data with a raw survey of ROWS
-# rows at raw/survey/2025.csv (respondent_id,region,answer; ids and regions differ per site).
+# rows at raw/survey/2025.csv (respondent_id,region,answer; ids, regions and answers differ per site).
 # No operator: the tests start `haven run` and `haven federation` as host processes.
 #
 # Usage: e2e/federation-site.sh SITE ROWS   (needs HAVEN_CLUSTER_DIR; prints the admin kubeconfig)
@@ -31,7 +31,7 @@ initial="$(printf '%s' "${site:0:1}" | tr '[:lower:]' '[:upper:]')"
 {
   echo "respondent_id,region,answer"
   for i in $(seq 1 "$rows"); do
-    echo "$initial$((100000 + i * 7919 % 90000)),region-$(((i * i + i / 3 + rows) % 5)),$(((i + rows) % 4))"
+    echo "$initial$((100000 + i * 7919 % 90000)),region-$(((i * i + i / 3 + rows) % 5)),$(((i * i + rows * i / 7) % 4))"
   done
 } >"$data/raw/survey/2025.csv"
 # Workspace pods run as 65532 and join the data store's group (the operator reads it from the

@@ -5,8 +5,9 @@
 //! only north's approved package arrives, byte for byte what north's checkers saw. A task that
 //! copies the extract is blocked at the data site and never leaves; a task with an image or a
 //! user north's permit does not allow is refused there, the reason visible at the hub. Killing
-//! the federation processes mid-task converges with nothing lost or duplicated. Every step is
-//! in each site's hash-chained log, the release's manifest hash at both ends.
+//! the federation processes and north's operator mid-task converges with nothing lost or
+//! duplicated. Every step is in each site's hash-chained log, the release's manifest hash at
+//! both ends.
 
 use std::time::Duration;
 
@@ -64,6 +65,10 @@ async fn an_analysis_goes_to_each_sites_data_and_only_approved_results_come_back
     tokio::time::sleep(Duration::from_secs(3)).await;
     fed.process("hub federation").restart()?;
     fed.process("north federation").restart()?;
+    // And north's operator, while its airlock takes the outputs in.
+    fed.site_reaches_one_of("counts", "north", &[SiteTaskState::Checking, SiteTaskState::AwaitingReview]).await?;
+    fed.process("north operator").kill();
+    fed.process("north operator").restart()?;
 
     // Each data site's own checks, then its own output checker.
     let at_north = fed.outputs_request("north", "counts", AirlockPhase::AwaitingReview).await?;
