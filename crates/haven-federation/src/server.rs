@@ -17,6 +17,7 @@ use kube::{
     Api, Client, Resource,
     api::PostParams,
     runtime::{
+        events::Recorder,
         reflector::{self, Store},
         watcher,
     },
@@ -77,6 +78,7 @@ pub async fn run(args: FederationArgs) -> anyhow::Result<()> {
             workspaces: cache::<Workspace>(&client),
             permits: cache::<DataPermit>(&client),
             sites: sites.clone(),
+            recorder: Recorder::new(client.clone(), "haven-federation".into()),
         });
         // Nothing is offered from half-filled caches: an empty answer would read as "nothing to do".
         for ready in [

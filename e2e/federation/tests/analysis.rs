@@ -22,6 +22,7 @@ use haven_e2e_federation::{
     scenario::{ADA, BEN, Federation, TASK_DEADLINE, checker},
     testenv_image,
 };
+use k8s_openapi::api::events::v1::Event;
 use kube::{Api, ResourceExt, api::ListParams};
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -66,7 +67,8 @@ async fn an_analysis_goes_to_each_sites_data_and_only_approved_results_come_back
     fed.process("hub federation").restart()?;
     fed.process("north federation").restart()?;
     // And north's operator, while its airlock takes the outputs in.
-    fed.site_reaches_one_of("counts", "north", &[SiteTaskState::Checking, SiteTaskState::AwaitingReview]).await?;
+    fed.site_reaches_one_of("counts", "north", &[SiteTaskState::Checking, SiteTaskState::AwaitingReview])
+        .await?;
     fed.process("north operator").kill();
     fed.process("north operator").restart()?;
 
@@ -164,6 +166,18 @@ async fn an_analysis_goes_to_each_sites_data_and_only_approved_results_come_back
         refused.reason == "ImageNotAllowed" && refused.message.contains("registry.example.org/exfil:1"),
         "{refused:?}"
     );
+    let events: Api<Event> = Api::namespaced(fed.hub().client().await?, &fed.namespace);
+    eventually(TASK_DEADLINE, "a Warning Event on exfil naming the image", || async {
+        let all = events.list(&ListParams::default()).await?.items;
+        Ok(all.into_iter().find(|e| {
+            e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("exfil")
+                && e.type_.as_deref() == Some("Warning")
+                && e.note
+                    .as_deref()
+                    .is_some_and(|n| n.contains("site north") && n.contains("registry.example.org/exfil:1"))
+        }))
+    })
+    .await?;
     fed.submit(BEN, "bens", &testenv_image(), &count)?;
     let refused = fed.site_reaches("bens", "north", SiteTaskState::Refused).await?;
     ensure!(refused.reason == "UserNotPermitted" && refused.message.contains(BEN), "{refused:?}");

@@ -297,6 +297,7 @@ fn the_federations_rbac_is_exactly_what_its_code_uses() -> Result<()> {
     let cluster_allowed = allow(&[
         ("haven.io/sites", "list,watch", "the peers, watched"),
         ("haven.io/sites/status", "patch", "the agent's Connected condition"),
+        ("events.k8s.io/events", "create,patch", "Events on tasks: each site's state, a delivery"),
         ("haven.io/analysistasks", "get,list,watch", "the hub offers them; read afresh before a write"),
         ("haven.io/analysistasks/status", "update", "what data sites report (replace_status)"),
         (

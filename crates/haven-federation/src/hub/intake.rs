@@ -94,6 +94,11 @@ impl Hub {
             Ok(Some(progress::derive(&next, &scope, cancelled, Utc::now())))
         })
         .await?;
+        let note = format!(
+            "site {peer}: {} file(s) in {delivered_to}, manifest {}",
+            landed.files, landed.manifest_sha256
+        );
+        self.event(task, false, "Delivered", note).await;
         Ok(Delivery { delivered_to, manifest_sha256: landed.manifest_sha256 })
     }
 }

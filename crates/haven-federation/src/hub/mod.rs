@@ -9,9 +9,15 @@ mod status;
 
 use std::sync::Arc;
 
-use haven_api::{AnalysisTask, DataPermit, Site, Workspace};
+use haven_api::{AnalysisTask, DataPermit, Site, Workspace, task::SiteTaskState};
 use haven_data::DataStore;
-use kube::{Client, ResourceExt, runtime::reflector::Store};
+use kube::{
+    Client, Resource, ResourceExt,
+    runtime::{
+        events::{Event, EventType, Recorder},
+        reflector::Store,
+    },
+};
 use serde_json::json;
 
 pub use intake::Delivery;
@@ -57,6 +63,8 @@ pub struct Hub {
     pub workspaces: Store<Workspace>,
     pub permits: Store<DataPermit>,
     pub sites: Store<Site>,
+    /// Events on tasks: each site's state change, and a task that cannot be sent.
+    pub recorder: Recorder,
 }
 
 /// A task with the workspace and permit it runs under.
@@ -130,6 +138,18 @@ impl Hub {
         })
         .await?;
         if changed {
+            let warning = matches!(
+                report.state,
+                SiteTaskState::Refused
+                    | SiteTaskState::NotParticipating
+                    | SiteTaskState::Rejected
+                    | SiteTaskState::Blocked
+                    | SiteTaskState::Failed
+            );
+            let message =
+                if report.message.is_empty() { String::new() } else { format!(": {}", report.message) };
+            let note = format!("site {peer}: {:?}{message}", report.state);
+            self.event(&context.task, warning, &format!("{:?}", report.state), note).await;
             let object = format!(
                 "analysistask/{}/{}",
                 context.task.namespace().unwrap_or_default(),
@@ -141,6 +161,23 @@ impl Hub {
                 .map_err(|e| HubError::Internal(e.to_string()))?;
         }
         Ok(())
+    }
+}
+
+impl Hub {
+    /// An Event on `task` (for `kubectl describe`); a failure to publish is only logged.
+    pub async fn event(&self, task: &AnalysisTask, warning: bool, reason: &str, note: String) {
+        let event = Event {
+            type_: if warning { EventType::Warning } else { EventType::Normal },
+            reason: reason.into(),
+            // An Event's note is at most 1 KiB.
+            note: Some(note.chars().take(1000).collect()),
+            action: reason.into(),
+            secondary: None,
+        };
+        if let Err(error) = self.recorder.publish(&event, &task.object_ref(&())).await {
+            tracing::warn!(task = %task.name_any(), %error, "could not publish an event");
+        }
     }
 }
 

@@ -119,8 +119,22 @@ impl Hub {
                     Ok((!same).then_some(next))
                 })
                 .await;
-                if let Err(error) = result {
-                    tracing::warn!(task = %context.task.name_any(), %error, "task status not written");
+                match result {
+                    // Written because it could not be sent (newly, or for a new reason): say why.
+                    Ok(true) if let Err(why) = &scope => {
+                        let was = context
+                            .task
+                            .status
+                            .as_ref()
+                            .and_then(|s| s.conditions.iter().find(|c| c.type_ == ACCEPTED));
+                        if was.is_none_or(|c| c.status != "False" || &c.message != why) {
+                            self.event(&context.task, true, "NotSent", why.clone()).await;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(error) => {
+                        tracing::warn!(task = %context.task.name_any(), %error, "task status not written")
+                    }
                 }
             }
             tokio::time::sleep(Duration::from_secs(2)).await;
