@@ -131,3 +131,43 @@ async fn the_admission_policy_binds_requests_and_reviews_to_the_people_acting() 
     namespace.delete().await.context("cleanup")?;
     Ok(())
 }
+
+/// AnalysisTasks as AirlockRequests: the requester is the creator, only they cancel, and the
+/// spec the data sites judge cannot change afterwards.
+#[tokio::test]
+async fn an_analysis_task_is_bound_to_its_creator_and_frozen_but_for_cancelling() -> Result<()> {
+    use haven_api::AnalysisTask;
+    let client = admin().await?;
+    let namespace = TestNamespace::create(&client, "e2e-task-admission", &[]).await?;
+    let ns = namespace.name.as_str();
+    let name = unique_name("task");
+    let task: AnalysisTask = serde_json::from_value(json!({
+        "apiVersion": "haven.io/v1alpha1", "kind": "AnalysisTask",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {"requestedBy": RESEARCHER, "executors": [{"image": "haven.local/testenv:0.1.0", "command": ["/haven-testenv", "count"]}]},
+    }))?;
+    let tasks_as = |user: &str| {
+        let user = user.to_owned();
+        async move { anyhow::Ok(Api::<AnalysisTask>::namespaced(as_user(&user, &["system:masters"]).await?, ns)) }
+    };
+    let (alice, bob) = (tasks_as(RESEARCHER).await?, tasks_as(CO_RESEARCHER).await?);
+    let dry_run = PostParams { dry_run: true, ..PostParams::default() };
+    let message = eventually(DEADLINE, "the policy denies a task in another's name", || async {
+        Ok(bob.create(&dry_run, &task).await.err().map(|e| e.to_string()))
+    })
+    .await?;
+    assert!(message.contains("spec.requestedBy must be the user creating the task"), "{message}");
+    alice.create(&PostParams::default(), &task).await?;
+    let swap =
+        merge(json!({"spec": {"executors": [{"image": "registry.example.org/exfil:1", "command": ["sh"]}]}}));
+    let swapped =
+        denied("a changed executor", alice.patch(&name, &PatchParams::default(), &swap).await).await?;
+    assert!(swapped.contains("spec is immutable but for spec.cancelled"), "{swapped}");
+    let cancel = merge(json!({"spec": {"cancelled": true}}));
+    let by_bob =
+        denied("a cancel by another", bob.patch(&name, &PatchParams::default(), &cancel).await).await?;
+    assert!(by_bob.contains("only the requester"), "{by_bob}");
+    alice.patch(&name, &PatchParams::default(), &cancel).await?;
+    namespace.delete().await.context("cleanup")?;
+    Ok(())
+}

@@ -106,6 +106,12 @@ pub fn airlock_policy() -> (ValidatingAdmissionPolicy, ValidatingAdmissionPolicy
                     "'spec.reviews: this request was made for ' + variables.requestedFor + ', who cannot review it (four-eyes)'",
                 ),
                 rule(
+                    "oldObject != null || variables.requestedFor == '' || variables.user.startsWith('system:serviceaccount:') || 'system:masters' in request.userInfo.groups",
+                    &format!(
+                        "'metadata.annotations[{REQUESTED_FOR_ANNOTATION}]: only a service (the federation agent of a data site) makes requests on behalf of a person, not ' + variables.user"
+                    ),
+                ),
+                rule(
                     "oldObject == null || variables.requestedFor == variables.wasRequestedFor",
                     &format!(
                         "'metadata.annotations[{REQUESTED_FOR_ANNOTATION}] is immutable: it names whom the request was made for'"

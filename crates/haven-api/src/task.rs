@@ -35,7 +35,7 @@ use crate::schema;
         .message("metadata.name must be at most 63 characters: it names the task's directory under /home/imports")
 )]
 #[x_kube(
-    validation = Rule::new("self.requestedBy == oldSelf.requestedBy && self.executors == oldSelf.executors && self.inputs == oldSelf.inputs && self.resources == oldSelf.resources && self.sites == oldSelf.sites")
+    validation = Rule::new("self.requestedBy == oldSelf.requestedBy && (has(self.description) ? self.description : '') == (has(oldSelf.description) ? oldSelf.description : '') && self.executors == oldSelf.executors && self.inputs == oldSelf.inputs && self.resources == oldSelf.resources && self.sites == oldSelf.sites")
         .message("spec is immutable but for spec.cancelled: submit a new task instead"),
     validation = Rule::new("!oldSelf.cancelled || self.cancelled")
         .message("spec.cancelled cannot be undone: submit a new task instead")

@@ -134,7 +134,15 @@ async fn serve(
     max_package: u64,
 ) {
     loop {
-        let Ok((stream, remote)) = listener.accept().await else { continue };
+        let (stream, remote) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                // Out of descriptors, say: wait rather than spin.
+                tracing::warn!(%error, "accept failed");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+        };
         let hub = Arc::clone(&hub);
         let (cert, key) = (cert.clone(), key.clone());
         tokio::spawn(async move {
@@ -158,8 +166,18 @@ async fn serve(
                 return tracing::warn!(%remote, "a certificate no Site vouches for under its own name: connection closed");
             };
             let service = service_fn(move |request| {
-                let (hub, peer) = (Arc::clone(&hub), peer.clone());
-                async move { Ok::<_, Infallible>(handle(&hub, &peer, request, max_package).await) }
+                let (hub, peer, certs) = (Arc::clone(&hub), peer.clone(), certs.clone());
+                async move {
+                    // Asked again on every request of a kept-alive connection: a Site deleted,
+                    // or its CA replaced, cuts its peer off at once.
+                    if peer::identify(&certs, &hub.sites.state()).as_deref() != Some(peer.as_str()) {
+                        return Ok::<_, Infallible>(refusal(
+                            StatusCode::FORBIDDEN,
+                            format!("site {peer} is no longer known here"),
+                        ));
+                    }
+                    Ok(handle(&hub, &peer, request, max_package).await)
+                }
             });
             let _ =
                 hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tls), service).await;
@@ -203,10 +221,14 @@ async fn handle(
             HubError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         tracing::info!(%peer, %method, %path, %status, %error, "refused");
-        let mut response = Response::new(Full::new(Bytes::from(error.to_string())));
-        *response.status_mut() = status;
-        response
+        refusal(status, error.to_string())
     })
+}
+
+fn refusal(status: StatusCode, message: String) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(message)));
+    *response.status_mut() = status;
+    response
 }
 
 async fn body<T: DeserializeOwned>(request: Request<Incoming>, limit: usize) -> Result<T, HubError> {

@@ -27,6 +27,10 @@ pub struct Offers {
     pub requesting_site: String,
     /// Every task for the caller that has not ended there.
     pub tasks: Vec<Offer>,
+    /// Tasks the caller has finished (its state there is final): what it may clean up. A task
+    /// merely missing from `tasks` is never cleaned up on that ground alone.
+    #[serde(default)]
+    pub closed: Vec<String>,
 }
 
 /// One task, as a data site sees it.

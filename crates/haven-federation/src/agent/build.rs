@@ -28,6 +28,8 @@ pub const REQUESTING_SITE_LABEL: &str = "haven.io/requesting-site";
 pub const TASK_UID_LABEL: &str = "haven.io/task-uid";
 /// Annotation: the task's `<namespace>/<name>` at the requesting site.
 pub const TASK_ANNOTATION: &str = "haven.io/task";
+/// Annotation: the sha256 of the offer as judged ([`offer_digest`]); a later offer must match it.
+pub const OFFER_DIGEST_ANNOTATION: &str = "haven.io/offer-sha256";
 /// The Job's name and the export request's, in the task's namespace.
 pub const JOB_NAME: &str = "task";
 pub const OUTPUTS_REQUEST: &str = "outputs";
@@ -37,6 +39,14 @@ pub const OUTPUTS_REQUEST: &str = "outputs";
 pub fn task_workspace_name(hub: &str, uid: &str) -> String {
     let digest = Sha256::digest(format!("{hub}/{uid}"));
     format!("task-{}", &hex::encode(digest)[..16])
+}
+
+/// The sha256 of everything in `offer` but whether it is cancelled: what this site judged, and
+/// what it runs (a requesting site cannot swap the image or the command after the judgement).
+pub fn offer_digest(offer: &Offer) -> String {
+    let judged = Offer { cancelled: None, ..offer.clone() };
+    let bytes = serde_json::to_vec(&judged).unwrap_or_default();
+    hex::encode(Sha256::digest(bytes))
 }
 
 /// The workspace a task runs in: its requester as its one user, the first executor's image,
@@ -49,7 +59,10 @@ pub fn build_workspace(hub: &str, offer: &Offer, permit: &str) -> Workspace {
             (REQUESTING_SITE_LABEL.to_owned(), hub.to_owned()),
             (TASK_UID_LABEL.to_owned(), offer.uid.clone()),
         ])),
-        annotations: Some(BTreeMap::from([(TASK_ANNOTATION.to_owned(), offer.task.clone())])),
+        annotations: Some(BTreeMap::from([
+            (TASK_ANNOTATION.to_owned(), offer.task.clone()),
+            (OFFER_DIGEST_ANNOTATION.to_owned(), offer_digest(offer)),
+        ])),
         ..ObjectMeta::default()
     };
     let spec = WorkspaceSpec {

@@ -118,3 +118,19 @@ fn the_outputs_request_is_the_agents_and_names_the_researcher_and_the_task() {
     );
     assert_eq!(request.metadata.annotations.expect("present")["haven.io/requested-for"], "ada@haven.test");
 }
+
+#[test]
+fn the_judged_offer_is_pinned_by_a_digest_that_ignores_only_cancellation() {
+    let judged = offer(1);
+    let workspace = build_workspace("hub", &judged, "survey-north");
+    let pinned = workspace.metadata.annotations.expect("annotations")[OFFER_DIGEST_ANNOTATION].clone();
+    assert_eq!(pinned, offer_digest(&judged));
+    let cancelled = Offer { cancelled: Some("cancelled by ada".into()), ..judged.clone() };
+    assert_eq!(offer_digest(&cancelled), pinned);
+    let mut swapped = judged.clone();
+    swapped.executors[0].image = "registry.example.org/exfil:1".into();
+    assert_ne!(offer_digest(&swapped), pinned);
+    let mut other_person = judged;
+    other_person.requested_by = "mallory@example.org".into();
+    assert_ne!(offer_digest(&other_person), pinned);
+}

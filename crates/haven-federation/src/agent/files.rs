@@ -20,7 +20,7 @@ fn plain(path: &str) -> bool {
     !path.is_empty() && !path.contains('\0') && path.split('/').all(|s| !matches!(s, "" | "." | ".."))
 }
 
-/// Writes each input under `home/inputs/`, once (an input already there is left as it is).
+/// Writes each input under `home/inputs/`, once (an input already there, always whole, is left).
 pub fn write_inputs(home: &Path, inputs: &[TaskInput]) -> io::Result<()> {
     let root = home.join("inputs");
     for input in inputs {
@@ -37,10 +37,14 @@ pub fn write_inputs(home: &Path, inputs: &[TaskInput]) -> io::Result<()> {
         if let Some(parent) = path.parent() {
             fs::create_dir_all(parent)?;
         }
-        let mut file = fs::OpenOptions::new().write(true).create_new(true).open(&path)?;
+        // Written aside and renamed into place: a crash never leaves half an input to run.
+        let partial =
+            path.with_file_name(format!(".{}.partial-{}", input.path.replace('/', "_"), std::process::id()));
+        let mut file = fs::OpenOptions::new().write(true).create(true).truncate(true).open(&partial)?;
         file.write_all(input.content.as_bytes())?;
         file.set_permissions(fs::Permissions::from_mode(0o644))?;
         file.sync_all()?;
+        fs::rename(&partial, &path)?;
     }
     Ok(())
 }

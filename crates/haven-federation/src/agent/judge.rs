@@ -32,6 +32,28 @@ pub fn local_permit<'a>(offer: &Offer, permits: &'a [DataPermit], hub: &str) -> 
     })
 }
 
+/// What a data site takes from any requesting site, whatever that site's schema said: a task is
+/// refused before anything is judged when its offer breaks these.
+fn malformed(offer: &Offer) -> Option<String> {
+    let uid = !offer.uid.is_empty()
+        && offer.uid.len() <= 64
+        && offer.uid.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
+    let inputs: usize = offer.inputs.iter().map(|i| i.content.len()).sum();
+    if !uid {
+        Some("its uid is not a Kubernetes uid".into())
+    } else if offer.executors.is_empty() || offer.executors.len() > 4 {
+        Some("a task has 1 to 4 executors".into())
+    } else if offer.executors.iter().any(|e| e.command.is_empty() || e.command.len() > 64) {
+        Some("each executor has a command of 1 to 64 words".into())
+    } else if offer.inputs.len() > 20 || inputs > 1 << 20 {
+        Some("a task takes at most 20 inputs and 1 MiB of them".into())
+    } else if offer.resources.max_run_seconds > 604_800 {
+        Some("a run takes at most 604800 s".into())
+    } else {
+        None
+    }
+}
+
 /// Judges `offer` from `hub` at this site `here`; `held` counts the tasks a permit holds here.
 pub fn judge(
     offer: &Offer,
@@ -40,6 +62,9 @@ pub fn judge(
     hub: &str,
     held: impl Fn(&str) -> u32,
 ) -> Verdict {
+    if let Some(why) = malformed(offer) {
+        return refuse("InvalidOffer", format!("refused at site {here}: {why}"));
+    }
     let Some(permit) = local_permit(offer, permits, hub) else {
         return refuse(
             "NoPermit",

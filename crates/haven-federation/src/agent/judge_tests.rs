@@ -33,7 +33,7 @@ spec:
 
 fn offer() -> Offer {
     Offer {
-        uid: "u-1".into(),
+        uid: "3f6c2a7e-0000-4000-8000-000000000001".into(),
         task: "ws-study/count".into(),
         multi_site_permit: "MS-1".into(),
         requested_by: "ada@haven.test".into(),
@@ -114,4 +114,17 @@ fn an_offer_without_a_matching_local_permit_is_refused() {
         reason(judge(&offer(), &[permit(PermitPhase::Active)], "south", "hub", |_| 0)).1,
         "NotADataSite"
     );
+}
+
+#[test]
+fn an_offer_outside_what_any_task_may_be_is_refused_before_it_is_judged() {
+    let mut odd = offer();
+    odd.uid = "../../etc".into();
+    assert_eq!(reason(verdict(&odd, PermitPhase::Active)).1, "InvalidOffer");
+    let mut many = offer();
+    many.executors = vec![many.executors[0].clone(); 5];
+    assert_eq!(reason(verdict(&many, PermitPhase::Active)).1, "InvalidOffer");
+    let mut long = offer();
+    long.resources.max_run_seconds = 10_000_000;
+    assert_eq!(reason(verdict(&long, PermitPhase::Active)).1, "InvalidOffer");
 }

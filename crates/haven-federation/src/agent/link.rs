@@ -21,6 +21,9 @@ use crate::{
     wire::{OFFERS_PATH, Offers, PackageUpload, Report, package_path, report_path},
 };
 
+/// The largest answer read from a requesting site.
+const MAX_ANSWER_BYTES: usize = 16 << 20;
+
 /// The longest one call may take (a package of tens of MiB included).
 const CALL_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -66,7 +69,10 @@ impl Link {
         let exchange = async {
             let response = self.client.request(request).await.context("connecting")?;
             let status = response.status();
-            let bytes = response.into_body().collect().await.context("reading the answer")?.to_bytes();
+            // A peer's answer is bounded: offers of many tasks fit well within it.
+            let body = http_body_util::Limited::new(response.into_body(), MAX_ANSWER_BYTES);
+            let bytes =
+                body.collect().await.map_err(|e| anyhow::anyhow!("reading the answer: {e}"))?.to_bytes();
             anyhow::Ok((status, bytes))
         };
         let (status, bytes) =

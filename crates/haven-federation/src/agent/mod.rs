@@ -43,6 +43,9 @@ use crate::{
     wire::{Offer, PackageUpload, Report},
 };
 
+/// How long a package not taken for now waits before it is offered again.
+const PUSH_BACKOFF: Duration = Duration::from_secs(15);
+
 /// The field manager of what the agent applies.
 pub const FIELD_MANAGER: &str = "haven-federation";
 
@@ -64,6 +67,8 @@ pub struct Agent {
     sent: Mutex<HashMap<String, Report>>,
     noted: Mutex<HashSet<String>>,
     connected: Mutex<HashMap<String, String>>,
+    /// Packages not taken: when to offer each again (never, once refused for good).
+    held_back: Mutex<HashMap<String, Option<std::time::Instant>>>,
 }
 
 impl Agent {
@@ -93,6 +98,7 @@ impl Agent {
             sent: Mutex::default(),
             noted: Mutex::default(),
             connected: Mutex::default(),
+            held_back: Mutex::default(),
         }
     }
 
@@ -147,10 +153,8 @@ impl Agent {
                         tracing::warn!(task = %offer.task, error = format!("{error:#}"), "report not taken");
                         continue;
                     }
-                    if let (Some(path), Some(manifest)) = (delivery, approved)
-                        && let Err(error) = self.push(&link, offer, path, &manifest).await
-                    {
-                        tracing::warn!(task = %offer.task, error = format!("{error:#}"), "package not taken yet");
+                    if let (Some(path), Some(manifest)) = (delivery, approved) {
+                        self.push_when_due(&link, offer, path, &manifest).await;
                     }
                 }
                 Err(error) => {
@@ -158,7 +162,7 @@ impl Agent {
                 }
             }
         }
-        self.collect(&link.site, &offers.tasks).await
+        self.collect(&link.site, &offers.closed).await
     }
 
     /// Records `action` on `object` once per process (a repeated pull does not repeat it).
@@ -207,7 +211,7 @@ impl Agent {
                         .iter()
                         .map(|i| json!({"path": i.path, "sha256": files::sha256(i.content.as_bytes())}))
                         .collect();
-                    self.note(&key, "task-received", &object, json!({"permit": permit, "requestedBy": offer.requested_by, "images": images, "inputs": inputs, "workspace": name}))?;
+                    self.note(&key, "task-received", &object, json!({"permit": permit, "requestedBy": offer.requested_by, "images": images, "inputs": inputs, "workspace": name, "offerSha256": build::offer_digest(offer)}))?;
                     let desired = build::build_workspace(hub, offer, &permit);
                     workspaces
                         .patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&desired))
@@ -235,6 +239,21 @@ impl Agent {
             );
             self.note(&key, "task-stopped", &object, json!({"why": message}))?;
             return Ok((seen(SiteTaskState::NotParticipating, &format!("{phase:?}"), message), None));
+        }
+        let pinned = workspace.annotations().get(build::OFFER_DIGEST_ANNOTATION).map(String::as_str);
+        if pinned != Some(build::offer_digest(offer).as_str()) {
+            if workspace.metadata.deletion_timestamp.is_none() {
+                workspaces.delete(&name, &DeleteParams::default()).await?;
+            }
+            let message =
+                "the requesting site changed the task after this site judged it: stopped, nothing released";
+            self.note(
+                &key,
+                "task-offer-changed",
+                &object,
+                json!({"judged": pinned, "now": build::offer_digest(offer)}),
+            )?;
+            return Ok((seen(SiteTaskState::Failed, "OfferChanged", message), None));
         }
         if workspace.metadata.deletion_timestamp.is_some() {
             return Ok((
@@ -291,6 +310,10 @@ impl Agent {
                 None,
             ));
         };
+        if job.labels().get(TASK_UID_LABEL).map(String::as_str) != Some(offer.uid.as_str()) {
+            let message = "a Job named task that this site's agent did not make is in the task's namespace";
+            return Ok((seen(SiteTaskState::Failed, "JobTampered", message), None));
+        }
         if let Some(seen) = state::from_job(&job) {
             if seen.state == SiteTaskState::Failed {
                 self.note(key, "task-failed", object, json!({"why": seen.message}))?;
@@ -308,15 +331,13 @@ impl Agent {
                 ));
             }
             if outputs.len() > 100 {
-                let message = format!(
-                    "the task wrote {} files to /outputs; an export takes at most 100",
-                    outputs.len()
-                );
+                let message = "the task wrote more than 100 files to /outputs; an export takes at most 100";
                 return Ok((seen(SiteTaskState::Failed, "TooManyOutputs", message), None));
             }
             let request = build::build_outputs_request(offer, hub, namespace, &self.me, outputs.clone());
             match requests.create(&PostParams::default(), &request).await {
                 Ok(_) => {}
+                // Made a moment ago by this agent (a restart), or by someone else: read next time.
                 Err(kube::Error::Api(status)) if status.code == 409 => {}
                 Err(error) => return Err(error.into()),
             }
@@ -326,6 +347,13 @@ impl Agent {
                 None,
             ));
         };
+        // Only the request this agent made for this task speaks for its outputs.
+        let ours = request.spec.requested_by == self.me
+            && request.labels().get(TASK_UID_LABEL).map(String::as_str) == Some(offer.uid.as_str());
+        if !ours {
+            let message = "an export request named outputs that this site's agent did not make is in the task's namespace";
+            return Ok((seen(SiteTaskState::Failed, "OutputsTampered", message), None));
+        }
         let seen = state::from_request(&request);
         let status = request.status.as_ref();
         if seen.state != SiteTaskState::Checking && seen.state != SiteTaskState::AwaitingReview {
@@ -365,6 +393,33 @@ impl Agent {
         Ok(())
     }
 
+    /// [`Agent::push`], unless an earlier push was refused: for good (400, 410: never again, the
+    /// reason in the log) or for now (again after [`PUSH_BACKOFF`]).
+    async fn push_when_due(&self, link: &Link, offer: &Offer, path: PathBuf, manifest: &str) {
+        let key = format!("{}/{}", link.site, offer.uid);
+        let held = |map: &HashMap<String, Option<std::time::Instant>>| match map.get(&key) {
+            Some(None) => true,
+            Some(Some(until)) => std::time::Instant::now() < *until,
+            None => false,
+        };
+        if held(&self.held_back.lock().unwrap_or_else(std::sync::PoisonError::into_inner)) {
+            return;
+        }
+        let Err(error) = self.push(link, offer, path, manifest).await else {
+            self.held_back.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&key);
+            return;
+        };
+        let for_good =
+            error.downcast_ref::<link::Refused>().is_some_and(|r| matches!(r.status.as_u16(), 400 | 410));
+        let next = (!for_good).then(|| std::time::Instant::now() + PUSH_BACKOFF);
+        if for_good {
+            tracing::error!(task = %offer.task, error = format!("{error:#}"), "package refused for good by the requesting site");
+        } else {
+            tracing::warn!(task = %offer.task, error = format!("{error:#}"), "package not taken yet");
+        }
+        self.held_back.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(key, next);
+    }
+
     /// Pushes the approved delivery at `path`, checked against the manifest it was approved as.
     async fn push(&self, link: &Link, offer: &Offer, path: PathBuf, approved: &str) -> anyhow::Result<()> {
         let max = self.max_package_bytes;
@@ -386,15 +441,17 @@ impl Agent {
         )
     }
 
-    /// Task workspaces for `hub` whose task it no longer offers (finished there, cancelled,
-    /// deleted) are deleted: the operator archives them first, as any workspace.
-    async fn collect(&self, hub: &str, offers: &[Offer]) -> anyhow::Result<()> {
-        let live: HashSet<&str> = offers.iter().map(|o| o.uid.as_str()).collect();
+    /// Task workspaces for tasks `hub` says this site has finished (its report of a final state
+    /// recorded there) are deleted: the operator archives them first, as any workspace. A task
+    /// merely missing from the offers (a hub restored from a backup, a scope it cannot resolve
+    /// for a while) keeps its workspace; the permit's end at this site tears it down.
+    async fn collect(&self, hub: &str, closed: &[String]) -> anyhow::Result<()> {
+        let closed: HashSet<&str> = closed.iter().map(String::as_str).collect();
         let workspaces: Api<Workspace> = Api::all(self.client.clone());
         let selector = format!("{REQUESTING_SITE_LABEL}={hub}");
         for workspace in workspaces.list(&ListParams::default().labels(&selector)).await?.items {
             let uid = workspace.labels().get(TASK_UID_LABEL).cloned().unwrap_or_default();
-            if live.contains(uid.as_str()) || workspace.metadata.deletion_timestamp.is_some() {
+            if !closed.contains(uid.as_str()) || workspace.metadata.deletion_timestamp.is_some() {
                 continue;
             }
             workspaces.delete(&workspace.name_any(), &DeleteParams::default()).await?;

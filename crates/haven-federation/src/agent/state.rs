@@ -107,16 +107,17 @@ pub fn from_request(request: &AirlockRequest) -> Seen {
             )
         }
         AirlockPhase::Blocked => {
-            let failed: Vec<_> = status
+            // Which checks, never which files: the names are the task's to choose, and could
+            // carry what the checks kept in.
+            let mut failed: Vec<&str> = status
                 .files
                 .iter()
                 .flat_map(|f| {
-                    f.checks
-                        .iter()
-                        .filter(|c| c.outcome == CheckOutcome::Fail)
-                        .map(move |c| format!("{}: {}", f.path, c.check))
+                    f.checks.iter().filter(|c| c.outcome == CheckOutcome::Fail).map(|c| c.check.as_str())
                 })
                 .collect();
+            failed.sort_unstable();
+            failed.dedup();
             seen(
                 SiteTaskState::Blocked,
                 "Blocked",

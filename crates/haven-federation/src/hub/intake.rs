@@ -81,6 +81,14 @@ impl Hub {
         status::update(&self.client, task, |old| {
             let mut next = progress::derive(old, &scope, cancelled, Utc::now());
             let Some(entry) = next.sites.iter_mut().find(|p| p.site == peer) else { return Ok(None) };
+            // Checked again on the fresh status: only the approval this package answers.
+            let approved = matches!(entry.state, SiteTaskState::Approved | SiteTaskState::Delivered)
+                && entry.manifest_sha256.as_deref() == Some(sha.as_str());
+            if !approved {
+                return Err(HubError::NotNow(format!(
+                    "site {peer}'s approval changed while its package landed"
+                )));
+            }
             let message = format!("{} file(s), {} bytes, in {delivered_to}", landed.files, landed.bytes);
             progress::record(
                 entry,

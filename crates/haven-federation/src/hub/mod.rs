@@ -100,25 +100,26 @@ impl Hub {
         Some(self.context(task))
     }
 
-    /// The tasks `peer` has to do.
+    /// The tasks `peer` has to do, and those it has finished.
     pub fn offers(&self, peer: &str) -> Offers {
-        let tasks = self
-            .tasks
-            .state()
-            .into_iter()
-            .filter_map(|task| {
-                let context = self.context(task);
-                let permit = context.permit.as_deref();
-                offers::offer_for(
-                    peer,
-                    &context.task,
-                    &context.scope(&self.site),
-                    offers::cancellation(&context.task, permit),
-                    offers::held(permit),
-                )
-            })
-            .collect();
-        Offers { requesting_site: self.site.clone(), tasks }
+        let (mut tasks, mut closed) = (Vec::new(), Vec::new());
+        for task in self.tasks.state() {
+            let context = self.context(task);
+            let permit = context.permit.as_deref();
+            let scope = context.scope(&self.site);
+            if offers::finished_at(peer, &context.task, &scope) {
+                closed.extend(context.task.uid());
+            } else if let Some(offer) = offers::offer_for(
+                peer,
+                &context.task,
+                &scope,
+                offers::cancellation(&context.task, permit),
+                offers::held(permit),
+            ) {
+                tasks.push(offer);
+            }
+        }
+        Offers { requesting_site: self.site.clone(), tasks, closed }
     }
 
     /// Records `report` from `peer` on task `uid`.
@@ -130,11 +131,14 @@ impl Hub {
             return Err(HubError::NotFound(format!("task {uid} is not for site {peer}")));
         }
         let cancelled = context.task.spec.cancelled;
+        // New entries take this site's clock; a peer's own times are clamped to it.
+        let now = chrono::Utc::now();
+        let report = Report { at: report.at.min(now), ..report };
         let changed = status::update(&self.client, &context.task, |status| {
-            let mut next = progress::derive(status, &scope, cancelled, report.at);
+            let mut next = progress::derive(status, &scope, cancelled, now);
             let changed = progress::apply_report(&mut next, peer, &report)
                 .map_err(|e| HubError::Invalid(e.to_string()))?;
-            Ok(changed.then(|| progress::derive(&next, &scope, cancelled, report.at)))
+            Ok(changed.then(|| progress::derive(&next, &scope, cancelled, now)))
         })
         .await?;
         if changed {

@@ -91,6 +91,13 @@ pub fn held(permit: Option<&DataPermit>) -> bool {
     permit.and_then(|p| p.status.as_ref()).map(|s| s.phase) != Some(PermitPhase::Active)
 }
 
+/// Whether `peer` has finished `task` (its state there is final): it may clean up.
+pub fn finished_at(peer: &str, task: &AnalysisTask, scope: &Scope) -> bool {
+    let targeted = scope.as_ref().is_ok_and(|t| t.sites.iter().any(|s| s == peer));
+    let state = task.status.as_ref().and_then(|s| s.sites.iter().find(|p| p.site == peer)).map(|p| p.state);
+    targeted && state.is_some_and(SiteTaskState::is_final)
+}
+
 /// The offer of `task` to `peer`, if it has one: the peer is one of its sites and has not
 /// finished it. A cancelled task is offered (with why) until the peer says it stopped.
 pub fn offer_for(
