@@ -83,6 +83,8 @@ fn federation_is_deployed_only_when_this_site_is_named() -> Result<()> {
         ("Role", "haven-system"),
         ("RoleBinding", "haven-system"),
         ("ServiceAccount", "haven-system"),
+        ("ValidatingAdmissionPolicy", ""),
+        ("ValidatingAdmissionPolicyBinding", ""),
     ];
     let made = federation_objects(&rendered(&with_site(json!({})))?);
     ensure!(made == expected(&agent), "the agent alone made {made:#?}");
@@ -367,5 +369,27 @@ fn federation_values_it_cannot_use_are_refused_by_name() -> Result<()> {
     let long = format!("federation.site={}", "a".repeat(64));
     let output = helm(&["template", "haven", &chart(), "--set", &long])?;
     ensure!(!output.status.success(), "a 64-character site name was accepted");
+    Ok(())
+}
+
+/// RBAC grants jobs, export requests and workspaces cluster-wide (task namespaces are made at
+/// run time); the federation's own admission policy holds its ServiceAccount to task
+/// workspaces and to Jobs that can mount no Secret.
+#[test]
+fn the_federations_service_account_is_held_to_task_workspaces_at_admission() -> Result<()> {
+    let documents = rendered(&with_site(json!({})))?;
+    let policy = find(&documents, "ValidatingAdmissionPolicy", "haven-federation")?;
+    let condition = policy["spec"]["matchConditions"][0]["expression"].as_str().unwrap_or_default();
+    ensure!(
+        condition == "request.userInfo.username == 'system:serviceaccount:haven-system:haven-federation'",
+        "{condition}"
+    );
+    let rules = policy["spec"]["validations"].to_string();
+    for says in ["ws-task-", "persistentVolumeClaim", "emptyDir", "serviceAccountName", "startsWith('task-')"]
+    {
+        ensure!(rules.contains(says), "the policy does not check {says}: {rules}");
+    }
+    let binding = find(&documents, "ValidatingAdmissionPolicyBinding", "haven-federation")?;
+    ensure!(binding["spec"]["validationActions"] == json!(["Deny"]), "{binding}");
     Ok(())
 }
