@@ -66,7 +66,8 @@ pub struct SiteStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "schema::conditions")]
     pub conditions: Vec<Condition>,
-    /// When the peer was last heard from (a pull answered, or a pull received).
+    /// When this site's agent last saw the peer answer, as of the last change of `Connected`
+    /// (written on changes only, so an idle federation writes nothing).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_contact: Option<DateTime<Utc>>,
 }
