@@ -447,7 +447,9 @@ async fn a_full_data_store_is_reported_leaves_nothing_half_written_and_recovers_
     // Space comes back; the operator notices by itself (no change to the permit or source).
     std::fs::remove_file(&filler)?;
     let freed = Instant::now();
-    eventually(DEADLINE, "permit Active after space is freed", || async {
+    // The operator retries a failed preparation after 60 s when nothing visible changed (a
+    // freed disk is not visible), then prepares 40,000 rows: the wait allows for both.
+    eventually(DEADLINE + Duration::from_secs(60), "permit Active after space is freed", || async {
         Ok((permits.get(&name).await?.status.map(|s| s.phase) == Some(PermitPhase::Active)).then_some(()))
     })
     .await?;
