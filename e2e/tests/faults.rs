@@ -393,8 +393,12 @@ async fn a_full_data_store_is_reported_leaves_nothing_half_written_and_recovers_
     ensure_namespace(&client, "haven-system").await?;
     let root = data_root("diskfull")?;
     std::fs::create_dir_all(root.join("raw"))?;
+    let name = unique_name("diskfull");
+    // A source of this test's own: permits other tests left in a shared cluster (the fixture's
+    // source is survey.csv) find nothing to prepare here, so they cannot fill the disk again.
+    let source_file = format!("{name}.csv");
     let source: String = (0..SOURCE_ROWS).map(|n| format!("{}\n", 9_400_000_000 + n * 7)).collect();
-    std::fs::write(root.join("raw/survey.csv"), format!("id\n{source}"))?;
+    std::fs::write(root.join("raw").join(&source_file), format!("id\n{source}"))?;
     // Extracts live on an 8 MiB tmpfs, nearly full: preparation gets part-way through writing
     // the extract before the disk is full, the half-written case.
     let extracts = root.join("extracts");
@@ -404,8 +408,9 @@ async fn a_full_data_store_is_reported_leaves_nothing_half_written_and_recovers_
     let _operator = Operator::start(&root).await?; // dropped (killed) before the tmpfs goes
 
     let permits: Api<DataPermit> = Api::all(client.clone());
-    let name = unique_name("diskfull");
-    permits.create(&PostParams::default(), &fixtures::permit(&name, "someone@example.org", -5, 600)?).await?;
+    let mut permit = fixtures::permit(&name, "someone@example.org", -5, 600)?;
+    permit.spec.datasets[0].source = source_file;
+    permits.create(&PostParams::default(), &permit).await?;
     let (reason, message) = eventually(DEADLINE, "preparation fails", || async {
         let status = permits.get(&name).await?.status.unwrap_or_default();
         Ok(status
