@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The access gateway's namespace and Secrets for a local cluster with its OpenID provider
-# (e2e/idp.sh): a TLS certificate for haven.test and *.haven.test signed by the cluster's CA,
-# the OIDC client's secret, the CA as a ConfigMap; then a Helm values file that turns the
-# gateway on (NodePort HAVEN_GATEWAY_NODE_PORT, default 30443, on the real node's address).
+# (e2e/idp.sh): a TLS certificate for haven.test, *.haven.test and the TES API's Service name,
+# signed by the cluster's CA, the OIDC client's secret, the CA as a ConfigMap; then a Helm
+# values file that turns the gateway on (NodePort HAVEN_GATEWAY_NODE_PORT, default 30443, on
+# the real node's address).
 # Prints the values file's path, for `helm upgrade --install ... -f <path>`.
 # Needs KUBECONFIG and HAVEN_CLUSTER_DIR (its certs/ and idp.env).
 set -euo pipefail
@@ -19,7 +20,9 @@ source "$state/idp.env"
 if [ ! -f "$dir/tls.crt" ]; then
   openssl ecparam -name prime256v1 -genkey -noout -out "$dir/tls.key" 2>/dev/null
   openssl req -new -key "$dir/tls.key" -subj "/CN=$domain" -out "$dir/tls.csr"
-  printf 'subjectAltName=DNS:%s,DNS:*.%s\nextendedKeyUsage=serverAuth\n' "$domain" "$domain" >"$dir/tls.ext"
+  # The TES API's in-cluster name too: workspaces reach it there (gateway.tes).
+  printf 'subjectAltName=DNS:%s,DNS:*.%s,DNS:haven-gateway-tes.%s.svc\nextendedKeyUsage=serverAuth\n' \
+    "$domain" "$domain" "$namespace" >"$dir/tls.ext"
   openssl x509 -req -in "$dir/tls.csr" -CA "$state/certs/ca.crt" -CAkey "$state/certs/ca.key" \
     -set_serial "0x$(openssl rand -hex 16)" -days 30 -sha256 -extfile "$dir/tls.ext" \
     -out "$dir/tls.crt" 2>/dev/null

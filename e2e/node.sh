@@ -22,7 +22,7 @@
 #   exec CMD...   runs CMD in the node's network namespace (e.g. curl a pod IP)
 #   outside CMD...  runs CMD in the outside stand-ins' network namespace
 #   load-image TAR NAME  imports an image archive into the node's containerd as NAME
-#   images        rebuilds Haven's images (images/build.sh) and imports them
+#   images        rebuilds Haven's images (images/build.sh, python-tes.sh) and imports them
 #   env           prints the node's addresses as shell assignments
 set -euo pipefail
 
@@ -386,14 +386,18 @@ EOF
 # ---------------------------------------------------------------- images
 
 # Imports the images pods on this node run: the sandbox, CoreDNS, the test environment and
-# the operator. images/build.sh writes them (no container engine, no registry).
+# the operator (images/build.sh), and a Python environment with a TES client
+# (images/python-tes.sh, cached by version). No container engine, no registry.
 node_images() {
   local out
   out="$("$repo/images/build.sh" --node-bin "$NODE_BIN")"
-  local name
+  local name tar
   while IFS=' ' read -r name tar; do
     [ -n "$name" ] && cmd_load_image "$tar" "$name"
   done <"$out/images.txt"
+  out="$("$repo/images/python-tes.sh" "$NODE_BIN")"
+  read -r name tar <<<"$out"
+  cmd_load_image "$tar" "$name"
 }
 
 cmd_load_image() {
@@ -570,7 +574,7 @@ node_main() {
     images) NODE_BIN="$(node_bin_dir)"; node_images ;;
     env) printf 'NODE_NAME=%s\nNODE_IP=%s\nHOST_IP=%s\nPOD_CIDR=%s\nOUTSIDE_INTERNET=%s\nOUTSIDE_METADATA=%s\nOUTSIDE_MIRROR=%s\n' \
       "$node_name" "$node_ip" "$host_ip" "$node_pod_cidr" "$outside_internet" "$outside_metadata" "$outside_mirror" ;;
-    *) sed -n '18,24p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    *) sed -n '20,26p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
   esac
 }
 

@@ -54,4 +54,7 @@ export HAVEN_NODES_DATA="$data"
 export HAVEN_IDP_ENV="$HAVEN_CLUSTER_DIR/idp.env"
 version="$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)"
 export HAVEN_TESTENV_IMAGE="haven.local/testenv:$version"
+# The name the node imported (e2e/node.sh); the archive is cached, so this only reads it.
+python_tes="$(images/python-tes.sh)"
+export HAVEN_PYTHON_TES_IMAGE="${python_tes%% *}"
 cargo test --locked --no-fail-fast -p haven-e2e-nodes -- --nocapture 8>&-

@@ -49,6 +49,15 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- ternary "https" "http" (not (empty .Values.gateway.tls.secretName)) -}}
 {{- end -}}
 
+{{/* The TES API's Service, and its address as workspaces reach it (the certificate must name it). */}}
+{{- define "haven.gateway.tesServiceName" -}}
+{{- printf "%s-tes" (include "haven.gateway.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "haven.gateway.tesUrl" -}}
+{{- printf "%s://%s.%s.svc:%d" (include "haven.gateway.scheme" .) (include "haven.gateway.tesServiceName" .) .Values.network.gatewayNamespace (int .Values.gateway.tes.port) -}}
+{{- end -}}
+
 {{/* The Secret holding the OIDC client's secret. */}}
 {{- define "haven.gateway.oidcSecretName" -}}
 {{- default (printf "%s-oidc" (include "haven.gateway.fullname" .)) .Values.gateway.oidc.clientSecret.name -}}

@@ -33,6 +33,11 @@ pub const REQUESTED_FOR_ANNOTATION: &str = "haven.io/requested-for";
 /// Name of the analysis-task policy and of its binding.
 pub const TASK_POLICY: &str = "haven-analysis-tasks";
 
+/// The RBAC verb on `analysistasks` that lets a service submit (and cancel) tasks in a
+/// person's name: the access gateway's TES API, after asking RBAC whether that person may.
+/// Nobody else holds it (a cluster admin's wildcard does).
+pub const SUBMIT_FOR_VERB: &str = "submit-for";
+
 /// Name of the tier policy and of its binding.
 pub const TIER_POLICY: &str = "haven-permit-tiers";
 
@@ -150,7 +155,9 @@ pub fn airlock_policy() -> (ValidatingAdmissionPolicy, ValidatingAdmissionPolicy
 }
 
 /// On AnalysisTasks, as on AirlockRequests: `spec.requestedBy` is the user who creates the task,
-/// only the requester cancels it, and no finalizers or ownerReferences can be added.
+/// only the requester cancels it, and no finalizers or ownerReferences can be added. A holder
+/// of [`SUBMIT_FOR_VERB`] in the task's namespace (the access gateway) may do both for the
+/// person, and only it: asked of the API server's own authorizer.
 pub fn task_policy() -> (ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding) {
     let policy = ValidatingAdmissionPolicy {
         metadata: policy_metadata(TASK_POLICY),
@@ -164,14 +171,20 @@ pub fn task_policy() -> (ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBin
                     "oldObject != null && has(oldObject.spec.cancelled) && oldObject.spec.cancelled",
                 ),
                 variable("isCancelled", "has(object.spec.cancelled) && object.spec.cancelled"),
+                variable(
+                    "submitsFor",
+                    &format!(
+                        "authorizer.group('{GROUP}').resource('analysistasks').namespace(object.metadata.namespace).check('{SUBMIT_FOR_VERB}').allowed()"
+                    ),
+                ),
             ]),
             validations: Some(vec![
                 rule(
-                    "request.operation != 'CREATE' || object.spec.requestedBy == variables.user",
+                    "request.operation != 'CREATE' || object.spec.requestedBy == variables.user || variables.submitsFor",
                     "'spec.requestedBy must be the user creating the task (' + variables.user + '), not ' + object.spec.requestedBy",
                 ),
                 rule(
-                    "!variables.isCancelled || variables.wasCancelled || variables.user == object.spec.requestedBy",
+                    "!variables.isCancelled || variables.wasCancelled || variables.user == object.spec.requestedBy || variables.submitsFor",
                     "'spec.cancelled: only the requester (' + object.spec.requestedBy + ') can cancel this task'",
                 ),
                 rule(

@@ -124,22 +124,44 @@ type Decisions = HashMap<(String, String, bool), (Instant, Result<Grant, Refusal
 /// by name)? As the API server sees a person it authenticated: a grant to every signed-in user
 /// counts here too (and membership in the Workspace still decides).
 pub fn connect_review(workspace: &str, user: &str) -> SubjectAccessReview {
+    workspace_review(user, workspace, "workspaces", Some(workspace), CONNECT_VERB)
+}
+
+/// May `user` do `verb` on `resource` (of Haven's group; one object when `name` is given) in
+/// `workspace`'s namespace?
+pub fn workspace_review(
+    user: &str,
+    workspace: &str,
+    resource: &str,
+    name: Option<&str>,
+    verb: &str,
+) -> SubjectAccessReview {
     SubjectAccessReview {
         spec: SubjectAccessReviewSpec {
             user: Some(user.to_owned()),
             groups: Some(vec!["system:authenticated".to_owned()]),
             resource_attributes: Some(ResourceAttributes {
                 group: Some(GROUP.to_owned()),
-                resource: Some("workspaces".to_owned()),
-                name: Some(workspace.to_owned()),
+                resource: Some(resource.to_owned()),
+                name: name.map(str::to_owned),
                 namespace: Some(workspace_namespace(workspace)),
-                verb: Some(CONNECT_VERB.to_owned()),
+                verb: Some(verb.to_owned()),
                 ..ResourceAttributes::default()
             }),
             ..SubjectAccessReviewSpec::default()
         },
         ..SubjectAccessReview::default()
     }
+}
+
+/// What the API server said to a SubjectAccessReview.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    Allowed,
+    /// Not allowed; `: <the authorizer's reason>`, or empty.
+    Denied(String),
+    /// The question could not be asked.
+    Unavailable(String),
 }
 
 /// Decisions, cached for a short while per person, workspace and factor.
@@ -211,18 +233,27 @@ impl Authorizer {
     }
 
     async fn review(&self, workspace: &str, user: &str) -> Result<(), Refusal> {
-        let review = connect_review(workspace, user);
+        match self.ask(&connect_review(workspace, user)).await {
+            Answer::Allowed => Ok(()),
+            Answer::Denied(reason) => {
+                Err(Refusal::Rbac { user: user.to_owned(), workspace: workspace.to_owned(), reason })
+            }
+            Answer::Unavailable(error) => Err(Refusal::Unavailable(error)),
+        }
+    }
+
+    /// Asks the API server a SubjectAccessReview (never cached).
+    pub async fn ask(&self, review: &SubjectAccessReview) -> Answer {
         let api: Api<SubjectAccessReview> = Api::all(self.client.clone());
-        let answer = api
-            .create(&PostParams::default(), &review)
-            .await
-            .map_err(|e| Refusal::Unavailable(format!("SubjectAccessReview: {e}")))?;
+        let answer = match api.create(&PostParams::default(), review).await {
+            Ok(answer) => answer,
+            Err(e) => return Answer::Unavailable(format!("SubjectAccessReview: {e}")),
+        };
         let status = answer.status.unwrap_or_default();
         if status.allowed && !status.denied.unwrap_or(false) {
-            return Ok(());
+            return Answer::Allowed;
         }
-        let reason = status.reason.filter(|r| !r.is_empty()).map(|r| format!(": {r}")).unwrap_or_default();
-        Err(Refusal::Rbac { user: user.to_owned(), workspace: workspace.to_owned(), reason })
+        Answer::Denied(status.reason.filter(|r| !r.is_empty()).map(|r| format!(": {r}")).unwrap_or_default())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Decisions> {

@@ -67,6 +67,19 @@ pub struct GatewayArgs {
     /// A session ends this long after its login, used or not.
     #[arg(long, default_value = "12h", value_parser = parse_duration)]
     pub session_lifetime: Duration,
+    /// Where the workspaces' TES clients connect (GA4GH TES v1.1; TLS as --listen); off when
+    /// unset. Only the workspaces of multi-site permits may reach it (the operator's
+    /// `--gateway-tes-port` opens that one port to them).
+    #[arg(long, requires = "tes_url")]
+    pub tes_listen: Option<SocketAddr>,
+    /// The TES API's address as the workspaces reach it, e.g.
+    /// `https://haven-gateway-tes.haven-gateway.svc:8444` (shown with each token; the TLS
+    /// certificate must name its host).
+    #[arg(long, requires = "tes_listen")]
+    pub tes_url: Option<String>,
+    /// How long a TES token is good for (never past the session that minted it).
+    #[arg(long, default_value = "8h", value_parser = parse_duration)]
+    pub tes_token_lifetime: Duration,
     /// Plain HTTP for /healthz and /readyz.
     #[arg(long, default_value = "0.0.0.0:9090")]
     pub metrics_address: SocketAddr,

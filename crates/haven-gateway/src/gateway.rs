@@ -39,6 +39,8 @@ pub struct Gateway {
     pub upstream: Upstream,
     pub lifetimes: Lifetimes,
     pub spent: Spent,
+    /// The GA4GH TES API for the workspaces' tools, when enabled.
+    pub tes: Option<crate::tes::TesService>,
 }
 
 /// Why a request carries no usable session.

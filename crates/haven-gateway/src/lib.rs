@@ -22,6 +22,7 @@ pub mod relay;
 pub mod route;
 mod server;
 pub mod session;
+pub mod tes;
 pub mod tracker;
 
 pub use config::GatewayArgs;

@@ -62,6 +62,22 @@ impl Gateway {
             "/_haven/callback" => self.callback(&request, origin).await,
             "/_haven/logout" if request.method() == http::Method::POST => self.logout(&request, origin),
             "/_haven/logout" => pages::logout_form(),
+            path if path.starts_with("/_haven/tes/") => {
+                let workspace = &path["/_haven/tes/".len()..];
+                match self.session(request.headers()) {
+                    Ok(session) => {
+                        let wants_json = request
+                            .headers()
+                            .get(header::ACCEPT)
+                            .and_then(|v| v.to_str().ok())
+                            .is_some_and(|v| v.contains("application/json"));
+                        self.tes_token_page(&session, workspace, wants_json, origin).await
+                    }
+                    Err(_) => pages::redirect(
+                        &self.login_url(&format!("{}{path}", self.site.portal_origin()), false),
+                    ),
+                }
+            }
             "/" => match self.session(request.headers()) {
                 Ok(session) => self.portal_page(&session),
                 Err(_) => pages::redirect(&self.login_url(&format!("{}/", self.site.portal_origin()), false)),
@@ -189,7 +205,7 @@ impl Gateway {
     }
 
     fn portal_page(&self, session: &Session) -> Response<Body> {
-        let workspaces: Vec<(String, String, String)> = self
+        let workspaces: Vec<pages::WorkspaceLink> = self
             .directory
             .workspaces_of(&session.user)
             .iter()
@@ -197,7 +213,15 @@ impl Gateway {
                 let name = w.metadata.name.clone()?;
                 let phase =
                     w.status.as_ref().map(|s| format!("{:?}", s.phase)).unwrap_or_else(|| "Pending".into());
-                Some((name.clone(), format!("{}/", self.site.workspace_origin(&name)), phase))
+                let multi_site =
+                    self.directory.permit(&w.spec.permit).is_some_and(|p| p.spec.multi_site.is_some());
+                let tes = (self.tes.is_some() && multi_site).then(|| format!("/_haven/tes/{name}"));
+                Some(pages::WorkspaceLink {
+                    url: format!("{}/", self.site.workspace_origin(&name)),
+                    name,
+                    phase,
+                    tes,
+                })
             })
             .collect();
         pages::portal(&session.user, session.mfa, &workspaces)

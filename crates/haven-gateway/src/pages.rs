@@ -80,12 +80,30 @@ pub fn starting(workspace: &str) -> Response<Body> {
     response
 }
 
+/// A workspace in the portal's list.
+#[derive(Debug, Clone)]
+pub struct WorkspaceLink {
+    pub name: String,
+    pub url: String,
+    pub phase: String,
+    /// Its TES token page, for the workspaces of multi-site permits.
+    pub tes: Option<String>,
+}
+
 /// The portal: who is logged in and the workspaces that name them.
-pub fn portal(user: &str, mfa: bool, workspaces: &[(String, String, String)]) -> Response<Body> {
+pub fn portal(user: &str, mfa: bool, workspaces: &[WorkspaceLink]) -> Response<Body> {
     let rows: String = workspaces
         .iter()
-        .map(|(name, url, phase)| {
-            format!("<li><a href=\"{}\">{}</a> ({})</li>", escape(url), escape(name), escape(phase))
+        .map(|w| {
+            let tes = w.tes.as_ref().map_or_else(String::new, |url| {
+                format!(" · <a href=\"{}\">token for TES clients</a>", escape(url))
+            });
+            format!(
+                "<li><a href=\"{}\">{}</a> ({}){tes}</li>",
+                escape(&w.url),
+                escape(&w.name),
+                escape(&w.phase)
+            )
         })
         .collect();
     let list = if rows.is_empty() {
@@ -99,6 +117,25 @@ pub fn portal(user: &str, mfa: bool, workspaces: &[(String, String, String)]) ->
         escape(user)
     );
     page(StatusCode::OK, "Your workspaces", "", &body)
+}
+
+/// A TES token for one workspace: the address, the token, how to use it.
+pub fn tes_token(workspace: &str, url: &str, token: &str, expires: &str) -> Response<Body> {
+    let body = format!(
+        "<p>For the tools in workspace <code>{ws}</code> (py-tes, Nextflow, Snakemake). Tasks you submit \
+         with it run at each data site of the workspace's multi-site permit, in your name; only what each \
+         site's output checkers approve comes back, into <code>/home/imports/&lt;task&gt;/&lt;site&gt;/</code>.</p>\
+         <p>TES address: <code id=\"tes-url\">{url}</code></p>\
+         <p>Token (until {expires}; logging out ends it): <code id=\"tes-token\" style=\"word-break:break-all\">{token}</code></p>\
+         <p>py-tes: <code>tes.HTTPClient(\"{url}\", token=\"&lt;token&gt;\")</code>. \
+         Nextflow: <code>tes.endpoint = '{url}'</code>, <code>tes.oauthToken = '&lt;token&gt;'</code>.</p>\
+         <p>Keep it to yourself: anyone holding it can submit tasks as you in this workspace.</p>",
+        ws = escape(workspace),
+        url = escape(url),
+        token = escape(token),
+        expires = escape(expires),
+    );
+    page(StatusCode::OK, "TES token", "", &body)
 }
 
 /// Asks before logging out: a link in someone else's page must not log a person out.

@@ -36,6 +36,7 @@ use crate::{
     oidc::{Oidc, OidcSettings},
     proxy,
     session::{Lifetimes, Sealer},
+    tes::TesService,
     tracker::Tracker,
 };
 
@@ -65,6 +66,14 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
         _ => None,
     };
     let client = kube::Client::try_default().await.context("connecting to the Kubernetes API")?;
+    let tes = match (&args.tes_listen, &args.tes_url) {
+        (Some(_), Some(url)) => Some(TesService {
+            url: url.trim_end_matches('/').to_owned(),
+            token_lifetime: chrono::Duration::from_std(args.tes_token_lifetime)?,
+            client: client.clone(),
+        }),
+        _ => None,
+    };
     let directory = Directory::start(&client, args.ide_port);
     let evidence = Evidence::open(&args.access_log, Some((client.clone(), directory.clone())))
         .with_context(|| format!("opening the access log {}", args.access_log.display()))?;
@@ -79,6 +88,7 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
         tracker: tracker.clone(),
         evidence,
         activity: Activity::new(client),
+        tes,
         upstream: proxy::upstream_client(),
         lifetimes: Lifetimes {
             idle: chrono::Duration::from_std(args.session_idle)?,
@@ -107,8 +117,25 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
     let listener =
         TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
     tracing::info!(listen = %args.listen, site = %site.portal_origin(), tls = tls.is_some(), "gateway listening");
+    let tes_door = match args.tes_listen {
+        Some(address) => {
+            let listener = TcpListener::bind(address)
+                .await
+                .with_context(|| format!("listening on --tes-listen {address}"))?;
+            tracing::info!(listen = %address, "TES API listening");
+            Some(serve(listener, tls.clone(), Arc::clone(&gateway), Door::Tes))
+        }
+        None => None,
+    };
+    let tes_door = async move {
+        match tes_door {
+            Some(door) => door.await,
+            None => std::future::pending().await,
+        }
+    };
     tokio::select! {
-        () = serve(listener, tls, Arc::clone(&gateway)) => {}
+        () = serve(listener, tls, Arc::clone(&gateway), Door::Browsers) => {}
+        () = tes_door => {}
         () = shutdown_signal() => tracing::info!("stopping"),
     }
     tracker.end_all("gateway stopped");
@@ -153,7 +180,14 @@ async fn sweep(gateway: Arc<Gateway>, interval: Duration) {
     }
 }
 
-async fn serve(listener: TcpListener, tls: Option<TlsFiles>, gateway: Arc<Gateway>) {
+/// What a listener serves: people's browsers, or the workspaces' TES clients.
+#[derive(Debug, Clone, Copy)]
+enum Door {
+    Browsers,
+    Tes,
+}
+
+async fn serve(listener: TcpListener, tls: Option<TlsFiles>, gateway: Arc<Gateway>, door: Door) {
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -169,7 +203,13 @@ async fn serve(listener: TcpListener, tls: Option<TlsFiles>, gateway: Arc<Gatewa
         tokio::spawn(async move {
             let service = service_fn(move |request: Request<Incoming>| {
                 let gateway = Arc::clone(&gateway);
-                async move { Ok::<_, std::convert::Infallible>(gateway.handle(peer, request).await) }
+                async move {
+                    let response = match door {
+                        Door::Browsers => gateway.handle(peer, request).await,
+                        Door::Tes => gateway.tes(peer, request).await,
+                    };
+                    Ok::<_, std::convert::Infallible>(response)
+                }
             });
             let mut http = hyper::server::conn::http1::Builder::new();
             // A client that never finishes its headers does not hold a connection for long.

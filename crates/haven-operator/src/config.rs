@@ -21,6 +21,9 @@ pub struct OperatorConfig {
     pub dns_namespace: String,
     /// Namespace of the access gateway, the only source of ingress to the IDE.
     pub gateway_namespace: String,
+    /// The gateway's TES API port, the one more egress the workspaces of multi-site permits get
+    /// (to the gateway namespace); none: no TES API to reach.
+    pub gateway_tes_port: Option<i32>,
     /// Namespace the operator runs in; pseudonymisation keys live here.
     pub operator_namespace: String,
     /// The IDE port of the analysis environment.
@@ -57,6 +60,7 @@ impl OperatorConfig {
             data_root,
             dns_namespace: "kube-system".into(),
             gateway_namespace: "haven-gateway".into(),
+            gateway_tes_port: None,
             operator_namespace: "haven-system".into(),
             ide_port: 8888,
             airlock_retention: DEFAULT_AIRLOCK_RETENTION,

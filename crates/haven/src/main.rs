@@ -32,7 +32,7 @@ enum Command {
     /// Run the operator against the cluster in KUBECONFIG (or in-cluster).
     Run(RunArgs),
     /// Run the access gateway: OIDC login, a check per visit, the proxy to each workspace's IDE.
-    Gateway(GatewayCommand),
+    Gateway(Box<GatewayCommand>),
     /// Run this site's part in multi-site permits: the data-site agent (pulls tasks, runs them
     /// beside the extracts, releases only what this site's airlock approved) and, with
     /// `--listen`, the requesting site's API.
@@ -110,6 +110,10 @@ struct RunArgs {
     /// Namespace of the access gateway: the only ingress to a workspace's IDE.
     #[arg(long, default_value = "haven-gateway")]
     gateway_namespace: String,
+    /// The access gateway's TES API port (its `--tes-listen`): the workspaces of multi-site
+    /// permits may reach it in the gateway namespace, and nothing else more. Unset: no such rule.
+    #[arg(long, value_parser = clap::value_parser!(i32).range(1..=65535))]
+    gateway_tes_port: Option<i32>,
     /// Namespace the operator runs in; pseudonymisation keys are kept here.
     #[arg(long, env = "HAVEN_NAMESPACE", default_value = "haven-system")]
     operator_namespace: String,
@@ -225,6 +229,7 @@ impl RunArgs {
             volume_backend,
             dns_namespace: self.dns_namespace,
             gateway_namespace: self.gateway_namespace,
+            gateway_tes_port: self.gateway_tes_port,
             operator_namespace: self.operator_namespace,
             ide_port: self.ide_port,
             airlock_retention: self.airlock_retention,
@@ -241,7 +246,7 @@ impl RunArgs {
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Run(args) => run(args),
-        Command::Gateway(args) => gateway(args),
+        Command::Gateway(args) => gateway(*args),
         Command::Federation(args) => federation(args),
         Command::Pseudonymise(args) => pseudonymise::run(args),
         Command::Crd { out_dir: None } => {

@@ -70,6 +70,18 @@ pub fn testenv_image() -> String {
         .unwrap_or_else(|_| format!("haven.local/testenv:{}", env!("CARGO_PKG_VERSION")))
 }
 
+/// The Python environment with a TES client (images/python-tes.sh), as e2e/run-nodes.sh
+/// imported it; it serves HTTP on 8888 and runs as 1000:100 under a read-only root.
+pub fn python_tes_image() -> String {
+    std::env::var("HAVEN_PYTHON_TES_IMAGE").unwrap_or_else(|_| {
+        let version = include_str!("../../versions.env")
+            .lines()
+            .find_map(|line| line.strip_prefix("PY_TES_VERSION="))
+            .expect("PY_TES_VERSION in e2e/versions.env");
+        format!("haven.local/python-tes:{version}")
+    })
+}
+
 /// The data store the in-cluster operator uses (a hostPath on the node).
 pub fn data_root() -> Result<std::path::PathBuf> {
     std::env::var_os("HAVEN_NODES_DATA")
@@ -172,23 +184,43 @@ pub fn permit_and_workspace_for(
     reviewer: &str,
     environment: Value,
 ) -> Result<()> {
-    let mut env = json!({"allowedImages": [testenv_image()]});
+    permit_and_workspace_with(name, users, reviewer, environment, json!({}), &testenv_image())
+}
+
+/// [`permit_and_workspace_for`] with more of the permit's spec (e.g. `multiSite`) and the
+/// workspace's environment image (which the permit then allows too).
+pub fn permit_and_workspace_with(
+    name: &str,
+    users: &[&str],
+    reviewer: &str,
+    environment: Value,
+    permit: Value,
+    image: &str,
+) -> Result<()> {
+    let mut images = vec![testenv_image()];
+    if image != images[0] {
+        images.push(image.to_owned());
+    }
+    let mut env = json!({"allowedImages": images});
     if let (Some(target), Some(extra)) = (env.as_object_mut(), environment.as_object()) {
         target.extend(extra.clone());
     }
+    let mut spec = json!({
+        "permitId": format!("HDAB-NODES-{name}"),
+        "holder": {"organisation": "Haven real-node tests", "principalInvestigator": "pi@example.org"},
+        "purpose": "Statistics",
+        "users": users, "reviewers": [reviewer],
+        "validFrom": "2026-01-01T00:00:00Z", "validUntil": "2030-01-01T00:00:00Z",
+        "datasets": [{"name": "survey", "source": "survey/2025.csv", "columns": [
+            {"name": "respondent_id", "rule": "Hmac"}, {"name": "region", "rule": "Keep"},
+            {"name": "answer", "rule": "Keep"}]}],
+        "environment": env,
+    });
+    if let (Some(target), Some(extra)) = (spec.as_object_mut(), permit.as_object()) {
+        target.extend(extra.clone());
+    }
     apply(&json!({
-        "apiVersion": "haven.io/v1alpha1", "kind": "DataPermit", "metadata": {"name": name},
-        "spec": {
-            "permitId": format!("HDAB-NODES-{name}"),
-            "holder": {"organisation": "Haven real-node tests", "principalInvestigator": "pi@example.org"},
-            "purpose": "Statistics",
-            "users": users, "reviewers": [reviewer],
-            "validFrom": "2026-01-01T00:00:00Z", "validUntil": "2030-01-01T00:00:00Z",
-            "datasets": [{"name": "survey", "source": "survey/2025.csv", "columns": [
-                {"name": "respondent_id", "rule": "Hmac"}, {"name": "region", "rule": "Keep"},
-                {"name": "answer", "rule": "Keep"}]}],
-            "environment": env,
-        }
+        "apiVersion": "haven.io/v1alpha1", "kind": "DataPermit", "metadata": {"name": name}, "spec": spec
     }))?;
     kubectl_ok(&[
         "wait",
@@ -198,7 +230,7 @@ pub fn permit_and_workspace_for(
     ])?;
     apply(&json!({
         "apiVersion": "haven.io/v1alpha1", "kind": "Workspace", "metadata": {"name": name},
-        "spec": {"permit": name, "users": users, "image": testenv_image(),
+        "spec": {"permit": name, "users": users, "image": image,
                  "resources": {"cpu": "100m", "memory": "128Mi"}, "homeStorage": "1Gi"}
     }))?;
     kubectl_ok(&[

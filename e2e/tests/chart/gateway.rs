@@ -158,6 +158,7 @@ fn the_gateway_runs_in_its_namespace_with_the_operators_image() -> Result<()> {
         ("PersistentVolumeClaim", GATEWAY_NAMESPACE, "haven-gateway-access-log"),
         ("Secret", GATEWAY_NAMESPACE, "haven-gateway-cookie-key"),
         ("Service", GATEWAY_NAMESPACE, "haven-gateway"),
+        ("Service", GATEWAY_NAMESPACE, "haven-gateway-tes"),
         ("ServiceAccount", GATEWAY_NAMESPACE, "haven-gateway"),
     ]
     .map(|(k, n, m)| (k.to_owned(), n.to_owned(), m.to_owned()));
@@ -231,6 +232,8 @@ fn gateway_values_of_the_wrong_type_or_impossible_combinations_are_refused_by_na
         (&["network.gatewayNamespace=haven-system"], "network.gatewayNamespace"),
         (&["gateway.service.nodePort=30443"], "gateway.service.nodePort"),
         (&["gateway.metrics.port=8443"], "gateway.metrics.port"),
+        (&["gateway.tes.port=9090"], "gateway.tes.port"),
+        (&["gateway.tes.tokenLifetime=1d"], "/gateway/tes/tokenLifetime"),
         (&["dataStore.existingClaim=haven-data", "volumeBackend.hostPath.root=/srv"], "gateway.accessLog"),
     ];
     for (sets, field) in cases {
@@ -269,6 +272,29 @@ fn the_gateway_service_keeps_client_addresses_and_the_ingress_serves_every_works
     );
     let ports = &pod_spec(&documents)?["containers"][0]["ports"];
     ensure!(ports[0] == json!({"name": "https", "containerPort": 8443, "protocol": "TCP"}), "{ports}");
+    // The TES API: in the cluster only, on its own port, which the operator opens to the
+    // workspaces of multi-site permits; without it, neither the Service nor the rule.
+    let tes = &find(&documents, "Service", "haven-gateway-tes")?["spec"];
+    ensure!(
+        tes["type"] == "ClusterIP"
+            && tes["ports"]
+                == json!([{"name": "tes", "port": 8444, "targetPort": "tes", "protocol": "TCP", "appProtocol": "https"}]),
+        "{tes}"
+    );
+    ensure!(ports[2] == json!({"name": "tes", "containerPort": 8444, "protocol": "TCP"}), "{ports}");
+    let operator_args = |documents: &[Value]| -> Result<Vec<String>> {
+        let container = &find(documents, "Deployment", "haven")?["spec"]["template"]["spec"]["containers"][0];
+        Ok(strings(&container["args"]).into_iter().map(str::to_owned).collect())
+    };
+    ensure!(operator_args(&documents)?.contains(&"--gateway-tes-port=8444".to_owned()));
+    let without = rendered(&with_gateway(json!({"gateway": {"tes": {"enabled": false}}})))?;
+    ensure!(find(&without, "Service", "haven-gateway-tes").is_err());
+    ensure!(!operator_args(&without)?.iter().any(|a| a.starts_with("--gateway-tes-port")));
+    ensure!(!flags(&without)?.contains_key("tes-listen"));
+    ensure!(
+        !operator_args(&rendered(&json!({}))?)?.iter().any(|a| a.starts_with("--gateway-tes-port")),
+        "no gateway, no rule"
+    );
 
     let values = json!({"gateway": {"ingress": {"enabled": true, "className": "nginx",
         "tls": [{"secretName": "haven-tls", "hosts": ["haven.example.org", "*.haven.example.org"]}]}}});

@@ -36,6 +36,9 @@ const CONTRACT: &[&str] = &[
     "session-idle",
     "session-lifetime",
     "metrics-address",
+    "tes-listen",
+    "tes-url",
+    "tes-token-lifetime",
     "log-level",
     "log-format",
 ];
@@ -59,6 +62,9 @@ fn the_gateway_is_started_with_its_command_line_contract() -> Result<()> {
         ("session-idle", "1h"),
         ("session-lifetime", "12h"),
         ("metrics-address", "0.0.0.0:9090"),
+        ("tes-listen", "0.0.0.0:8444"),
+        ("tes-url", "http://haven-gateway-tes.haven-gateway.svc:8444"),
+        ("tes-token-lifetime", "8h"),
         ("log-level", "info"),
         ("log-format", "json"),
     ]
@@ -84,6 +90,7 @@ fn the_gateway_is_started_with_its_command_line_contract() -> Result<()> {
         ("oidc-username-prefix", "oidc:"),
         ("mfa-acr", "phr,phrh"),
         ("ide-port", "8080"),
+        ("tes-url", "https://haven-gateway-tes.door.svc:8444"),
         ("log-level", "debug"),
         ("log-format", "json"),
     ] {
@@ -220,6 +227,11 @@ fn the_gateways_rbac_is_exactly_its_allow_list() -> Result<()> {
         ("/services", "list,watch", "each workspace's IDE Service and the tier's rules on it"),
         ("discovery.k8s.io/endpointslices", "list,watch", "whether an IDE is ready"),
         ("events.k8s.io/events", "create,patch", "kube-runtime's Recorder (events.k8s.io/v1)"),
+        (
+            "haven.io/analysistasks",
+            "get,list,create,patch,submit-for",
+            "the TES API: tasks written for the person after a SubjectAccessReview as them",
+        ),
     ]
     .iter()
     .flat_map(|(what, verbs, _why)| verbs.split(',').map(move |verb| format!("{what}:{verb}")))

@@ -35,6 +35,9 @@ pub struct WorkspacePlan {
     pub idle: bool,
     /// Schedule only on the nodes set aside for the permit.
     pub dedicated_nodes: bool,
+    /// Its permit is part of a multi-site permit: the workspace's tools may reach the gateway's
+    /// TES API (to send tasks to the data sites).
+    pub multi_site: bool,
     /// What the access gateway reads from the workspace's Service (the tier's rules).
     pub gateway_annotations: BTreeMap<String, String>,
 }

@@ -109,6 +109,7 @@ pub fn plan_workspace(
         paused: spec.paused || idle,
         idle: idle && !spec.paused,
         dedicated_nodes: grant.environment.dedicated_nodes,
+        multi_site: grant.multi_site.is_some(),
         gateway_annotations: controls.gateway_annotations.clone(),
     })
 }

@@ -35,6 +35,7 @@ impl WorkspacePlan {
             paused: false,
             idle: false,
             dedicated_nodes: false,
+            multi_site: false,
             gateway_annotations: BTreeMap::new(),
         }
     }

@@ -53,8 +53,8 @@ fn never_internet(special: &[&str], cluster: &[ipnet::IpNet], v4: bool) -> Vec<S
 }
 
 /// Default deny in both directions, then the only holes: DNS to the cluster DNS namespace,
-/// the IDE port from the gateway namespace, and the permit's package mirror or, on the open
-/// tiers, public internet addresses.
+/// the IDE port from the gateway namespace, the permit's package mirror or, on the open tiers,
+/// public internet addresses, and, for a multi-site permit, the gateway's TES API port.
 /// Namespaces are selected by `kubernetes.io/metadata.name`, which only the API server sets.
 pub fn build_network_policies(plan: &WorkspacePlan, config: &OperatorConfig) -> Vec<NetworkPolicy> {
     let mut policies = vec![
@@ -93,6 +93,18 @@ pub fn build_network_policies(plan: &WorkspacePlan, config: &OperatorConfig) -> 
                     public_addresses("::/0", never_internet(PRIVATE_V6, cluster, false)),
                 ]),
                 ports: None,
+            }),
+        ));
+    }
+    if let (true, Some(tes_port)) = (plan.multi_site, config.gateway_tes_port) {
+        policies.push(policy(
+            plan,
+            "allow-tes-to-gateway",
+            environment_selector(plan),
+            None,
+            Some(NetworkPolicyEgressRule {
+                to: Some(vec![namespace_peer(&config.gateway_namespace)]),
+                ports: Some(vec![port("TCP", tes_port)]),
             }),
         ));
     }

@@ -114,6 +114,37 @@ fn ide_ingress_comes_only_from_the_gateway_namespace() {
 }
 
 #[test]
+fn a_multi_site_workspace_may_reach_the_gateways_tes_port_and_nothing_more() {
+    let egress = |plan: &WorkspacePlan, tes_port: Option<i32>| -> Vec<Value> {
+        let config = OperatorConfig { gateway_tes_port: tes_port, ..test_config() };
+        build_network_policies(plan, &config)
+            .iter()
+            .flat_map(|p| json(&p.spec)["egress"].as_array().cloned().unwrap_or_default())
+            .collect()
+    };
+    let single = WorkspacePlan::test();
+    let multi = WorkspacePlan { multi_site: true, ..WorkspacePlan::test() };
+    // Without a multi-site permit, or without a TES API, only DNS.
+    assert_eq!(egress(&single, Some(8444)), egress(&single, None));
+    assert_eq!(egress(&multi, None), egress(&single, None));
+    let with_tes = egress(&multi, Some(8444));
+    assert_eq!(with_tes.len(), egress(&single, None).len() + 1);
+    let tes = with_tes.last().expect("the TES rule");
+    assert_eq!(
+        tes["to"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"],
+        "haven-gateway"
+    );
+    assert!(tes["to"][0].get("ipBlock").is_none());
+    assert_eq!(tes["ports"], serde_json::json!([{"port": 8444, "protocol": "TCP"}]));
+    let policy =
+        build_network_policies(&multi, &OperatorConfig { gateway_tes_port: Some(8444), ..test_config() });
+    let named =
+        policy.iter().find(|p| p.metadata.name.as_deref() == Some("allow-tes-to-gateway")).expect("named");
+    // From the environment's pods only.
+    assert_eq!(json(&named.spec)["podSelector"], json(&environment_selector(&multi)));
+}
+
+#[test]
 fn package_mirror_egress_exists_only_with_the_mirror_profile() {
     assert!(
         children()
