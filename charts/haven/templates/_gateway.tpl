@@ -49,8 +49,20 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- ternary "https" "http" (not (empty .Values.gateway.tls.secretName)) -}}
 {{- end -}}
 
+{{/*
+"true" when the gateway serves the TES API: deployed, gateway.tes.enabled, and with TLS (the
+workspaces' bearer tokens must not cross the cluster network in the clear); else empty.
+*/}}
+{{- define "haven.gateway.tes" -}}
+{{- if and (include "haven.gateway.deployed" .) .Values.gateway.tes.enabled .Values.gateway.tls.secretName -}}true{{- end -}}
+{{- end -}}
+
 {{/* The TES API's Service, and its address as workspaces reach it (the certificate must name it). */}}
 {{- define "haven.gateway.tesServiceName" -}}
+{{- printf "%s-tes" (include "haven.gateway.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "haven.gateway.tesRoleName" -}}
 {{- printf "%s-tes" (include "haven.gateway.fullname" .) | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 

@@ -122,13 +122,13 @@ pub fn portal(user: &str, mfa: bool, workspaces: &[WorkspaceLink]) -> Response<B
 /// A TES token for one workspace: the address, the token, how to use it.
 pub fn tes_token(workspace: &str, url: &str, token: &str, expires: &str) -> Response<Body> {
     let body = format!(
-        "<p>For the tools in workspace <code>{ws}</code> (py-tes, Nextflow, Snakemake). Tasks you submit \
+        "<p>For the GA4GH TES clients in workspace <code>{ws}</code> (e.g. py-tes). Tasks you submit \
          with it run at each data site of the workspace's multi-site permit, in your name; only what each \
          site's output checkers approve comes back, into <code>/home/imports/&lt;task&gt;/&lt;site&gt;/</code>.</p>\
          <p>TES address: <code id=\"tes-url\">{url}</code></p>\
          <p>Token (until {expires}; logging out ends it): <code id=\"tes-token\" style=\"word-break:break-all\">{token}</code></p>\
-         <p>py-tes: <code>tes.HTTPClient(\"{url}\", token=\"&lt;token&gt;\")</code>. \
-         Nextflow: <code>tes.endpoint = '{url}'</code>, <code>tes.oauthToken = '&lt;token&gt;'</code>.</p>\
+         <p>py-tes: <code>tes.HTTPClient(\"{url}\", token=\"&lt;token&gt;\")</code>. Results come back \
+         only through each site's airlock: write them under <code>/outputs</code> and declare no TES outputs.</p>\
          <p>Keep it to yourself: anyone holding it can submit tasks as you in this workspace.</p>",
         ws = escape(workspace),
         url = escape(url),

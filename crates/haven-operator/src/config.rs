@@ -24,6 +24,11 @@ pub struct OperatorConfig {
     /// The gateway's TES API port, the one more egress the workspaces of multi-site permits get
     /// (to the gateway namespace); none: no TES API to reach.
     pub gateway_tes_port: Option<i32>,
+    /// The ClusterRole letting the gateway write tasks for people (`submit-for`), bound to its
+    /// ServiceAccount in each multi-site workspace's namespace and nowhere else; none: unbound.
+    pub gateway_tes_role: Option<String>,
+    /// The gateway's ServiceAccount, in `gateway_namespace`.
+    pub gateway_service_account: String,
     /// Namespace the operator runs in; pseudonymisation keys live here.
     pub operator_namespace: String,
     /// The IDE port of the analysis environment.
@@ -61,6 +66,8 @@ impl OperatorConfig {
             dns_namespace: "kube-system".into(),
             gateway_namespace: "haven-gateway".into(),
             gateway_tes_port: None,
+            gateway_tes_role: None,
+            gateway_service_account: "haven-gateway".into(),
             operator_namespace: "haven-system".into(),
             ide_port: 8888,
             airlock_retention: DEFAULT_AIRLOCK_RETENTION,

@@ -114,6 +114,13 @@ struct RunArgs {
     /// permits may reach it in the gateway namespace, and nothing else more. Unset: no such rule.
     #[arg(long, value_parser = clap::value_parser!(i32).range(1..=65535))]
     gateway_tes_port: Option<i32>,
+    /// The ClusterRole (analysistasks with `submit-for`) bound to the gateway's ServiceAccount
+    /// in each multi-site workspace's namespace, so it writes tasks there and nowhere else.
+    #[arg(long, requires = "gateway_tes_port")]
+    gateway_tes_role: Option<String>,
+    /// The access gateway's ServiceAccount, in --gateway-namespace.
+    #[arg(long, default_value = "haven-gateway")]
+    gateway_service_account: String,
     /// Namespace the operator runs in; pseudonymisation keys are kept here.
     #[arg(long, env = "HAVEN_NAMESPACE", default_value = "haven-system")]
     operator_namespace: String,
@@ -230,6 +237,8 @@ impl RunArgs {
             dns_namespace: self.dns_namespace,
             gateway_namespace: self.gateway_namespace,
             gateway_tes_port: self.gateway_tes_port,
+            gateway_tes_role: self.gateway_tes_role,
+            gateway_service_account: self.gateway_service_account,
             operator_namespace: self.operator_namespace,
             ide_port: self.ide_port,
             airlock_retention: self.airlock_retention,

@@ -221,6 +221,14 @@ async fn a_researchers_tes_client_submits_tasks_from_her_multi_site_workspace_an
         "the gateway's account: {}",
         String::from_utf8_lossy(&as_gateway.stderr)
     );
+    // And only in the namespaces of multi-site workspaces, where the operator binds its role.
+    let elsewhere = task_for(&ada.email).replace(&format!("\"{multi_ns}\""), &format!("\"{single_ns}\""));
+    let outside = kubectl_with_input(&["--as", gateway, "create", "-f", "-"], &elsewhere)?;
+    let said = String::from_utf8_lossy(&outside.stderr);
+    ensure!(
+        !outside.status.success() && said.contains("forbidden"),
+        "the gateway wrote a task in {single_ns}: {said}"
+    );
 
     // Bad tokens, and a token whose session logged out, are refused.
     let bad = python(&multi_ns, PY_TES_LIST, &[TES_URL, "not-a-token"])?;

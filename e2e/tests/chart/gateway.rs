@@ -158,7 +158,6 @@ fn the_gateway_runs_in_its_namespace_with_the_operators_image() -> Result<()> {
         ("PersistentVolumeClaim", GATEWAY_NAMESPACE, "haven-gateway-access-log"),
         ("Secret", GATEWAY_NAMESPACE, "haven-gateway-cookie-key"),
         ("Service", GATEWAY_NAMESPACE, "haven-gateway"),
-        ("Service", GATEWAY_NAMESPACE, "haven-gateway-tes"),
         ("ServiceAccount", GATEWAY_NAMESPACE, "haven-gateway"),
     ]
     .map(|(k, n, m)| (k.to_owned(), n.to_owned(), m.to_owned()));
@@ -232,7 +231,7 @@ fn gateway_values_of_the_wrong_type_or_impossible_combinations_are_refused_by_na
         (&["network.gatewayNamespace=haven-system"], "network.gatewayNamespace"),
         (&["gateway.service.nodePort=30443"], "gateway.service.nodePort"),
         (&["gateway.metrics.port=8443"], "gateway.metrics.port"),
-        (&["gateway.tes.port=9090"], "gateway.tes.port"),
+        (&["gateway.tes.port=9090", "gateway.tls.secretName=t"], "gateway.tes.port"),
         (&["gateway.tes.tokenLifetime=1d"], "/gateway/tes/tokenLifetime"),
         (&["dataStore.existingClaim=haven-data", "volumeBackend.hostPath.root=/srv"], "gateway.accessLog"),
     ];
@@ -272,8 +271,8 @@ fn the_gateway_service_keeps_client_addresses_and_the_ingress_serves_every_works
     );
     let ports = &pod_spec(&documents)?["containers"][0]["ports"];
     ensure!(ports[0] == json!({"name": "https", "containerPort": 8443, "protocol": "TCP"}), "{ports}");
-    // The TES API: in the cluster only, on its own port, which the operator opens to the
-    // workspaces of multi-site permits; without it, neither the Service nor the rule.
+    // The TES API (with TLS only): in the cluster only, on its own port, which the operator
+    // opens to the workspaces of multi-site permits; without it, neither the Service nor the rule.
     let tes = &find(&documents, "Service", "haven-gateway-tes")?["spec"];
     ensure!(
         tes["type"] == "ClusterIP"
@@ -286,11 +285,49 @@ fn the_gateway_service_keeps_client_addresses_and_the_ingress_serves_every_works
         let container = &find(documents, "Deployment", "haven")?["spec"]["template"]["spec"]["containers"][0];
         Ok(strings(&container["args"]).into_iter().map(str::to_owned).collect())
     };
-    ensure!(operator_args(&documents)?.contains(&"--gateway-tes-port=8444".to_owned()));
-    let without = rendered(&with_gateway(json!({"gateway": {"tes": {"enabled": false}}})))?;
-    ensure!(find(&without, "Service", "haven-gateway-tes").is_err());
-    ensure!(!operator_args(&without)?.iter().any(|a| a.starts_with("--gateway-tes-port")));
-    ensure!(!flags(&without)?.contains_key("tes-listen"));
+    let args = operator_args(&documents)?;
+    for flag in [
+        "--gateway-tes-port=8444",
+        "--gateway-tes-role=haven-gateway-tes",
+        "--gateway-service-account=haven-gateway",
+    ] {
+        ensure!(args.contains(&flag.to_owned()), "the operator is not given {flag}: {args:?}");
+    }
+    // The gateway writes tasks only where the operator binds its TES role (multi-site workspace
+    // namespaces): the role is bound by no one here, and the operator may bind that one only.
+    let tes_role = find(&documents, "ClusterRole", "haven-gateway-tes")?;
+    ensure!(
+        tes_role["rules"]
+            == json!([{"apiGroups": ["haven.io"], "resources": ["analysistasks"], "verbs": ["get", "list", "create", "patch", "submit-for"]}]),
+        "{tes_role}"
+    );
+    ensure!(
+        !documents.iter().any(|d| d["roleRef"]["name"] == "haven-gateway-tes"),
+        "the chart binds the TES role"
+    );
+    let operator_rules = find(&documents, "ClusterRole", "haven-operator")?["rules"].clone();
+    let binds: Vec<&Value> = operator_rules
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| strings(&r["verbs"]).contains(&"bind"))
+        .collect();
+    ensure!(
+        binds
+            == [
+                &json!({"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["clusterroles"], "resourceNames": ["haven-gateway-tes"], "verbs": ["bind"]})
+            ],
+        "{binds:?}"
+    );
+    let off = json!({"gateway": {"tls": {"secretName": "haven-tls"}, "tes": {"enabled": false}}});
+    for without in [rendered(&with_gateway(off))?, rendered(&with_gateway(json!({})))?] {
+        ensure!(find(&without, "Service", "haven-gateway-tes").is_err());
+        ensure!(!operator_args(&without)?.iter().any(|a| a.starts_with("--gateway-tes-port")));
+        ensure!(!flags(&without)?.contains_key("tes-listen"));
+        ensure!(find(&without, "ClusterRole", "haven-gateway-tes").is_err(), "no TES, no role for tasks");
+        let operator_rules = find(&without, "ClusterRole", "haven-operator")?["rules"].to_string();
+        ensure!(!operator_rules.contains("\"bind\""), "no TES, nothing to bind: {operator_rules}");
+    }
     ensure!(
         !operator_args(&rendered(&json!({}))?)?.iter().any(|a| a.starts_with("--gateway-tes-port")),
         "no gateway, no rule"

@@ -1,5 +1,5 @@
-//! The GA4GH TES v1.1 API for a workspace's own tools (py-tes, Nextflow's and Snakemake's TES
-//! executors): tasks submitted here become AnalysisTasks in the workspace's namespace, which the
+//! The GA4GH TES v1.1 API for a workspace's own TES clients (py-tes; not Nextflow, whose
+//! executor declares outputs by URL): tasks submitted here become AnalysisTasks in the workspace's namespace, which the
 //! federation sends to each data site of its multi-site permit.
 //!
 //! It listens on a port of its own, which only the workspaces of multi-site permits may reach
@@ -23,7 +23,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use kube::{
     Api, Client,
-    api::{ListParams, ObjectMeta, Patch, PatchParams, PostParams},
+    api::{ListParams, Patch, PatchParams, PostParams},
 };
 use serde::Serialize;
 use serde_json::json;
@@ -37,7 +37,7 @@ use crate::{
     gateway::Gateway,
     pages,
     proxy::Body,
-    session::Session,
+    session::{Session, random_token},
 };
 
 /// Where TES clients find the API: `<url>/ga4gh/tes/v1/...`.
@@ -45,7 +45,7 @@ pub const BASE_PATH: &str = "/ga4gh/tes/v1";
 /// The largest task accepted (inline inputs included); the API server stores less.
 const MAX_BODY: usize = 2 * 1024 * 1024;
 /// The most tasks one list answers with.
-const MAX_PAGE: u32 = 2048;
+const MAX_PAGE: u32 = 256;
 
 /// The TES API's settings.
 #[derive(Clone)]
@@ -143,7 +143,11 @@ fn json_response<T: Serialize>(status: StatusCode, value: &T) -> Response<Body> 
 }
 
 fn error_response(status: StatusCode, message: &str) -> Response<Body> {
-    json_response(status, &json!({"msg": message, "status_code": status.as_u16()}))
+    let mut response = json_response(status, &json!({"msg": message, "status_code": status.as_u16()}));
+    if status == StatusCode::UNAUTHORIZED {
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    response
 }
 
 impl Gateway {
@@ -212,7 +216,12 @@ impl Gateway {
                 ),
             )),
             Answer::Unavailable(error) => {
-                Err(Refused::new(StatusCode::SERVICE_UNAVAILABLE, "Unavailable", error))
+                tracing::warn!(%error, "a TES call's access review could not be asked");
+                Err(Refused::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Unavailable",
+                    "the access check could not be made; try again",
+                ))
             }
         }
     }
@@ -279,22 +288,15 @@ impl Gateway {
         origin: &Origin,
     ) -> Result<Response<Body>, Refused> {
         let submission = wire::submission(task, &token.user)?;
-        let mut task = AnalysisTask::new("", submission.spec);
-        task.metadata = ObjectMeta {
-            generate_name: Some("tes-".into()),
-            annotations: (!submission.annotations.is_empty()).then_some(submission.annotations),
-            ..ObjectMeta::default()
-        };
-        let created = api.create(&PostParams::default(), &task).await.map_err(|e| api_error(&e))?;
-        let id = created.metadata.name.clone().unwrap_or_default();
-        let images: Vec<&str> = created.spec.executors.iter().map(|e| e.image.as_str()).collect();
-        self.evidence.record_or_log(
-            &token.user,
-            "task-submitted",
-            &format!("workspace/{}", token.workspace),
-            json!({"task": id, "uid": created.metadata.uid, "images": images, "sites": created.spec.sites,
-                   "via": "tes", "source": origin.source, "userAgent": origin.user_agent}),
-        );
+        // Named here, not by the API server, so the record can name it before it exists.
+        let id = format!("tes-{}", random_token(6));
+        let images: Vec<&str> = submission.spec.executors.iter().map(|e| e.image.as_str()).collect();
+        let detail = json!({"task": id, "images": images, "sites": submission.spec.sites,
+                            "via": "tes", "source": origin.source, "userAgent": origin.user_agent});
+        self.record_first(token, "task-submitted", detail)?;
+        let mut task = AnalysisTask::new(&id, submission.spec);
+        task.metadata.annotations = (!submission.annotations.is_empty()).then_some(submission.annotations);
+        api.create(&PostParams::default(), &task).await.map_err(|e| api_error(&e))?;
         Ok(json_response(StatusCode::OK, &wire::CreatedTask { id }))
     }
 
@@ -312,16 +314,26 @@ impl Gateway {
             return Err(Refused::new(StatusCode::FORBIDDEN, "NotTheRequester", message));
         }
         if !task.spec.cancelled {
+            let detail = json!({"task": id, "uid": task.metadata.uid, "via": "tes", "source": origin.source});
+            self.record_first(token, "task-cancelled", detail)?;
             let patch = Patch::Merge(json!({"spec": {"cancelled": true}}));
             api.patch(id, &PatchParams::default(), &patch).await.map_err(|e| api_error(&e))?;
-            self.evidence.record_or_log(
-                &token.user,
-                "task-cancelled",
-                &format!("workspace/{}", token.workspace),
-                json!({"task": id, "uid": task.metadata.uid, "via": "tes", "source": origin.source}),
-            );
         }
         Ok(json_response(StatusCode::OK, &json!({})))
+    }
+
+    /// A write is made only once its record is on disk (a refusal by the API server after it
+    /// is recorded as a refusal too).
+    fn record_first(&self, token: &TesToken, action: &str, detail: serde_json::Value) -> Result<(), Refused> {
+        let object = format!("workspace/{}", token.workspace);
+        self.evidence.record(&token.user, action, &object, detail).map_err(|error| {
+            tracing::error!(%error, action, "the access log did not take a TES call");
+            Refused::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Unrecorded",
+                "the call could not be recorded, so it was not made",
+            )
+        })
     }
 
     fn tes_refused(
@@ -415,9 +427,10 @@ async fn list(
     view: View,
 ) -> Result<Response<Body>, Refused> {
     let page_size = match query_one(query, "page_size").map(str::parse::<u32>) {
-        None => 256,
-        Some(Ok(size)) if (1..=MAX_PAGE).contains(&size) => size,
-        Some(_) => return Err(FieldError::new("page_size", format!("must be 1 to {MAX_PAGE}")).into()),
+        None => 64,
+        // Larger pages are served at the largest (TES leaves the bound to the server).
+        Some(Ok(size)) if size >= 1 => size.min(MAX_PAGE),
+        Some(_) => return Err(FieldError::new("page_size", "must be a positive whole number").into()),
     };
     let mut params = ListParams::default().limit(page_size);
     if let Some(token) = query_one(query, "page_token").filter(|t| !t.is_empty()) {

@@ -55,8 +55,9 @@ pub fn mint(
 /// The token of an `Authorization: Bearer ...` header, if sealed by us and not expired.
 pub fn open(sealer: &Sealer, authorization: Option<&str>, now: DateTime<Utc>) -> Result<TesToken, BadToken> {
     let sealed = authorization
-        .and_then(|value| value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")))
-        .map(str::trim)
+        .and_then(|value| value.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
         .filter(|t| !t.is_empty())
         .ok_or(BadToken::Missing)?;
     let token: TesToken = sealer.open_token(SEALED_AS, sealed).ok_or(BadToken::Forged)?;

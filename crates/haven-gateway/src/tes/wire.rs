@@ -1,8 +1,10 @@
 //! GA4GH TES v1.1 messages and their meaning in Haven (pure): a TES task becomes an
 //! AnalysisTask's spec, and an AnalysisTask is shown back as a TES task. What Haven cannot do
-//! the way TES says (files fetched from URLs, outputs uploaded to URLs, volumes) is refused
-//! naming the field, never dropped: a task runs at the data sites exactly as submitted, and
-//! its outputs come back only through each site's airlock, to `/home/imports/<task>/<site>/`.
+//! the way TES says (files fetched from URLs, outputs uploaded to URLs, volumes, redirected
+//! streams) is refused naming the field: a task runs at the data sites exactly as submitted,
+//! and its outputs come back only through each site's airlock, to
+//! `/home/imports/<task>/<site>/`. Scheduling hints a site decides for itself (`disk_gb`,
+//! `preemptible`, `zones`) and inputs' `name`/`description` are not kept, as TES allows.
 
 use std::collections::BTreeMap;
 

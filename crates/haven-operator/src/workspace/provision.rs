@@ -96,14 +96,20 @@ pub async fn apply(plan: &WorkspacePlan, ctx: &Context) -> Result<Environment> {
     let children = build_children(plan, &ctx.config);
     apply_children(client, &ctx.applied, &children).await?;
 
-    // Datasets or the mirror may have been removed from the plan: prune once per change of
+    // Datasets, the mirror or multi-site may have been removed from the plan: prune once per change of
     // the set of children (and once after every start).
     let ns = plan.namespace.as_str();
-    let (policies, claims, volumes) =
-        (names(&children.network_policies), names(&children.claims), names(&children.volumes));
-    let kept = fingerprint(&(&policies, &claims, &volumes));
+    let (policies, claims, volumes, bindings) = (
+        names(&children.network_policies),
+        names(&children.claims),
+        names(&children.volumes),
+        names(&children.role_bindings),
+    );
+    let kept = fingerprint(&(&policies, &claims, &volumes, &bindings));
     if !ctx.applied.is_pruned(&plan.name, kept) {
         prune(&Api::<NetworkPolicy>::namespaced(client.clone(), ns), &plan.name, &policies).await?;
+        // The gateway's TES binding goes when the permit is no longer multi-site.
+        prune(&Api::<RoleBinding>::namespaced(client.clone(), ns), &plan.name, &bindings).await?;
         prune(&Api::<PersistentVolumeClaim>::namespaced(client.clone(), ns), &plan.name, &claims).await?;
         prune(&Api::<PersistentVolume>::all(client.clone()), &plan.name, &volumes).await?;
         ctx.applied.pruned(&plan.name, kept);

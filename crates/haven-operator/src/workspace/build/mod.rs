@@ -61,7 +61,7 @@ pub fn build_children(plan: &WorkspacePlan, config: &OperatorConfig) -> Workspac
         resource_quota: build_resource_quota(plan),
         limit_range: build_limit_range(plan),
         roles: build_roles(plan),
-        role_bindings: build_role_bindings(plan),
+        role_bindings: build_role_bindings(plan, config),
         claims: build_claims(plan),
         service: build_service(plan, config),
         stateful_set: build_stateful_set(plan, config),

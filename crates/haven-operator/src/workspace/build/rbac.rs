@@ -4,11 +4,13 @@ use k8s_openapi::api::rbac::v1::{
 };
 
 use super::{cluster_meta, namespaced_meta};
-use crate::workspace::plan::WorkspacePlan;
+use crate::{config::OperatorConfig, workspace::plan::WorkspacePlan};
 
 /// Role and binding names inside the workspace namespace.
 pub const RESEARCHER_ROLE: &str = "haven-researcher";
 pub const OUTPUT_CHECKER_ROLE: &str = "haven-output-checker";
+/// The access gateway's binding in a multi-site workspace: it writes TES tasks for people here.
+pub const GATEWAY_TES_BINDING: &str = "haven-gateway-tes";
 
 fn rule(api_group: &str, resources: &[&str], verbs: &[&str]) -> PolicyRule {
     PolicyRule {
@@ -68,8 +70,10 @@ pub fn build_roles(plan: &WorkspacePlan) -> Vec<Role> {
     vec![researcher, output_checker]
 }
 
-/// One binding per role, naming the people; removing these is how access is cut first.
-pub fn build_role_bindings(plan: &WorkspacePlan) -> Vec<RoleBinding> {
+/// One binding per role, naming the people; removing these is how access is cut first. In a
+/// multi-site workspace, also the gateway's TES ClusterRole for its ServiceAccount: the gateway
+/// writes tasks in people's names (`submit-for`) here and in no other namespace.
+pub fn build_role_bindings(plan: &WorkspacePlan, config: &OperatorConfig) -> Vec<RoleBinding> {
     let binding = |role: &str, people: &[String]| RoleBinding {
         metadata: namespaced_meta(plan, role, "rbac"),
         role_ref: RoleRef {
@@ -79,7 +83,26 @@ pub fn build_role_bindings(plan: &WorkspacePlan) -> Vec<RoleBinding> {
         },
         subjects: Some(people.iter().map(|person| user(person)).collect()),
     };
-    vec![binding(RESEARCHER_ROLE, &plan.users), binding(OUTPUT_CHECKER_ROLE, &plan.reviewers)]
+    let mut bindings =
+        vec![binding(RESEARCHER_ROLE, &plan.users), binding(OUTPUT_CHECKER_ROLE, &plan.reviewers)];
+    if let (true, Some(_), Some(role)) = (plan.multi_site, config.gateway_tes_port, &config.gateway_tes_role)
+    {
+        bindings.push(RoleBinding {
+            metadata: namespaced_meta(plan, GATEWAY_TES_BINDING, "rbac"),
+            role_ref: RoleRef {
+                api_group: "rbac.authorization.k8s.io".into(),
+                kind: "ClusterRole".into(),
+                name: role.clone(),
+            },
+            subjects: Some(vec![Subject {
+                kind: "ServiceAccount".into(),
+                name: config.gateway_service_account.clone(),
+                namespace: Some(config.gateway_namespace.clone()),
+                ..Subject::default()
+            }]),
+        });
+    }
+    bindings
 }
 
 /// Cluster-scoped names for a workspace's view of its own Workspace and DataPermit.

@@ -234,8 +234,38 @@ fn workspace_roles_grant_exactly_the_allow_list() {
 }
 
 #[test]
+fn only_a_multi_site_workspace_binds_the_gateways_tes_role_to_its_service_account() {
+    let tes = OperatorConfig {
+        gateway_tes_port: Some(8444),
+        gateway_tes_role: Some("haven-gateway-tes".into()),
+        ..test_config()
+    };
+    let multi = WorkspacePlan { multi_site: true, ..WorkspacePlan::test() };
+    let names = |bindings: Vec<k8s_openapi::api::rbac::v1::RoleBinding>| -> Vec<String> {
+        bindings.iter().filter_map(|b| b.metadata.name.clone()).collect()
+    };
+    assert_eq!(
+        names(build_role_bindings(&WorkspacePlan::test(), &tes)),
+        ["haven-researcher", "haven-output-checker"]
+    );
+    assert_eq!(names(build_role_bindings(&multi, &test_config())).len(), 2, "no TES API configured");
+    let bindings = build_role_bindings(&multi, &tes);
+    let gateway =
+        bindings.iter().find(|b| b.metadata.name.as_deref() == Some("haven-gateway-tes")).expect("bound");
+    assert_eq!(
+        json(&gateway.role_ref),
+        serde_json::json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "haven-gateway-tes"})
+    );
+    assert_eq!(
+        json(&gateway.subjects),
+        serde_json::json!([{"kind": "ServiceAccount", "name": "haven-gateway", "namespace": "haven-gateway"}])
+    );
+    assert_eq!(gateway.metadata.namespace.as_deref(), Some("ws-study"));
+}
+
+#[test]
 fn role_bindings_name_exactly_the_users_and_the_reviewers() {
-    let bindings = build_role_bindings(&WorkspacePlan::test());
+    let bindings = build_role_bindings(&WorkspacePlan::test(), &test_config());
     let subjects = |name: &str| -> Vec<String> {
         let binding = bindings.iter().find(|b| b.metadata.name.as_deref() == Some(name)).expect("binding");
         binding.subjects.iter().flatten().map(|s| format!("{}:{}", s.kind, s.name)).collect()
