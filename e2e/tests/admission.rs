@@ -146,17 +146,44 @@ async fn an_analysis_task_is_bound_to_its_creator_and_frozen_but_for_cancelling(
         "metadata": {"name": name, "namespace": ns},
         "spec": {"requestedBy": RESEARCHER, "executors": [{"image": "haven.local/testenv:0.1.0", "command": ["/haven-testenv", "count"]}]},
     }))?;
-    let tasks_as = |user: &str| {
-        let user = user.to_owned();
-        async move { anyhow::Ok(Api::<AnalysisTask>::namespaced(as_user(&user, &["system:masters"]).await?, ns)) }
+    // As the researchers' Role grants (not as admins: a cluster admin's wildcard holds
+    // `submit-for` too); a service with `submit-for` here (the access gateway) as well.
+    let role = |name: &str, verbs: &[&str], subject: Value| -> Result<()> {
+        let rbac = "rbac.authorization.k8s.io/v1";
+        let rules = json!([{"apiGroups": ["haven.io"], "resources": ["analysistasks"], "verbs": verbs}]);
+        let manifest = json!({"apiVersion": "v1", "kind": "List", "items": [
+            {"apiVersion": rbac, "kind": "Role", "metadata": {"name": name, "namespace": ns}, "rules": rules},
+            {"apiVersion": rbac, "kind": "RoleBinding", "metadata": {"name": name, "namespace": ns},
+             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name}, "subjects": [subject]}]});
+        let output = haven_e2e::kubectl_with_input(&["apply", "-f", "-"], &manifest.to_string())?;
+        anyhow::ensure!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        Ok(())
     };
-    let (alice, bob) = (tasks_as(RESEARCHER).await?, tasks_as(CO_RESEARCHER).await?);
+    let researchers =
+        json!({"kind": "Group", "apiGroup": "rbac.authorization.k8s.io", "name": "e2e-task-researchers"});
+    role("researchers", &["get", "create", "patch", "update"], researchers)?;
+    let gateway_user = "system:serviceaccount:e2e:gateway";
+    let gateway = json!({"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": gateway_user});
+    role("gateway", &["get", "create", "patch", "submit-for"], gateway)?;
+    let tasks_as = |user: &str, group: &str| {
+        let (user, group) = (user.to_owned(), group.to_owned());
+        async move { anyhow::Ok(Api::<AnalysisTask>::namespaced(as_user(&user, &[&group]).await?, ns)) }
+    };
+    let alice = tasks_as(RESEARCHER, "e2e-task-researchers").await?;
+    let bob = tasks_as(CO_RESEARCHER, "e2e-task-researchers").await?;
     let dry_run = PostParams { dry_run: true, ..PostParams::default() };
     let message = eventually(DEADLINE, "the policy denies a task in another's name", || async {
         Ok(bob.create(&dry_run, &task).await.err().map(|e| e.to_string()))
     })
     .await?;
     assert!(message.contains("spec.requestedBy must be the user creating the task"), "{message}");
+    // The holder of submit-for may write it in alice's name (the gateway does, after asking
+    // RBAC as alice); RBAC takes a moment to see the new binding.
+    let service = tasks_as(gateway_user, "system:serviceaccounts").await?;
+    eventually(DEADLINE, "submit-for lets a service write a task in another's name", || async {
+        Ok(service.create(&dry_run, &task).await.ok().map(drop))
+    })
+    .await?;
     alice.create(&PostParams::default(), &task).await?;
     let swap =
         merge(json!({"spec": {"executors": [{"image": "registry.example.org/exfil:1", "command": ["sh"]}]}}));
