@@ -106,7 +106,7 @@ impl Hub {
             "site {peer}: {} file(s) in {delivered_to}, manifest {}",
             landed.files, landed.manifest_sha256
         );
-        self.event(task, false, "Delivered", note).await;
+        self.event(task, Some(peer), false, "Delivered", note).await;
         Ok(Delivery { delivered_to, manifest_sha256: landed.manifest_sha256 })
     }
 }

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use haven_api::{AnalysisTask, DataPermit, Site, Workspace, task::SiteTaskState};
 use haven_data::DataStore;
+use k8s_openapi::api::core::v1::ObjectReference;
 use kube::{
     Client, Resource, ResourceExt,
     runtime::{
@@ -153,7 +154,7 @@ impl Hub {
             let message =
                 if report.message.is_empty() { String::new() } else { format!(": {}", report.message) };
             let note = format!("site {peer}: {:?}{message}", report.state);
-            self.event(&context.task, warning, &format!("{:?}", report.state), note).await;
+            self.event(&context.task, Some(peer), warning, &format!("{:?}", report.state), note).await;
             let object = format!(
                 "analysistask/{}/{}",
                 context.task.namespace().unwrap_or_default(),
@@ -169,19 +170,39 @@ impl Hub {
 }
 
 impl Hub {
-    /// An Event on `task` (for `kubectl describe`); a failure to publish is only logged.
-    pub async fn event(&self, task: &AnalysisTask, warning: bool, reason: &str, note: String) {
+    /// An Event on `task` (for `kubectl describe`), about `site` when one reported it; a
+    /// failure to publish is only logged.
+    pub async fn event(
+        &self,
+        task: &AnalysisTask,
+        site: Option<&str>,
+        warning: bool,
+        reason: &str,
+        note: String,
+    ) {
         let event = Event {
             type_: if warning { EventType::Warning } else { EventType::Normal },
             reason: reason.into(),
             // An Event's note is at most 1 KiB.
             note: Some(note.chars().take(1000).collect()),
             action: reason.into(),
-            secondary: None,
+            // The recorder folds Events of one object, reason and related object into one
+            // series that keeps the first note: naming the Site keeps each site's own.
+            secondary: site.map(site_reference),
         };
         if let Err(error) = self.recorder.publish(&event, &task.object_ref(&())).await {
             tracing::warn!(task = %task.name_any(), %error, "could not publish an event");
         }
+    }
+}
+
+/// A reference to the Site named `name` (cluster-scoped), for an Event's related object.
+fn site_reference(name: &str) -> ObjectReference {
+    ObjectReference {
+        api_version: Some(Site::api_version(&()).into_owned()),
+        kind: Some(Site::kind(&()).into_owned()),
+        name: Some(name.to_owned()),
+        ..ObjectReference::default()
     }
 }
 

@@ -128,7 +128,7 @@ impl Hub {
                             .as_ref()
                             .and_then(|s| s.conditions.iter().find(|c| c.type_ == ACCEPTED));
                         if was.is_none_or(|c| c.status != "False" || &c.message != why) {
-                            self.event(&context.task, true, "NotSent", why.clone()).await;
+                            self.event(&context.task, None, true, "NotSent", why.clone()).await;
                         }
                     }
                     Ok(_) => {}
