@@ -1,6 +1,6 @@
 //! The GA4GH TES v1.1 API for a workspace's own TES clients (py-tes; not Nextflow, whose
-//! executor declares outputs by URL): tasks submitted here become AnalysisTasks in the workspace's namespace, which the
-//! federation sends to each data site of its multi-site permit.
+//! executor declares outputs by URL): tasks submitted here become AnalysisTasks in the
+//! workspace's namespace, which the federation sends to each data site of its multi-site permit.
 //!
 //! It listens on a port of its own, which only the workspaces of multi-site permits may reach
 //! (one egress rule). A person gets a bearer token for one workspace at the portal
@@ -8,7 +8,8 @@
 //! them, it is open, its permit Active, a second factor if the tier wants one, RBAC `connect`)
 //! and asked of RBAC for the task verb itself, as that person. The gateway then writes the task
 //! in its own name with `spec.requestedBy` set to the person, which admission allows only to
-//! holders of the `submit-for` verb on analysistasks (the gateway's ClusterRole).
+//! holders of the `submit-for` verb on analysistasks: the gateway, through the role the
+//! operator binds to it in multi-site workspace namespaces only.
 
 mod token;
 pub mod wire;
