@@ -219,17 +219,17 @@ pub fn random_token(bytes: usize) -> String {
     hex::encode(buffer)
 }
 
+/// Fixtures for this module's tests and the TES token's.
 #[cfg(test)]
-mod tests {
-    use http::HeaderValue;
-
+pub(crate) mod fixtures {
     use super::*;
 
-    fn sealer(byte: u8) -> Sealer {
+    pub fn sealer(byte: u8) -> Sealer {
         Sealer::new(&[byte; 64], Site::parse("https://haven.test").expect("site")).expect("key")
     }
 
-    fn session(now: DateTime<Utc>) -> Session {
+    /// Ada's session, logged in with a second factor at `now`.
+    pub fn session(now: DateTime<Utc>) -> Session {
         Session {
             id: "s1".into(),
             user: "ada@haven.test".into(),
@@ -239,6 +239,14 @@ mod tests {
             seen: now,
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use http::HeaderValue;
+
+    use super::fixtures::{sealer, session};
+    use super::*;
 
     fn request_with(set_cookie: &str) -> HeaderMap {
         let pair = set_cookie.split(';').next().unwrap_or_default().to_owned();

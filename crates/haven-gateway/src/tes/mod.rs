@@ -445,17 +445,17 @@ async fn list(
     let tasks = page
         .items
         .iter()
-        .map(|task| (task, wire::shown(task, View::Basic)))
-        .filter(|(_, tes)| tes.name.as_deref().unwrap_or_default().starts_with(name_prefix))
-        .filter(|(_, tes)| state.is_none_or(|s| tes.state.as_deref() == Some(s)))
-        .filter(|(_, tes)| {
+        .filter(|task| wire::name(task).starts_with(name_prefix))
+        .filter(|task| state.is_none_or(|s| wire::state(task) == s))
+        .filter(|task| {
+            let tags = wire::tags(task).unwrap_or_default();
             keys.iter().enumerate().all(|(i, key)| {
-                let tag = tes.tags.as_ref().and_then(|tags| tags.get(*key));
+                let tag = tags.get(*key);
                 tag.is_some()
                     && values.get(i).is_none_or(|v| v.is_empty() || tag.map(String::as_str) == Some(*v))
             })
         })
-        .map(|(task, _)| wire::shown(task, view))
+        .map(|task| wire::shown(task, view))
         .collect();
     let next_page_token = page.metadata.continue_.filter(|t| !t.is_empty());
     Ok(json_response(StatusCode::OK, &wire::TaskList { tasks, next_page_token }))

@@ -70,22 +70,7 @@ pub fn open(sealer: &Sealer, authorization: Option<&str>, now: DateTime<Utc>) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Site;
-
-    fn sealer(byte: u8) -> Sealer {
-        Sealer::new(&[byte; 64], Site::parse("https://haven.test").expect("site")).expect("key")
-    }
-
-    fn session(issued: DateTime<Utc>) -> Session {
-        Session {
-            id: "s1".into(),
-            user: "ada@haven.test".into(),
-            mfa: true,
-            amr: vec![],
-            issued,
-            seen: issued,
-        }
-    }
+    use crate::session::fixtures::{sealer, session};
 
     #[test]
     fn a_token_opens_for_its_person_and_workspace_until_it_expires() {

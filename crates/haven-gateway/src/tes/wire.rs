@@ -327,6 +327,18 @@ pub fn state(task: &AnalysisTask) -> &'static str {
     }
 }
 
+/// The task's TES `name`: as submitted, else its id.
+pub fn name(task: &AnalysisTask) -> String {
+    let submitted = task.metadata.annotations.as_ref().and_then(|a| a.get(NAME_ANNOTATION));
+    submitted.or(task.metadata.name.as_ref()).cloned().unwrap_or_default()
+}
+
+/// The task's TES `tags`, as submitted.
+pub fn tags(task: &AnalysisTask) -> Option<BTreeMap<String, String>> {
+    let json = task.metadata.annotations.as_ref()?.get(TAGS_ANNOTATION)?;
+    serde_json::from_str(json).ok()
+}
+
 /// An AnalysisTask shown as a TES task.
 pub fn shown(task: &AnalysisTask, view: View) -> TesTask {
     let mut tes =
@@ -334,11 +346,10 @@ pub fn shown(task: &AnalysisTask, view: View) -> TesTask {
     if view == View::Minimal {
         return tes;
     }
-    let annotations = task.metadata.annotations.clone().unwrap_or_default();
     let spec = &task.spec;
-    tes.name = annotations.get(NAME_ANNOTATION).cloned().or_else(|| task.metadata.name.clone());
+    tes.name = Some(name(task));
     tes.description = (!spec.description.is_empty()).then(|| spec.description.clone());
-    tes.tags = annotations.get(TAGS_ANNOTATION).and_then(|json| serde_json::from_str(json).ok());
+    tes.tags = tags(task);
     tes.creation_time = task.metadata.creation_timestamp.as_ref().map(|t| t.0.to_string());
     tes.executors = Some(
         spec.executors
