@@ -5,10 +5,7 @@
 use std::{os::unix::fs::PermissionsExt, path::PathBuf};
 
 use anyhow::{Context, Result, bail};
-use haven_api::{
-    AirlockRequest, DataPermit, Workspace, airlock::AirlockPhase, permit::PermitPhase,
-    workspace::WorkspacePhase,
-};
+use haven_api::{AirlockRequest, DataPermit, Workspace, airlock::AirlockPhase, permit::PermitPhase};
 use kube::{
     Api, Client,
     api::{Patch, PatchParams, PostParams},
@@ -72,11 +69,7 @@ impl Project {
         workspaces
             .create(&PostParams::default(), &fixtures::workspace(&workspace, &permit, RESEARCHER, users)?)
             .await?;
-        eventually(DEADLINE, "workspace Ready", || async {
-            let phase = workspaces.get(&workspace).await?.status.map(|s| s.phase);
-            Ok((phase == Some(WorkspacePhase::Ready)).then_some(()))
-        })
-        .await?;
+        crate::workspace::ready(&workspaces, &workspace).await?;
         let namespace = format!("ws-{workspace}");
         Ok(Self { client, root, permit, workspace, namespace, operator: Some(operator) })
     }

@@ -6,6 +6,7 @@
 pub mod airlock;
 pub mod fixtures;
 pub mod keys;
+pub mod workspace;
 
 use std::{
     future::Future,

@@ -154,11 +154,7 @@ async fn a_child_the_api_server_refuses_is_reported_backed_off_and_recovered() -
         // Fixing the spec recovers at once, with nothing left refused.
         let fixed = json!({"spec": {"resources": {"cpu": "1", "memory": "6Gi"}}});
         workspaces.patch(&name, &PatchParams::default(), &Patch::Merge(&fixed)).await?;
-        eventually(DEADLINE, "the fixed workspace is Ready", || async {
-            let workspace = workspaces.get(&name).await?;
-            Ok((workspace.status.map(|s| s.phase) == Some(WorkspacePhase::Ready)).then_some(()))
-        })
-        .await?;
+        haven_e2e::workspace::ready(&workspaces, &name).await?;
         eprintln!("[e2e] {during} apply attempts in 40 s while refused");
         Ok(())
     }

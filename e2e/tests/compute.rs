@@ -45,11 +45,7 @@ fn dedicated_permit(name: &str) -> Result<DataPermit> {
 
 /// The node the workspace's environment pod was scheduled to, once it runs.
 async fn node_of(client: &Client, workspaces: &Api<Workspace>, workspace: &str) -> Result<String> {
-    eventually(DEADLINE, &format!("{workspace} Ready"), || async {
-        let ready = workspaces.get(workspace).await?.status.map(|s| s.phase) == Some(WorkspacePhase::Ready);
-        Ok(ready.then_some(()))
-    })
-    .await?;
+    haven_e2e::workspace::ready(workspaces, workspace).await?;
     let pod = Api::<Pod>::namespaced(client.clone(), &format!("ws-{workspace}")).get("workspace-0").await?;
     pod.spec.and_then(|s| s.node_name).context("scheduled")
 }

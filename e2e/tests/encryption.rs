@@ -52,11 +52,7 @@ impl Project {
         permits.create(&PostParams::default(), &fixtures::permit(&permit, &user, -5, 600)?).await?;
         let spec = fixtures::workspace(&workspace, &permit, &user, json!({}))?;
         workspaces.create(&PostParams::default(), &spec).await?;
-        eventually(DEADLINE, "workspace Ready", || async {
-            let phase = workspaces.get(&workspace).await?.status.map(|s| s.phase);
-            Ok((phase == Some(WorkspacePhase::Ready)).then_some(()))
-        })
-        .await?;
+        haven_e2e::workspace::ready(&workspaces, &workspace).await?;
         let outbox = root.join("workspaces").join(&workspace).join("home/outputs");
         std::fs::write(outbox.join(RESULT_NAME), RESULT)?;
         Ok(Self { client, root, permit, workspace, permits, workspaces, _operator: operator })

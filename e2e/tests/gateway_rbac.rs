@@ -5,8 +5,10 @@
 //! needs a second factor.
 
 use anyhow::{Context, Result, ensure};
-use haven_api::{DataPermit, Workspace, workspace::WorkspacePhase};
-use haven_e2e::{DEADLINE, Operator, admin, data_root, ensure_namespace, eventually, fixtures, unique_name};
+use haven_api::{DataPermit, Workspace};
+use haven_e2e::{
+    DEADLINE, Operator, admin, data_root, ensure_namespace, eventually, fixtures, unique_name, workspace,
+};
 use k8s_openapi::api::authorization::v1::SubjectAccessReview;
 use kube::{
     Api, Client,
@@ -27,14 +29,6 @@ async fn until_connect_is(client: &Client, user: &str, workspace: &str, answer: 
     let what = format!("{user} may connect to {workspace}: {answer}");
     eventually(DEADLINE, &what, || async {
         Ok((may_connect(client, user, workspace).await? == answer).then_some(()))
-    })
-    .await
-}
-
-async fn wait_ready(workspaces: &Api<Workspace>, name: &str) -> Result<()> {
-    eventually(DEADLINE, &format!("{name} Ready"), || async {
-        let phase = workspaces.get(name).await?.status.map(|s| s.phase);
-        Ok((phase == Some(WorkspacePhase::Ready)).then_some(()))
     })
     .await
 }
@@ -66,8 +60,8 @@ async fn only_a_workspaces_own_users_may_connect_to_it() -> Result<()> {
         permits.create(&PostParams::default(), &permit_for(name, &[user], reviewer, 3)?).await?;
         workspaces.create(&PostParams::default(), &fixtures::workspace(name, name, user, json!({}))?).await?;
     }
-    wait_ready(&workspaces, &ours).await?;
-    wait_ready(&workspaces, &theirs).await?;
+    workspace::ready(&workspaces, &ours).await?;
+    workspace::ready(&workspaces, &theirs).await?;
 
     until_connect_is(&client, &alice, &ours, true).await?;
     until_connect_is(&client, &bob, &theirs, true).await?;
@@ -100,7 +94,7 @@ async fn removal_from_the_workspace_and_revocation_of_the_permit_cut_gateway_acc
     permits.create(&PostParams::default(), &permit_for(&name, &[&alice, &bob], &checker, 3)?).await?;
     let both = fixtures::workspace(&name, &name, &alice, json!({"users": [alice, bob]}))?;
     workspaces.create(&PostParams::default(), &both).await?;
-    wait_ready(&workspaces, &name).await?;
+    workspace::ready(&workspaces, &name).await?;
     until_connect_is(&client, &alice, &name, true).await?;
     until_connect_is(&client, &bob, &name, true).await?;
 

@@ -8,7 +8,7 @@ use std::{
 };
 
 use anyhow::{Context, Result};
-use haven_api::{DataPermit, Workspace, workspace::WorkspacePhase};
+use haven_api::{DataPermit, Workspace};
 use haven_e2e::{
     DEADLINE, Operator, admin, data_root, ensure_namespace, eventually, fixtures, operator_turn, unique_name,
 };
@@ -59,11 +59,7 @@ async fn ready_workspace(client: &Client, permit: &str, user: &str) -> Result<St
     let name = unique_name("leader-ws");
     let workspaces: Api<Workspace> = Api::all(client.clone());
     workspaces.create(&PostParams::default(), &fixtures::workspace(&name, permit, user, json!({}))?).await?;
-    eventually(DEADLINE, "workspace Ready", || async {
-        let phase = workspaces.get(&name).await?.status.map(|s| s.phase);
-        Ok((phase == Some(WorkspacePhase::Ready)).then_some(()))
-    })
-    .await?;
+    haven_e2e::workspace::ready(&workspaces, &name).await?;
     Ok(name)
 }
 

@@ -7,10 +7,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{Context, Result, ensure};
-use haven_api::{DataPermit, Workspace, workspace::WorkspacePhase};
+use haven_api::{DataPermit, Workspace};
 use haven_e2e::{
-    DEADLINE, Operator, TestNamespace, admin, as_user, data_root, ensure_namespace, eventually, fixtures,
-    tier_config_map, unique_name,
+    Operator, TestNamespace, admin, as_user, data_root, ensure_namespace, fixtures, tier_config_map,
+    unique_name,
 };
 use k8s_openapi::api::{
     authorization::v1::{SelfSubjectRulesReview, SelfSubjectRulesReviewSpec},
@@ -209,11 +209,7 @@ async fn every_verb_people_hold_is_on_the_allow_list_with_a_reason() -> Result<(
     workspaces
         .create(&PostParams::default(), &fixtures::workspace(&workspace, &permit, &researcher, json!({}))?)
         .await?;
-    eventually(DEADLINE, "workspace Ready", || async {
-        let phase = workspaces.get(&workspace).await?.status.map(|s| s.phase);
-        Ok((phase == Some(WorkspacePhase::Ready)).then_some(()))
-    })
-    .await?;
+    haven_e2e::workspace::ready(&workspaces, &workspace).await?;
     let namespace = format!("ws-{workspace}");
     let names = [("{workspace}", workspace.as_str()), ("{permit}", permit.as_str())];
     audit("a workspace's researcher", &researcher, &namespace, RESEARCHER, &names).await?;

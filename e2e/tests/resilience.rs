@@ -32,10 +32,6 @@ async fn permit_with_operator(
     Ok((client, permit, operator))
 }
 
-async fn all_ready(workspaces: &Api<Workspace>, names: &[String]) -> Result<Option<()>> {
-    Ok((ready_count(workspaces, names).await? == names.len()).then_some(()))
-}
-
 async fn ready_count(workspaces: &Api<Workspace>, names: &[String]) -> Result<usize> {
     let mut ready = 0;
     for name in names {
@@ -53,7 +49,7 @@ async fn another_writer_cannot_loosen_isolation_but_keeps_its_own_fields() -> Re
     let workspaces: Api<Workspace> = Api::all(client.clone());
     let name = unique_name("writer-ws");
     workspaces.create(&PostParams::default(), &fixtures::workspace(&name, &permit, user, json!({}))?).await?;
-    eventually(DEADLINE, "workspace Ready", || all_ready(&workspaces, std::slice::from_ref(&name))).await?;
+    haven_e2e::workspace::ready(&workspaces, &name).await?;
     let namespace = format!("ws-{name}");
     let policies: Api<NetworkPolicy> = Api::namespaced(client.clone(), &namespace);
     let quotas: Api<ResourceQuota> = Api::namespaced(client.clone(), &namespace);
@@ -132,7 +128,7 @@ async fn a_converged_workspace_is_left_alone() -> Result<()> {
     let workspaces: Api<Workspace> = Api::all(client.clone());
     let name = unique_name("idle-ws");
     workspaces.create(&PostParams::default(), &fixtures::workspace(&name, &permit, user, json!({}))?).await?;
-    eventually(DEADLINE, "workspace Ready", || all_ready(&workspaces, std::slice::from_ref(&name))).await?;
+    haven_e2e::workspace::ready(&workspaces, &name).await?;
     let namespace = format!("ws-{name}");
     // Let the last status write and its echoes pass, then nothing may change for a while.
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;

@@ -9,12 +9,11 @@ use haven_api::{
     DataPermit, Workspace,
     airlock::AirlockPhase,
     permit::{ControlsInForce, EgressProfile},
-    workspace::WorkspacePhase,
 };
 use haven_e2e::{
     DEADLINE, Operator, admin,
     airlock::{CHECKER, Project, RESEARCHER, SECOND_CHECKER},
-    data_root, eventually, fixtures, unique_name,
+    data_root, eventually, fixtures, unique_name, workspace,
 };
 use k8s_openapi::api::{core::v1::Service, networking::v1::NetworkPolicy};
 use kube::{
@@ -43,15 +42,6 @@ fn permit_at(name: &str, tier: u8) -> Result<DataPermit> {
 async fn controls_of(permits: &Api<DataPermit>, name: &str) -> Result<ControlsInForce> {
     eventually(DEADLINE, &format!("{name} records its controls"), || async {
         Ok(permits.get(name).await?.status.and_then(|s| s.controls))
-    })
-    .await
-}
-
-async fn wait_ready(workspaces: &Api<Workspace>, name: &str) -> Result<Workspace> {
-    eventually(DEADLINE, &format!("{name} Ready"), || async {
-        let workspace = workspaces.get(name).await?;
-        let ready = workspace.status.as_ref().map(|s| s.phase) == Some(WorkspacePhase::Ready);
-        Ok(ready.then_some(workspace))
     })
     .await
 }
@@ -105,7 +95,7 @@ async fn each_tier_produces_its_network_policies_approvals_and_lifetimes() -> Re
     for ((tier, permit, name), (internet, mirror, clipboard, approvals, import_review, lifetime, idle)) in
         made.iter().zip(expected)
     {
-        let workspace = wait_ready(&workspaces, name).await?;
+        let workspace = workspace::ready(&workspaces, name).await?;
         let namespace = format!("ws-{name}");
         let policies = policy_names(&client, &namespace).await?;
         assert!(policies.contains(&"default-deny".to_owned()), "tier {tier}: {policies:?}");
@@ -263,7 +253,7 @@ async fn changing_a_permits_tier_reconciles_its_workspaces() -> Result<()> {
     workspaces
         .create(&PostParams::default(), &fixtures::workspace(&workspace, &permit, USER, json!({}))?)
         .await?;
-    let before = wait_ready(&workspaces, &workspace).await?;
+    let before = workspace::ready(&workspaces, &workspace).await?;
     let namespace = format!("ws-{workspace}");
     assert!(policy_names(&client, &namespace).await?.contains(&"allow-internet".to_owned()));
     assert_eq!(clipboard_out(&client, &namespace).await?.as_deref(), Some("enabled"));

@@ -83,10 +83,7 @@ async fn a_workspace_is_provisioned_confined_repaired_and_archived_on_revocation
     workspaces
         .create(&PostParams::default(), &fixtures::workspace(&ws_name, &permit_name, &user, json!({}))?)
         .await?;
-    eventually(DEADLINE, "workspace Ready", || async {
-        Ok((workspace_phase(&workspaces, &ws_name).await? == WorkspacePhase::Ready).then_some(()))
-    })
-    .await?;
+    haven_e2e::workspace::ready(&workspaces, &ws_name).await?;
 
     // The workspace mounts the extract, never the raw source.
     let volume =
@@ -168,10 +165,7 @@ async fn a_workspace_is_provisioned_confined_repaired_and_archived_on_revocation
     assert_eq!(sets.get("workspace").await?.spec.and_then(|s| s.replicas), Some(0));
     assert!(bindings.get_opt("haven-researcher").await?.is_some(), "pausing keeps access");
     workspaces.patch(&ws_name, &PatchParams::default(), &Patch::Merge(&pause(false))).await?;
-    eventually(DEADLINE, "workspace Ready again", || async {
-        Ok((workspace_phase(&workspaces, &ws_name).await? == WorkspacePhase::Ready).then_some(()))
-    })
-    .await?;
+    haven_e2e::workspace::ready(&workspaces, &ws_name).await?;
 
     // The researcher's work, written through the home volume.
     let outputs = root.join("workspaces").join(&ws_name).join("home").join("outputs");

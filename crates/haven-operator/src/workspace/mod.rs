@@ -90,7 +90,15 @@ async fn reconcile_live(workspace: &Workspace, ctx: &Context) -> Result<Action> 
             }
         }
         Ok(plan) => match provision::apply(&plan, ctx).await {
-            Ok(environment) => status::provisioned(workspace, ctx, &plan, expiry, &environment).await?,
+            Ok(environment) => {
+                status::provisioned(workspace, ctx, &plan, expiry, &environment).await?;
+                // The pod's watch event says when it runs; look again soon anyway, so a missed
+                // event (a watch re-listing, an API server restart) cannot leave the workspace
+                // Provisioning until its next expiry check, minutes away.
+                if !plan.paused && environment != provision::Environment::Running {
+                    return Ok(Action::requeue(ENVIRONMENT_POLL));
+                }
+            }
             Err(Error::ApplyRefused { child, message }) => {
                 tracing::warn!(workspace = %workspace.name_any(), %child, %message, "apply refused");
                 let failing_since = status::apply_failed(workspace, ctx, expiry, &child, &message).await?;
@@ -119,6 +127,9 @@ async fn permit_of(workspace: &Workspace, ctx: &Context) -> Result<Option<Arc<Da
 
 /// How often a workspace refused for a permit that is not Active yet is looked at again.
 const PERMIT_PENDING_POLL: Duration = Duration::from_secs(5);
+
+/// How often a workspace whose environment is not running yet is looked at again.
+const ENVIRONMENT_POLL: Duration = Duration::from_secs(10);
 
 /// Requeue exactly when the workspace expires (bounded, so a clock jump is noticed).
 fn requeue_at(at: DateTime<Utc>, now: DateTime<Utc>) -> Action {
