@@ -4,7 +4,10 @@
 
 use anyhow::Result;
 use haven_api::{
-    Workspace, constants::conditions, validation::workspace_namespace, workspace::WorkspacePhase,
+    Workspace,
+    constants::{ENVIRONMENT_NAME, conditions},
+    validation::workspace_namespace,
+    workspace::WorkspacePhase,
 };
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
@@ -35,7 +38,7 @@ pub async fn ready(workspaces: &Api<Workspace>, name: &str) -> Result<Workspace>
         let ready = status
             .and_then(|s| s.conditions.iter().find(|c| c.type_ == conditions::READY))
             .map(|c| format!("{}: {}", c.reason, c.message));
-        let pod = pods.get_opt("workspace-0").await?.map(|pod| pod_summary(&pod));
+        let pod = pods.get_opt(&format!("{ENVIRONMENT_NAME}-0")).await?.map(|pod| pod_summary(&pod));
         Ok((None, Progress { phase, ready, pod }))
     })
     .await
@@ -43,18 +46,14 @@ pub async fn ready(workspaces: &Api<Workspace>, name: &str) -> Result<Workspace>
 
 /// `Pending; PodScheduled=False Unschedulable: 0/1 nodes are available...`
 fn pod_summary(pod: &Pod) -> String {
-    let status = pod.status.clone().unwrap_or_default();
-    let unmet = status.conditions.unwrap_or_default().into_iter().filter(|c| c.status != "True").map(|c| {
-        format!(
-            "{}={} {}: {}",
-            c.type_,
-            c.status,
-            c.reason.unwrap_or_default(),
-            c.message.unwrap_or_default()
-        )
+    let status = pod.status.as_ref();
+    let phase = status.and_then(|s| s.phase.as_deref()).unwrap_or("no phase");
+    let unmet =
+        status.and_then(|s| s.conditions.as_ref()).into_iter().flatten().filter(|c| c.status != "True");
+    let unmet = unmet.map(|c| {
+        let (reason, message) =
+            (c.reason.as_deref().unwrap_or_default(), c.message.as_deref().unwrap_or_default());
+        format!("{}={} {reason}: {message}", c.type_, c.status)
     });
-    std::iter::once(status.phase.unwrap_or_else(|| "no phase".into()))
-        .chain(unmet)
-        .collect::<Vec<_>>()
-        .join("; ")
+    std::iter::once(phase.to_owned()).chain(unmet).collect::<Vec<_>>().join("; ")
 }
